@@ -1,0 +1,63 @@
+"""The six rhythm classes: the one source of truth for names, order and sources.
+
+Every other module (dataset build, models, metrics, CLI, dashboard) imports the
+class list from here, so the output order of a model and the column order of
+every table agree.
+"""
+
+from __future__ import annotations
+
+#: Class names in model output order (the machine-readable contract).
+CLASSES: tuple[str, ...] = (
+    "Normal",
+    "Left Bundle Branch Block",
+    "Premature Atrial Contraction",
+    "Premature Ventricular Contraction",
+    "Right Bundle Branch Block",
+    "Ventricular Fibrillation",
+)
+
+#: MIT-BIH beat annotation symbol -> class name.
+BEAT_SYMBOLS: dict[str, str] = {
+    "N": "Normal",
+    "L": "Left Bundle Branch Block",
+    "A": "Premature Atrial Contraction",
+    "V": "Premature Ventricular Contraction",
+    "R": "Right Bundle Branch Block",
+    "!": "Ventricular Fibrillation",
+}
+
+#: vfdb rhythm labels (aux_note of '+' annotations) that mean flutter/fibrillation.
+VF_RHYTHMS: frozenset[str] = frozenset({"(VF", "(VFL", "(VFIB"})
+
+#: Short labels for tables and chart axes, same order as CLASSES.
+SHORT_NAMES: dict[str, str] = {
+    "Normal": "N",
+    "Left Bundle Branch Block": "LBBB",
+    "Premature Atrial Contraction": "PAC",
+    "Premature Ventricular Contraction": "PVC",
+    "Right Bundle Branch Block": "RBBB",
+    "Ventricular Fibrillation": "VF",
+}
+
+#: One colour per class, used the same way on every chart and overlay.
+CLASS_COLORS: dict[str, str] = {
+    "Normal": "#4c78a8",
+    "Left Bundle Branch Block": "#f58518",
+    "Premature Atrial Contraction": "#54a24b",
+    "Premature Ventricular Contraction": "#e45756",
+    "Right Bundle Branch Block": "#b279a2",
+    "Ventricular Fibrillation": "#9d755d",
+}
+
+N_CLASSES = len(CLASSES)
+
+
+def class_index(name: str) -> int:
+    """Return the output index of class ``name`` (raises ValueError if unknown)."""
+    try:
+        return CLASSES.index(name)
+    except ValueError:
+        raise ValueError(
+            f"unknown class {name!r}; expected one of: {', '.join(CLASSES)}"
+        ) from None

@@ -1,0 +1,289 @@
+"""Command line: download, build-dataset, train, evaluate, predict, predict-record.
+
+Every expected failure (bad file, missing data, bad option) prints one line
+``error: <file>: <problem>`` on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .classes import CLASSES
+from .errors import EcgError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _caps(items: list[str] | None) -> dict:
+    """``["Normal=20000"]`` -> ``{"Normal": 20000}``."""
+    out = {}
+    for it in items or []:
+        name, _, n = it.rpartition("=")
+        if name not in CLASSES or not n.isdigit():
+            raise EcgError(f"--cap {it!r}: expected 'Class Name=N' with a class of: "
+                           f"{', '.join(CLASSES)}")
+        out[name] = int(n)
+    return out
+
+
+def cmd_download(a: argparse.Namespace) -> int:
+    from .io import data_dir
+    from .signals import database_download
+
+    root = data_dir(a.data_dir)
+    for db in a.databases:
+        print(f"downloading {db} into {root / db} ...", file=sys.stderr)
+        database_download(db, root)
+    print(f"done: set ECG_DATA_DIR={root} (or pass --data-dir)")
+    return 0
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    from .dataset import BuildOptions, dataset_build
+    from .io import artifacts_dir
+
+    out = Path(a.out) if a.out else artifacts_dir() / "datasets" / a.split
+    opts = BuildOptions(split=a.split, caps=_caps(a.cap), min_per_class=a.min_per_class,
+                        vf_stride_s=a.vf_stride, records=tuple(a.records or ()), seed=a.seed)
+
+    def progress(f: float, msg: str) -> None:
+        print(f"[{f * 100:5.1f}%] {msg}", file=sys.stderr)
+
+    rep = dataset_build(out, opts, data=a.data_dir, progress=progress)
+    print(json.dumps(rep, indent=2))
+    print(f"dataset written to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .config import TrainConfig
+    from .train import run_create, status_read, train_run
+
+    if a.data_dir:
+        os.environ["ECG_DATA_DIR"] = str(a.data_dir)
+    if a.run_dir:
+        run_dir = Path(a.run_dir)
+        if not (run_dir / "config.json").exists():
+            raise EcgError(f"{run_dir}: not a run folder (config.json is missing)")
+    else:
+        try:
+            cfg = TrainConfig(model=a.model, split=a.split, dataset=a.dataset or "",
+                              epochs=a.epochs, batch_size=a.batch_size,
+                              learning_rate=a.learning_rate, class_caps=_caps(a.cap),
+                              balance=a.balance, augment=not a.no_augment, seed=a.seed,
+                              patience=a.patience, strategy=a.strategy)
+        except ValueError as e:
+            raise EcgError(str(e)) from None
+        run_dir = run_create(cfg, a.runs_dir)
+    print(f"run folder: {run_dir}", file=sys.stderr)
+    # SIGTERM (a job manager's cancel) ends the run as cancelled, like Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    st = train_run(run_dir, verbose=2 if a.verbose else 0)
+    print(json.dumps({k: st.get(k) for k in ("state", "test_accuracy", "test_macro_f1",
+                                               "test_macro_recall", "error", "elapsed_s")
+                      if k in st}))
+    if st["state"] == "finished":
+        from .evaluate import metrics_table
+
+        from .io import json_read
+
+        print(metrics_table(json_read(run_dir / "metrics.json")))
+        print(run_dir)
+        return 0
+    print(f"error: run {run_dir.name} {st['state']}"
+          f"{': ' + st['error'] if st.get('error') else ''}", file=sys.stderr)
+    return 2 if st["state"] == "failed" else 1 if status_read(run_dir) else 1
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .evaluate import baseline_compute, metrics_compute, metrics_table
+    from .dataset import dataset_load
+    from .io import atomic_write_json, json_read
+    from .predict import Predictor
+
+    run = Path(a.run)
+    pred = Predictor(run)
+    cfg = json_read(run / "config.json") if (run / "config.json").exists() else {}
+    root = a.dataset or cfg.get("dataset") or ""
+    if not root:
+        from .io import artifacts_dir
+
+        root = artifacts_dir() / "datasets" / cfg.get("split", "random")
+    ds = dataset_load(root, pred.spec)
+    p = pred.predict_arrays(ds.x_test)
+    m = metrics_compute(ds.y_test, p.argmax(1))
+    m["baseline"] = baseline_compute(ds.y_train, ds.y_test)
+    m["protocol"] = cfg.get("split", "")
+    m["dataset"] = str(root)
+    print(metrics_table(m))
+    print("baseline (majority class: " + m["baseline"]["predicts"] + ")")
+    print(metrics_table(m["baseline"]))
+    if a.style_test:
+        from .styles import style_test_evaluate
+
+        st = style_test_evaluate(pred, Path(a.style_test))
+        m["style_test"] = st
+        print(f"style test ({a.style_test}): accuracy {st['accuracy']:.4f} "
+              f"macro recall {st['macro_recall']:.4f}")
+    if a.write:
+        atomic_write_json(run / "evaluation.json", m)
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    import csv
+
+    from .predict import Predictor
+
+    pred = Predictor(a.model)
+    rows, failed = [], 0
+    for f in a.images:
+        try:
+            rows.append(pred.predict_file(f))
+        except EcgError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+    if a.format == "json":
+        print(json.dumps([r.to_json() for r in rows], indent=2))
+    else:
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(["file", "predicted_class", "confidence", *CLASSES])
+        for r in rows:
+            w.writerow([r.file, r.predicted_class, f"{r.confidence:.6f}",
+                        *(f"{r.probabilities[c]:.6f}" for c in CLASSES)])
+    return 2 if failed else 0
+
+
+def cmd_predict_record(a: argparse.Namespace) -> int:
+    import csv
+
+    import numpy as np
+
+    from .predict import Predictor, csv_signal_read
+
+    src = Path(a.source)
+    if src.suffix.lower() == ".csv":
+        if not a.fs:
+            raise EcgError(f"{src}: a CSV needs its sampling rate (--fs HZ)")
+        sig, fs = csv_signal_read(src), float(a.fs)
+    else:
+        import wfdb
+
+        base = src.with_suffix("") if src.suffix in (".hea", ".dat", ".atr") else src
+        if not base.with_suffix(".hea").exists():
+            raise EcgError(f"{base}: WFDB header {base.name}.hea not found")
+        try:
+            rec = wfdb.rdrecord(str(base))
+        except Exception as e:
+            raise EcgError(f"{base}: cannot read WFDB record ({e})") from None
+        names = [str(s) for s in rec.sig_name or []]
+        ch = names.index("MLII") if "MLII" in names else 0
+        sig, fs = rec.p_signal[:, ch], float(a.fs or rec.fs)
+    table = Predictor(a.model).predict_signal(np.asarray(sig, float), fs)
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(["beat", "sample", "time_s", "predicted_class", "confidence", *CLASSES])
+    for i, (s, t, p) in enumerate(zip(table.sample, table.time_s, table.probabilities)):
+        w.writerow([i + 1, int(s), f"{t:.3f}", CLASSES[int(p.argmax())], f"{p.max():.6f}",
+                    *(f"{v:.6f}" for v in p)])
+    return 0
+
+
+def cmd_style_test(a: argparse.Namespace) -> int:
+    from .styles import style_test_build
+
+    rep = style_test_build(Path(a.out), data=a.data_dir, per_class=a.per_class, seed=a.seed)
+    print(json.dumps(rep, indent=2))
+    return 0
+
+
+def parser_build() -> argparse.ArgumentParser:
+    from .config import BALANCE, STRATEGIES
+    from .dataset import SPLITS
+    from .models import MODELS
+
+    p = argparse.ArgumentParser(prog="python -m ecg_model",
+                                description="Six-class ECG beat-image classifier.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    data_help = "folder holding mitdb/ and vfdb/ (default: $ECG_DATA_DIR or ../shared/data)"
+
+    s = sub.add_parser("download", help="fetch mitdb and vfdb from PhysioNet")
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument("--databases", nargs="+", default=["mitdb", "vfdb"])
+    s.set_defaults(fn=cmd_download)
+
+    s = sub.add_parser("build-dataset", help="render beat images into train/ and test/")
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument("--out", help="dataset folder (default artifacts/datasets/<split>)")
+    s.add_argument("--split", choices=SPLITS, default="random")
+    s.add_argument("--cap", action="append", metavar="CLASS=N",
+                   help="cap a class in the training part, e.g. 'Normal=20000'")
+    s.add_argument("--min-per-class", type=int, default=0,
+                   help="top rare training classes up to N images with shifted redraws")
+    s.add_argument("--vf-stride", type=float, default=1.0, help="VF window spacing, s")
+    s.add_argument("--records", nargs="+", help="only these records, e.g. mitdb/100 vfdb/418")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_build)
+
+    s = sub.add_parser("train", help="train a model in a new run folder")
+    s.add_argument("--epochs", type=int, default=10)
+    s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--learning-rate", type=float, default=2e-3)
+    s.add_argument("--model", choices=sorted(MODELS), default="ecgnet")
+    s.add_argument("--split", choices=SPLITS, default="random")
+    s.add_argument("--dataset", help="dataset folder (default: built for the split)")
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument("--cap", action="append", metavar="CLASS=N")
+    s.add_argument("--balance", choices=BALANCE, default="sqrt")
+    s.add_argument("--no-augment", action="store_true")
+    s.add_argument("--patience", type=int, default=4)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--strategy", choices=STRATEGIES, default="default")
+    s.add_argument("--runs-dir", help="where run folders go (default artifacts/runs)")
+    s.add_argument("--run-dir", help="train this existing queued run folder instead")
+    s.add_argument("-v", "--verbose", action="store_true")
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("evaluate", help="test metrics of a run, with CIs and the baseline")
+    s.add_argument("run")
+    s.add_argument("--dataset")
+    s.add_argument("--style-test", help="folder made by 'style-test' to score too")
+    s.add_argument("--write", action="store_true", help="save evaluation.json in the run")
+    s.set_defaults(fn=cmd_evaluate)
+
+    s = sub.add_parser("predict", help="classify beat images")
+    s.add_argument("images", nargs="+")
+    s.add_argument("--model", help="run folder (default artifacts/default)")
+    s.add_argument("--format", choices=("csv", "json"), default="csv")
+    s.set_defaults(fn=cmd_predict)
+
+    s = sub.add_parser("predict-record", help="classify every beat of a record or CSV")
+    s.add_argument("source", help="WFDB record path (without extension) or a CSV of mV")
+    s.add_argument("--fs", type=float, help="sampling rate, Hz (required for a CSV)")
+    s.add_argument("--model")
+    s.set_defaults(fn=cmd_predict_record)
+
+    s = sub.add_parser("style-test", help="draw held-out beats with matplotlib styles")
+    s.add_argument("out")
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument("--per-class", type=int, default=40)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_style_test)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser_build()
+    a = p.parse_args(argv)
+    try:
+        return a.fn(a)
+    except EcgError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

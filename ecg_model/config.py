@@ -1,0 +1,91 @@
+"""Training configuration: one frozen dataclass, saved as ``config.json`` in each run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .classes import CLASSES
+from .dataset import SPLITS
+from .models import MODELS
+
+BALANCE = ("none", "sqrt", "balanced")
+STRATEGIES = ("default", "mirrored")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run.
+
+    Attributes
+    ----------
+    model : str
+        Registry name (``ecgnet`` default, ``seed`` the original report's network).
+    split : str
+        ``random`` or ``patient`` (used when the dataset is built for the run).
+    dataset : str
+        Dataset folder; empty: ``artifacts/datasets/<split>`` (built if missing).
+    epochs, batch_size : int
+        Passes over the training part; images per step.
+    learning_rate : float
+        Adam's initial learning rate (halved when validation loss stalls).
+    class_caps : dict
+        Class name -> most training images used (random, seeded); test is never capped.
+    balance : str
+        Class weights: ``none``, ``sqrt`` (square root of inverse frequency) or
+        ``balanced`` (inverse frequency).
+    augment : bool
+        Random horizontal shift (+-4 px) and line thickening of training images.
+    val_fraction : float
+        Share of the training part held out (stratified) for early stopping.
+    patience : int
+        Epochs without validation-loss improvement before stopping.
+    seed : int
+        Seeds the split, caps, weight init and shuffling.
+    strategy : str
+        ``default`` (one device) or ``mirrored`` (``tf.distribute.MirroredStrategy``
+        over all visible GPUs, or the logical CPUs in tests).
+    """
+
+    model: str = "ecgnet"
+    split: str = "random"
+    dataset: str = ""
+    epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    class_caps: dict = field(default_factory=dict)
+    balance: str = "sqrt"
+    augment: bool = True
+    val_fraction: float = 0.1
+    patience: int = 4
+    seed: int = 0
+    strategy: str = "default"
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {self.split!r}")
+        if self.balance not in BALANCE:
+            raise ValueError(f"balance must be one of {', '.join(BALANCE)}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+        if not 0 < self.val_fraction < 0.5:
+            raise ValueError("val_fraction must be between 0 and 0.5")
+        bad = set(self.class_caps) - set(CLASSES)
+        if bad:
+            raise ValueError(f"class_caps names unknown classes: {sorted(bad)}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2)

@@ -1,0 +1,389 @@
+"""Build beat-image datasets from the recordings, and load any dataset folder.
+
+Layout (the original report's): ``train/<Class Name>/*.png`` and
+``test/<Class Name>/*.png``, plus ``manifest.csv`` (one row per image),
+``build_report.json`` (counts, skipped beats, timing) and ``dataset.json`` (the
+drawing contract and build options). ``cache.npz`` holds the same images as
+arrays so training does not decode 100,000 PNGs each run.
+
+The pipeline reads: records -> beats and VF windows -> split -> cap/balance
+-> render -> write (into a temporary folder renamed into place at the end).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.model_selection import train_test_split
+
+from .classes import CLASSES
+from .errors import EcgError
+from .io import atomic_write_json, data_dir, json_read
+from .render import RenderSpec, windows_render
+from .signals import DS1, DS2, PACED_RECORDS, record_names, record_read, beats_extract, vf_windows
+
+SPLITS = ("random", "patient")
+
+#: vfdb records with VF episodes held out for testing in the patient protocol
+#: (4 of the 8 patients with VF; the other 4 train, beside mitdb record 207).
+VFDB_TEST = ("419", "424", "429", "609")
+
+MANIFEST_COLUMNS = ("path", "database", "record", "sample", "time_s", "symbol", "class", "split")
+
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Options of a dataset build (saved in ``dataset.json``).
+
+    Attributes
+    ----------
+    split : str
+        ``"random"`` (70:30 by beat, stratified) or ``"patient"`` (record-disjoint:
+        mitdb DS1/DS2, vfdb by record, paced records excluded).
+    test_size : float
+        Test share for the random split.
+    caps : dict
+        Class name -> most images kept in the training part (test is never capped).
+    min_per_class : int
+        Rare classes in the training part are topped up to this many images by
+        redrawing their beats with the window shifted by a few samples (0: off).
+    vf_stride_s : float
+        Spacing of VF windows inside vfdb episodes, seconds.
+    records : tuple of str
+        Restrict to these record names (e.g. ``("mitdb/100", "vfdb/418")``); empty: all.
+    seed : int
+        Seed of the random split, caps and top-up.
+    """
+
+    split: str = "random"
+    test_size: float = 0.3
+    caps: dict = field(default_factory=dict)
+    min_per_class: int = 0
+    vf_stride_s: float = 1.0
+    records: tuple = ()
+    seed: int = 0
+
+
+def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
+    """Worker: one record -> (metadata rows, images, skipped counts)."""
+    path, db, spec, stride = args
+    rec = record_read(path, fs=spec.fs, database=db)
+    skipped: Counter = Counter()
+    if db == "vfdb":
+        centres = vf_windows(rec, spec.before, spec.after, int(round(stride * spec.fs)))
+        symbols = ["(VF"] * centres.size
+        labels = ["Ventricular Fibrillation"] * centres.size
+    else:
+        beats = beats_extract(rec, spec.before, spec.after)
+        centres, symbols, labels = beats.sample, beats.symbol, beats.label
+        skipped = beats.skipped
+    meta = pd.DataFrame({
+        "database": db, "record": rec.name, "sample": centres,
+        "time_s": np.round(centres / spec.fs, 3), "symbol": symbols, "class": labels,
+    })
+    images = windows_render(rec.sig, centres, spec) if centres.size else np.zeros(
+        (0, spec.image_height, spec.image_width), np.uint8)
+    return meta, images, skipped
+
+
+def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
+    """``"train"``, ``"test"`` or ``""`` (excluded) for each row."""
+    if opts.split == "random":
+        idx = np.arange(len(meta))
+        strat = meta["class"].to_numpy()
+        # Stratify only when every class has at least 2 members.
+        counts = Counter(strat)
+        tr, te = train_test_split(
+            idx, test_size=opts.test_size, random_state=opts.seed,
+            stratify=strat if min(counts.values()) >= 2 else None)
+        out = np.empty(len(meta), dtype=object)
+        out[tr], out[te] = "train", "test"
+        return out
+    if opts.split == "patient":
+        rec, db = meta["record"].to_numpy(), meta["database"].to_numpy()
+        out = np.full(len(meta), "", dtype=object)
+        mit = db == "mitdb"
+        out[mit & np.isin(rec, DS1)] = "train"
+        out[mit & np.isin(rec, DS2)] = "test"
+        vf = db == "vfdb"
+        out[vf & ~np.isin(rec, VFDB_TEST)] = "train"
+        out[vf & np.isin(rec, VFDB_TEST)] = "test"
+        out[mit & np.isin(rec, PACED_RECORDS)] = ""
+        return out
+    raise EcgError(f"unknown split {opts.split!r}; expected one of: {', '.join(SPLITS)}")
+
+
+def caps_apply(labels: np.ndarray, caps: dict, seed: int) -> np.ndarray:
+    """Indices kept after capping each class to ``caps[class]`` (random, seeded)."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        cap = caps.get(str(c))
+        if cap is not None and idx.size > int(cap):
+            idx = np.sort(rng.choice(idx, int(cap), replace=False))
+        keep.append(idx)
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, int)
+
+
+def dataset_build(
+    out_dir: str | os.PathLike,
+    opts: BuildOptions = BuildOptions(),
+    spec: RenderSpec = RenderSpec(),
+    data: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    workers: int | None = None,
+) -> dict:
+    """Build a dataset folder from ``mitdb`` and ``vfdb`` under the data folder.
+
+    Returns the build report (also written to ``build_report.json``). The folder
+    is written under a temporary name and renamed into place at the end, so an
+    interrupted build leaves any earlier dataset intact.
+    """
+    t0 = time.perf_counter()
+    progress = progress or (lambda f, msg: None)
+    root = data_dir(data)
+    if not root.is_dir():
+        raise EcgError(f"{root}: data folder not found (set ECG_DATA_DIR or --data-dir, "
+                       "or fetch it with 'python -m ecg_model download')")
+    wanted = set(opts.records)
+    jobs = []
+    for db in ("mitdb", "vfdb"):
+        if not (root / db).is_dir():
+            continue
+        for name in record_names(root / db):
+            if wanted and f"{db}/{name}" not in wanted and name not in wanted:
+                continue
+            if opts.split == "patient" and db == "mitdb" and name not in DS1 + DS2:
+                continue
+            jobs.append((str(root / db / name), db, spec, opts.vf_stride_s))
+    if not jobs:
+        raise EcgError(f"{root}: no mitdb or vfdb records found (or none match --records)")
+
+    # 1. records -> beats and windows, rendered (in parallel: one record a task).
+    metas, images, skipped = [], [], Counter()
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    with ProcessPoolExecutor(workers) as ex:
+        for i, (m, im, sk) in enumerate(ex.map(_record_items, jobs)):
+            metas.append(m)
+            images.append(im)
+            skipped.update(sk)
+            progress(0.6 * (i + 1) / len(jobs), f"read {m['database'].iat[0] if len(m) else ''} "
+                     f"{Path(jobs[i][0]).name}")
+    meta = pd.concat(metas, ignore_index=True)
+    imgs = np.concatenate(images) if images else np.zeros((0, spec.image_height, spec.image_width))
+    if len(meta) == 0:
+        raise EcgError(f"{root}: the selected records hold no beats of the six classes")
+
+    # 2. split, then cap the training part (the test part is never capped).
+    meta["split"] = _split_assign(meta, opts)
+    excluded = int((meta["split"] == "").sum())
+    tr = np.flatnonzero(meta["split"] == "train")
+    te = np.flatnonzero(meta["split"] == "test")
+    tr = tr[caps_apply(meta["class"].to_numpy()[tr], opts.caps, opts.seed)]
+    keep = np.sort(np.concatenate([tr, te]))
+    meta, imgs = meta.iloc[keep].reset_index(drop=True), imgs[keep]
+    meta["shift"] = 0
+
+    # 3. top up rare training classes by redrawing with the window shifted.
+    if opts.min_per_class > 0:
+        meta, imgs = _top_up(meta, imgs, opts, spec, root)
+
+    # 4. write PNGs and the manifest into a temporary folder, then swap it in.
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.building-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        paths = [
+            f"{s}/{c}/{d}_{r}_{n}{'' if sh == 0 else f'_s{sh:+d}'}.png"
+            for s, c, d, r, n, sh in zip(meta["split"], meta["class"], meta["database"],
+                                         meta["record"], meta["sample"], meta["shift"])
+        ]
+        meta.insert(0, "path", paths)
+        for s in ("train", "test"):
+            for c in CLASSES:
+                (tmp / s / c).mkdir(parents=True, exist_ok=True)
+
+        def write(i: int) -> None:
+            Image.fromarray(imgs[i]).save(tmp / paths[i], compress_level=1)
+
+        with ThreadPoolExecutor(4) as ex:
+            for j, _ in enumerate(ex.map(write, range(len(paths)), chunksize=256)):
+                if j % 5000 == 0:
+                    progress(0.6 + 0.35 * j / len(paths), f"wrote {j} of {len(paths)} images")
+        meta[list(MANIFEST_COLUMNS)].to_csv(tmp / "manifest.csv", index=False)
+        # The renderer draws pure black on white: 1 bit a pixel keeps the cache small.
+        np.savez(tmp / "cache.npz", bits=np.packbits(imgs == 0, axis=-1),
+                 width=imgs.shape[-1], paths=np.asarray(paths))
+        report = {
+            "split": opts.split,
+            "n_images": len(meta),
+            "counts": {s: {c: int(((meta["split"] == s) & (meta["class"] == c)).sum())
+                           for c in CLASSES} for s in ("train", "test")},
+            "records": {s: sorted(set(meta.loc[meta["split"] == s, "database"] + "/"
+                                      + meta.loc[meta["split"] == s, "record"]))
+                        for s in ("train", "test")},
+            "skipped": dict(sorted(skipped.items())),
+            "excluded_beats": excluded,
+            "topped_up": int((meta["shift"] != 0).sum()),
+            "elapsed_s": round(time.perf_counter() - t0, 2),
+        }
+        atomic_write_json(tmp / "build_report.json", report)
+        atomic_write_json(tmp / "dataset.json", {"preprocessing": spec.to_json(),
+                                                 "options": asdict(opts), "data_dir": str(root)})
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        if out_dir.exists():
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        if old.exists():
+            shutil.rmtree(old)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise EcgError(f"{out_dir}: cannot write dataset ({e.strerror or e})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    progress(1.0, f"built {len(meta)} images in {report['elapsed_s']} s")
+    return report
+
+
+def _top_up(meta: pd.DataFrame, imgs: np.ndarray, opts: BuildOptions, spec: RenderSpec,
+            root: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Add shifted redraws of rare training beats until each class has ``min_per_class``."""
+    rng = np.random.default_rng(opts.seed + 1)
+    extra_meta, extra_img = [], []
+    train = meta[meta["split"] == "train"]
+    cache: dict = {}
+    for c in CLASSES:
+        rows = train[train["class"] == c]
+        need = opts.min_per_class - len(rows)
+        if need <= 0 or len(rows) == 0:
+            continue
+        pick = rows.iloc[rng.integers(0, len(rows), need)].copy()
+        # A shift of 4..20 ms either way: a different window of the same real beat.
+        mag = rng.integers(1, 6, need) * rng.choice([-1, 1], need)
+        pick["shift"] = mag
+        for (db, rn), grp in pick.groupby(["database", "record"]):
+            if (db, rn) not in cache:
+                cache[(db, rn)] = record_read(root / db / rn, fs=spec.fs, database=db).sig
+            sig = cache[(db, rn)]
+            centres = np.clip(grp["sample"].to_numpy() + grp["shift"].to_numpy(),
+                              spec.before, sig.size - spec.after)
+            extra_img.append(windows_render(sig, centres, spec))
+            extra_meta.append(grp)
+    if not extra_meta:
+        return meta, imgs
+    return (pd.concat([meta, *extra_meta], ignore_index=True),
+            np.concatenate([imgs, *extra_img]))
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+@dataclass
+class Dataset:
+    """Images and labels of one dataset folder.
+
+    ``x_train``/``x_test``: uint8 images, shape ``(n, image_height, image_width)``;
+    ``y_train``/``y_test``: class indices, shape ``(n,)``; ``meta_*``: the
+    manifest rows in the same order.
+    """
+
+    root: Path
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    meta_train: pd.DataFrame
+    meta_test: pd.DataFrame
+    spec: RenderSpec
+
+
+def _folder_manifest(root: Path) -> pd.DataFrame:
+    """Manifest of a plain ``train|test/<Class>/*`` image folder."""
+    rows = []
+    for s in ("train", "test"):
+        for c in CLASSES:
+            d = root / s / c
+            if d.is_dir():
+                for p in sorted(d.iterdir()):
+                    if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"}:
+                        rows.append({"path": f"{s}/{c}/{p.name}", "database": "folder",
+                                     "record": "", "sample": -1, "time_s": float("nan"),
+                                     "symbol": "", "class": c, "split": s})
+    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+
+
+def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
+    """The dataset's manifest (``manifest.csv``, or made from the folder layout)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise EcgError(f"{root}: dataset folder not found")
+    if (root / "manifest.csv").exists():
+        try:
+            m = pd.read_csv(root / "manifest.csv", dtype={"record": str})
+        except Exception as e:
+            raise EcgError(f"{root / 'manifest.csv'}: unreadable manifest ({e})") from None
+        missing = set(MANIFEST_COLUMNS) - set(m.columns)
+        if missing:
+            raise EcgError(f"{root / 'manifest.csv'}: missing columns {sorted(missing)}")
+        return m
+    m = _folder_manifest(root)
+    if m.empty:
+        raise EcgError(f"{root}: no images in train/<Class Name>/ or test/<Class Name>/ "
+                       f"(class names: {', '.join(CLASSES)})")
+    return m
+
+
+def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
+    """Load a dataset folder as arrays drawn to ``spec``.
+
+    A folder built by :func:`dataset_build` with the same drawing contract loads
+    from its ``cache.npz``; any other folder (e.g. the original report's images)
+    is read image by image through the same normalisation the predictor uses.
+    """
+    from .predict import image_read, image_prepare
+
+    root = Path(root)
+    meta = manifest_read(root)
+    info = json_read(root / "dataset.json") if (root / "dataset.json").exists() else {}
+    same = RenderSpec.from_json(info.get("preprocessing", {})) == spec if info else False
+    x = None
+    if same and (root / "cache.npz").exists():
+        with np.load(root / "cache.npz") as z:
+            order = {p: i for i, p in enumerate(z["paths"].tolist())}
+            if all(p in order for p in meta["path"]):
+                sel = [order[p] for p in meta["path"]]
+                if "bits" in z:
+                    ink = np.unpackbits(z["bits"][sel], axis=-1, count=int(z["width"]))
+                    x = np.where(ink.astype(bool), 0, 255).astype(np.uint8)  # (n, h, w)
+                else:
+                    x = z["images"][sel]
+    if x is None:
+        def load(p: str) -> np.ndarray:
+            return image_prepare(image_read(root / p), spec)[0]
+
+        with ThreadPoolExecutor(4) as ex:
+            x = np.stack(list(ex.map(load, meta["path"], chunksize=256))) if len(meta) else \
+                np.zeros((0, spec.image_height, spec.image_width), np.uint8)
+    y = meta["class"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    if np.isnan(y.astype(float)).any():
+        raise EcgError(f"{root}: manifest has class names outside: {', '.join(CLASSES)}")
+    tr = (meta["split"] == "train").to_numpy()
+    te = (meta["split"] == "test").to_numpy()
+    return Dataset(root, x[tr], y[tr].astype(np.int64), x[te], y[te].astype(np.int64),
+                   meta[tr].reset_index(drop=True), meta[te].reset_index(drop=True), spec)

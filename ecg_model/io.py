@@ -1,0 +1,106 @@
+"""Settings (where the data and artifacts live) and atomic file writes.
+
+Every file the package writes goes through :func:`atomic_write_bytes`: the bytes
+go to a temporary file in the same folder, are flushed to disk, and the file is
+renamed over the target. A crash or a full disk leaves either the old file or
+the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .errors import EcgError
+
+#: Environment variable naming the folder that holds ``mitdb/`` and ``vfdb/``.
+DATA_ENV = "ECG_DATA_DIR"
+#: Environment variable naming the artifacts folder (runs, datasets, default).
+ARTIFACTS_ENV = "ECG_ARTIFACTS_DIR"
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(path: str | os.PathLike | None = None) -> Path:
+    """Return the data folder: ``path``, else ``$ECG_DATA_DIR``, else ``../shared/data``."""
+    if path is None:
+        path = os.environ.get(DATA_ENV) or PROJECT_ROOT.parent / "shared" / "data"
+    return Path(path)
+
+
+def artifacts_dir(path: str | os.PathLike | None = None) -> Path:
+    """Return the artifacts folder: ``path``, else ``$ECG_ARTIFACTS_DIR``, else ``artifacts/``."""
+    if path is None:
+        path = os.environ.get(ARTIFACTS_ENV) or PROJECT_ROOT / "artifacts"
+    return Path(path)
+
+
+def default_model_dir() -> Path:
+    """The committed default model (``artifacts/default``)."""
+    return PROJECT_ROOT / "artifacts" / "default"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + rename).
+
+    Raises
+    ------
+    EcgError
+        If the folder cannot be written (missing, read-only, disk full).
+    """
+    path = Path(path)
+    fd, tmp = None, None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            fd = None
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise EcgError(f"{path}: cannot write file ({e.strerror or e})") from e
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_write_csv(
+    path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Write a CSV file with ``header`` and ``rows`` atomically."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def json_read(path: str | os.PathLike) -> Any:
+    """Read a JSON file, raising :class:`EcgError` naming the file on any problem."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EcgError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise EcgError(f"{path}: not readable JSON ({e})") from None

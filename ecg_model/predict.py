@@ -1,0 +1,248 @@
+"""Inference: read any picture safely, draw it the training way, predict.
+
+:class:`Predictor` loads a run folder (``model.keras`` + ``preprocessing.json``)
+and applies exactly the training preprocessing: the trace is extracted from
+the picture and redrawn by the project's renderer at the model's image size
+(see :func:`ecg_model.render.image_normalize`). Signals (a WFDB record or a
+CSV of millivolts) go clean -> detect QRS -> render each beat -> classify.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .classes import CLASSES
+from .errors import EcgError
+from .io import default_model_dir, json_read
+from .render import RenderSpec, TraceQuality, image_normalize, windows_render
+from .signals import signal_clean, signal_resample
+
+#: Largest picture accepted, pixels (a 20000 x 20000 upload is refused before decoding).
+MAX_PIXELS = 40_000_000
+#: Largest file accepted, bytes.
+MAX_BYTES = 50 * 1024 * 1024
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "GIF", "TIFF")
+#: Below this top probability a prediction is flagged uncertain.
+UNCERTAIN_BELOW = 0.6
+
+
+def image_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
+    """Decode a picture file into RGB uint8, shape ``(h, w, 3)``.
+
+    Transparent pixels are put on white; palette, gray, 16-bit and CMYK pictures
+    are converted. ``src`` is a path or the file's bytes (``name`` labels errors).
+
+    Raises
+    ------
+    EcgError
+        Empty, truncated, not a picture, unsupported format, or too large.
+    """
+    label = name or (str(src) if not isinstance(src, bytes) else "upload")
+    try:
+        data = src if isinstance(src, bytes) else Path(src).read_bytes()
+    except FileNotFoundError:
+        raise EcgError(f"{label}: file not found") from None
+    except IsADirectoryError:
+        raise EcgError(f"{label}: is a folder, not an image") from None
+    except OSError as e:
+        raise EcgError(f"{label}: cannot read file ({e.strerror or e})") from None
+    if len(data) == 0:
+        raise EcgError(f"{label}: empty file (0 bytes)")
+    if len(data) > MAX_BYTES:
+        raise EcgError(f"{label}: file too large ({len(data) / 1e6:.0f} MB; limit "
+                       f"{MAX_BYTES / 1e6:.0f} MB)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            if im.format not in IMAGE_FORMATS:
+                raise EcgError(f"{label}: unsupported image format {im.format}; "
+                               f"use PNG, JPEG, BMP or WebP")
+            w, h = im.size
+            # Checked from the header, before any pixel is decoded.
+            if w * h > MAX_PIXELS:
+                raise EcgError(f"{label}: image too large ({w}x{h} pixels; limit "
+                               f"{MAX_PIXELS / 1e6:.0f} megapixels)")
+            im.load()
+    except EcgError:
+        raise
+    except UnidentifiedImageError:
+        raise EcgError(f"{label}: not an image (PNG, JPEG, BMP or WebP expected)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise EcgError(f"{label}: image too large (decompression bomb)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise EcgError(f"{label}: truncated or corrupt image ({e})") from None
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, rgba)
+    elif im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+        im = Image.fromarray(a.astype(np.uint8))
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def image_prepare(picture: np.ndarray, spec: RenderSpec) -> tuple[np.ndarray, TraceQuality]:
+    """The training preprocessing for any picture: uint8 ``(image_height, image_width)``."""
+    return image_normalize(picture, spec)
+
+
+@dataclass
+class Prediction:
+    """One picture's prediction."""
+
+    file: str
+    predicted_class: str
+    confidence: float
+    probabilities: dict[str, float]
+    uncertain: bool
+    reason: str
+    image: np.ndarray  # the model's input, uint8 (h, w)
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "predicted_class": self.predicted_class,
+                "confidence": round(self.confidence, 6),
+                "probabilities": {c: round(p, 6) for c, p in self.probabilities.items()}}
+
+
+class Predictor:
+    """A trained model with its preprocessing, loaded from a run folder.
+
+    Parameters
+    ----------
+    run_dir : path, optional
+        Folder with ``model.keras`` and ``preprocessing.json``; default
+        ``artifacts/default``.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike | None = None) -> None:
+        self.run_dir = Path(run_dir) if run_dir else default_model_dir()
+        for f in ("model.keras", "preprocessing.json"):
+            if not (self.run_dir / f).exists():
+                raise EcgError(f"{self.run_dir}: not a model folder ({f} is missing)")
+        pre = json_read(self.run_dir / "preprocessing.json")
+        if list(pre.get("classes", [])) != list(CLASSES):
+            raise EcgError(f"{self.run_dir / 'preprocessing.json'}: class list differs "
+                           f"from this package's: {pre.get('classes')}")
+        self.spec = RenderSpec.from_json(pre)
+        self.classes = CLASSES
+        import keras
+
+        try:
+            self.model = keras.saving.load_model(self.run_dir / "model.keras", compile=False)
+        except Exception as e:
+            raise EcgError(f"{self.run_dir / 'model.keras'}: cannot load model ({e})") from None
+
+    def predict_arrays(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities ``(n, 6)`` for model-ready uint8 images ``(n, h, w)``."""
+        from .train import model_predict
+
+        return model_predict(self.model, images)
+
+    def predict_picture(self, picture: np.ndarray, name: str = "") -> Prediction:
+        """Predict one decoded picture (any size, RGB or gray uint8)."""
+        img, q = image_prepare(picture, self.spec)
+        p = self.predict_arrays(img[None])[0]
+        k = int(p.argmax())
+        reason = ""
+        if not q.looks_like_ecg:
+            reason = q.reason or "does not look like an ECG trace"
+        elif p[k] < UNCERTAIN_BELOW:
+            reason = f"top probability {p[k]:.2f} is below {UNCERTAIN_BELOW}"
+        return Prediction(name, CLASSES[k], float(p[k]),
+                          {c: float(v) for c, v in zip(CLASSES, p)}, bool(reason), reason, img)
+
+    def predict_file(self, src: str | os.PathLike | bytes, name: str | None = None
+                     ) -> Prediction:
+        """Read and predict one picture file (path or bytes); raises EcgError if unreadable."""
+        label = name or (str(src) if not isinstance(src, bytes) else "upload")
+        return self.predict_picture(image_read(src, label), label)
+
+    def predict_signal(self, sig: np.ndarray, fs: float) -> "BeatTable":
+        """Classify every beat of a raw single-lead signal (mV at ``fs`` Hz)."""
+        return signal_beats_classify(self, sig, fs)
+
+
+@dataclass
+class BeatTable:
+    """Per-beat results of a signal: ``sample`` at the signal's own ``fs``."""
+
+    fs: float
+    sig: np.ndarray  # cleaned signal at the model's rate, mV
+    sig_fs: float
+    sample: np.ndarray
+    time_s: np.ndarray
+    probabilities: np.ndarray  # (n_beats, 6)
+
+    @property
+    def predicted(self) -> list[str]:
+        return [CLASSES[k] for k in self.probabilities.argmax(axis=1)]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probabilities.max(axis=1) if len(self.probabilities) else np.zeros(0)
+
+
+def signal_beats_classify(predictor: Predictor, sig: np.ndarray, fs: float) -> BeatTable:
+    """Clean -> resample -> detect QRS -> render each beat -> classify.
+
+    Raises
+    ------
+    EcgError
+        If the signal is too short or no beat is found.
+    """
+    import wfdb.processing
+
+    spec = predictor.spec
+    sig = np.asarray(sig, dtype=np.float64)
+    if sig.ndim != 1 or sig.size < 2 * fs:
+        raise EcgError(f"signal too short: {sig.size} samples at {fs:g} Hz; at least 2 s needed")
+    if not np.isfinite(sig).any():
+        raise EcgError("signal holds no numbers")
+    # 1. clean at the model's rate.
+    x = signal_clean(signal_resample(sig, fs, spec.fs), spec.fs)
+    # 2. detect QRS complexes (wfdb's XQRS) on the cleaned signal.
+    qrs = wfdb.processing.xqrs_detect(x.astype(np.float64), fs=spec.fs, verbose=False)
+    qrs = np.asarray(qrs, dtype=np.int64)
+    if qrs.size == 0:
+        raise EcgError("no beats found in the signal")
+    # 3. render each beat's window (edge-padded where it leaves the signal).
+    pad = np.pad(x, (spec.before, spec.after), mode="edge")
+    imgs = windows_render(pad, qrs + spec.before, spec)  # (n_beats, h, w)
+    # 4. classify.
+    probs = predictor.predict_arrays(imgs)
+    return BeatTable(fs=fs, sig=x, sig_fs=spec.fs, sample=np.round(qrs * fs / spec.fs).astype(
+        np.int64), time_s=qrs / spec.fs, probabilities=probs)
+
+
+def csv_signal_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
+    """A one-column CSV of millivolts (an optional header line) -> ``(n,)`` float array."""
+    label = name or (str(src) if not isinstance(src, bytes) else "upload")
+    try:
+        text = (src if isinstance(src, bytes) else Path(src).read_bytes()).decode("utf-8-sig")
+    except FileNotFoundError:
+        raise EcgError(f"{label}: file not found") from None
+    except UnicodeDecodeError:
+        raise EcgError(f"{label}: not a text CSV file") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    vals = []
+    for i, ln in enumerate(lines):
+        cell = ln.split(",")[0].strip()
+        try:
+            vals.append(float(cell))
+        except ValueError:
+            if i == 0:
+                continue  # a header line
+            raise EcgError(f"{label}: line {i + 1} is not a number: {cell[:40]!r}") from None
+    if not vals:
+        raise EcgError(f"{label}: no numbers in the CSV")
+    return np.asarray(vals)

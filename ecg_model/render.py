@@ -1,0 +1,334 @@
+"""Draw ECG windows as beat images, and redraw any ECG picture the same way.
+
+One drawing routine serves everything: the dataset build (signal -> image), the
+dataset browser, signals a user uploads, and pictures a user uploads (picture ->
+trace -> the same drawing). Each image column shows the min-max envelope of the
+signal over that column's time span, the way a plotting program draws a dense
+line; amplitude is scaled per window so the trace fills the height.
+
+Contract (also written to each model's ``preprocessing.json``): the beat sits at
+``window_before_s`` from the left edge, the image is ``image_height`` x
+``image_width`` grayscale, dark trace (0) on a white background (255), lines one
+pixel wide, no anti-aliasing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from .classes import CLASSES
+from .signals import FS
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """How a window of signal becomes an image.
+
+    Attributes
+    ----------
+    fs : float
+        Sampling rate the signal is resampled to, Hz.
+    window_before_s, window_after_s : float
+        Seconds drawn before and after the beat.
+    image_height, image_width : int
+        Image size in pixels.
+    margin_px : int
+        Blank rows kept above the highest and below the lowest point.
+    """
+
+    fs: float = FS
+    window_before_s: float = 1.2
+    window_after_s: float = 1.2
+    image_height: int = 64
+    image_width: int = 128
+    margin_px: int = 2
+
+    @property
+    def before(self) -> int:
+        """Window length before the beat, samples."""
+        return int(round(self.window_before_s * self.fs))
+
+    @property
+    def after(self) -> int:
+        """Window length after the beat, samples."""
+        return int(round(self.window_after_s * self.fs))
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``preprocessing.json`` contract (with the class order)."""
+        d = asdict(self)
+        d.update(
+            classes=list(CLASSES),
+            amplitude_scaling="per-window min-max to [margin_px, image_height-1-margin_px]",
+            polarity="dark trace (0) on white background (255)",
+            line="min-max envelope per column, 1 px, no anti-aliasing",
+            upload_normalisation="trace extracted from any picture and redrawn (render.image_normalize)",
+        )
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "RenderSpec":
+        """Read the spec back from a ``preprocessing.json`` dict (extra keys ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def envelope_draw(lo: np.ndarray, hi: np.ndarray, spec: RenderSpec) -> np.ndarray:
+    """Draw per-column envelopes as images.
+
+    Parameters
+    ----------
+    lo, hi : np.ndarray
+        Lowest and highest value in each column (any unit, larger = up), shape
+        ``(n, image_width)``.
+    spec : RenderSpec
+        Image size and margin.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 images, shape ``(n, image_height, image_width)``, trace 0 on 255.
+    """
+    h, m = spec.image_height, spec.margin_px
+    vmin = lo.min(axis=1, keepdims=True)
+    vmax = hi.max(axis=1, keepdims=True)
+    span = vmax - vmin
+    flat = span <= 1e-9
+    span = np.where(flat, 1.0, span)
+    # Value -> row: vmax maps to row m (top), vmin to row h-1-m (bottom); a flat
+    # window is drawn as a line through the middle.
+    scale = (h - 1 - 2 * m) / span
+    top = np.where(flat, h // 2, np.rint(m + (vmax - hi) * scale))  # (n, w)
+    bot = np.where(flat, h // 2, np.rint(m + (vmax - lo) * scale))  # (n, w)
+    rows = np.arange(h, dtype=np.float64)[None, :, None]  # (1, h, 1)
+    ink = (rows >= top[:, None, :]) & (rows <= bot[:, None, :])  # (n, h, w)
+    return np.where(ink, 0, 255).astype(np.uint8)
+
+
+def windows_render(sig: np.ndarray, centres: np.ndarray, spec: RenderSpec) -> np.ndarray:
+    """Render the window around each centre of one signal.
+
+    Parameters
+    ----------
+    sig : np.ndarray
+        Signal in mV at ``spec.fs``, shape ``(sig_len,)``.
+    centres : np.ndarray
+        Beat positions in samples, shape ``(n,)``; each window must lie inside
+        ``sig`` (callers skip edge beats).
+    spec : RenderSpec
+        The drawing contract.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 images, shape ``(n, image_height, image_width)``.
+    """
+    centres = np.asarray(centres, dtype=np.int64)
+    w = spec.image_width
+    n_win = spec.before + spec.after
+    # Sample the window at k points per column (linear interpolation) so every
+    # column's envelope sees the peaks even when columns and samples don't align.
+    k = max(2, int(np.ceil(n_win / w)) * 2)
+    pos = np.linspace(0.0, n_win - 1, w * k)  # (w*k,)
+    i0 = np.floor(pos).astype(np.int64)
+    frac = pos - i0
+    i1 = np.minimum(i0 + 1, n_win - 1)
+    out = np.empty((centres.size, spec.image_height, w), dtype=np.uint8)
+    for s in range(0, centres.size, 4096):  # chunks bound memory on long records
+        c = centres[s : s + 4096, None] - spec.before  # (b, 1)
+        seg = sig[c + i0] * (1 - frac) + sig[c + i1] * frac  # (b, w*k)
+        seg = seg.reshape(-1, w, k)  # (b, w, k)
+        lo, hi = seg.min(axis=2), seg.max(axis=2)  # (b, w)
+        # Join each column to its neighbour so steep strokes stay connected.
+        prev = np.concatenate([seg[:, :1, 0], seg[:, :-1, -1]], axis=1)  # (b, w)
+        lo, hi = np.minimum(lo, prev), np.maximum(hi, prev)
+        out[s : s + 4096] = envelope_draw(lo, hi, spec)
+    return out
+
+
+def beat_render(sig: np.ndarray, centre: int, spec: RenderSpec) -> np.ndarray:
+    """Render one window; the signal is zero-padded where the window leaves it.
+
+    Returns uint8, shape ``(image_height, image_width)``.
+    """
+    pad = np.pad(np.asarray(sig, dtype=np.float64), (spec.before, spec.after), mode="edge")
+    return windows_render(pad, np.array([centre + spec.before]), spec)[0]
+
+
+# ---------------------------------------------------------------------------
+# Any picture -> the project's own drawing
+
+
+@dataclass
+class TraceQuality:
+    """What the trace extractor found in a picture.
+
+    ``ink_fraction``: share of pixels taken as trace; ``coverage``: share of the
+    trace's columns that hold ink; ``line_px``: estimated line thickness (pixels);
+    ``inverted``: light trace on a dark background; ``looks_like_ecg``: a single
+    continuous trace was found.
+    """
+
+    ink_fraction: float
+    coverage: float
+    line_px: float
+    inverted: bool
+    looks_like_ecg: bool
+    reason: str = ""
+
+
+def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+    """How much each pixel looks like trace, 0..1, shape ``(h, w)``.
+
+    On a light background the trace is the part that is dark in the red
+    channel: black, blue and green traces are, while white paper and the
+    pink/red/orange grid of ECG paper are not. On a dark background (monitor
+    style) the trace is the bright part.
+    """
+    rgb = rgb.astype(np.float32) / 255.0  # (h, w, 3)
+    lum = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    inverted = float(np.median(lum)) < 0.5
+    if inverted:
+        bright = rgb.max(axis=2)
+        ink = bright - float(np.median(bright))
+    else:
+        red = rgb[..., 0]
+        ink = float(np.median(red)) - red
+        if ink.max() < 0.25:  # a red trace: fall back to darkness
+            ink = float(np.median(lum)) - lum
+    return np.clip(ink, 0.0, 1.0), inverted
+
+
+def _axis_lines(mask: np.ndarray) -> np.ndarray:
+    """Pixels on long straight rows/columns (axes, frames), shape ``(h, w)``."""
+    h, w = mask.shape
+    rows = mask.mean(axis=1) > 0.97
+    cols = mask.mean(axis=0) > 0.97
+    out = np.zeros_like(mask)
+    out[rows, :] = True
+    out[:, cols] = True
+    return out & mask
+
+
+def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQuality]:
+    """Extract the ECG trace of a picture as a per-column envelope.
+
+    Steps: ink map (grid and background removed) -> threshold -> drop axis
+    lines and small marks (tick labels) -> per column, the top and bottom of
+    the trace less half the line width -> fill gap columns.
+
+    Parameters
+    ----------
+    gray_or_rgb : np.ndarray
+        uint8 picture, shape ``(h, w)`` or ``(h, w, 3)``.
+
+    Returns
+    -------
+    lo, hi : np.ndarray
+        Lowest and highest trace value in each column (pixels, up = larger),
+        shape ``(n_cols,)`` over the columns the trace spans.
+    quality : TraceQuality
+    """
+    rgb = gray_or_rgb if gray_or_rgb.ndim == 3 else np.repeat(gray_or_rgb[..., None], 3, 2)
+    ink, inverted = ink_map(rgb)
+    peak = float(np.percentile(ink, 99.9)) if ink.size else 0.0
+    if peak < 0.15:
+        q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found (blank image)")
+        return np.zeros(0), np.zeros(0), q
+    mask = ink > 0.5 * max(peak, float(ink.max()) * 0.6)
+    mask &= ~_axis_lines(mask)
+    # Keep the trace: connected pieces at least a tenth the size of the largest
+    # (text, tick labels and specks are far smaller than an ECG line).
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n == 0:
+        q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found")
+        return np.zeros(0), np.zeros(0), q
+    sizes = np.bincount(lab.ravel())[1:]
+    keep = np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1
+    mask = np.isin(lab, keep)
+    cols = np.flatnonzero(mask.any(axis=0))
+    c0, c1 = int(cols[0]), int(cols[-1]) + 1
+    mask = mask[:, c0:c1]  # (h, n_cols)
+    h, n_cols = mask.shape
+    has = mask.any(axis=0)
+    top = np.where(has, mask.argmax(axis=0), 0).astype(np.float64)
+    bot = np.where(has, h - 1 - mask[::-1].argmax(axis=0), 0).astype(np.float64)
+    # Line thickness: the typical vertical extent of the flattest columns.
+    ext = (bot - top + 1)[has]
+    line = float(np.percentile(ext, 3)) if ext.size else 1.0
+    # A thin line on a steady slope spans 2 rows per column even when it is one
+    # pixel wide, so only lines of 3 px or more are thinned.
+    half = (line - 1) / 2 if line >= 3 else 0.0
+    top, bot = top + half, bot - half
+    mid = (top + bot) / 2
+    top, bot = np.minimum(top, mid), np.maximum(bot, mid)
+    if not has.all():  # gaps (broken or faint line): interpolate across
+        idx = np.arange(n_cols)
+        top = np.interp(idx, idx[has], top[has])
+        bot = np.interp(idx, idx[has], bot[has])
+    coverage = float(has.mean())
+    ink_frac = float(mask.sum()) / mask.size
+    ok = coverage > 0.6 and n_cols > 0.3 * rgb.shape[1]
+    reason = "" if ok else "trace too short or broken to be an ECG"
+    q = TraceQuality(ink_frac, coverage, line, inverted, ok, reason)
+    return -bot, -top, q  # rows grow downwards; values grow upwards
+
+
+def trace_draw(lo: np.ndarray, hi: np.ndarray, spec: RenderSpec) -> np.ndarray:
+    """Redraw a per-column envelope of any length at the spec's image size.
+
+    Each output column takes the envelope of the input columns it covers,
+    joined to its neighbour, exactly as :func:`windows_render` does for samples.
+    Returns uint8, shape ``(image_height, image_width)``.
+    """
+    w = spec.image_width
+    n = lo.size
+    if n == 0:
+        return np.full((spec.image_height, w), 255, dtype=np.uint8)
+    if n == w:
+        lo_o, hi_o = lo.astype(np.float64), hi.astype(np.float64)
+    else:
+        # Column j of the output covers input columns [edges[j], edges[j+1]).
+        edges = np.linspace(0, n, w + 1)
+        start = np.minimum(np.floor(edges[:-1]).astype(int), n - 1)
+        stop = np.maximum(np.ceil(edges[1:]).astype(int), start + 1)
+        lo_o = np.minimum.reduceat(lo, start) if n > w else lo[start]
+        hi_o = np.maximum.reduceat(hi, start) if n > w else hi[start]
+        if n > w:
+            # reduceat runs to the next start; extend to each column's stop.
+            lo_o = np.minimum(lo_o, lo[stop - 1])
+            hi_o = np.maximum(hi_o, hi[stop - 1])
+        else:
+            # Upsampling: interpolate so steep strokes spread over the new columns.
+            x = (np.arange(w) + 0.5) * n / w - 0.5
+            lo_i = np.interp(x, np.arange(n), lo)
+            hi_i = np.interp(x, np.arange(n), hi)
+            prev_lo = np.concatenate([lo_i[:1], lo_i[:-1]])
+            prev_hi = np.concatenate([hi_i[:1], hi_i[:-1]])
+            mid_prev = (prev_lo + prev_hi) / 2
+            lo_o = np.minimum(lo_i, mid_prev)
+            hi_o = np.maximum(hi_i, mid_prev)
+    return envelope_draw(lo_o[None, :], hi_o[None, :], spec)[0]
+
+
+def image_normalize(picture: np.ndarray, spec: RenderSpec) -> tuple[np.ndarray, TraceQuality]:
+    """Any ECG picture -> the project's own drawing of the same trace.
+
+    Parameters
+    ----------
+    picture : np.ndarray
+        uint8, shape ``(h, w)`` or ``(h, w, 3)``, any size, any polarity.
+    spec : RenderSpec
+        The model's drawing contract.
+
+    Returns
+    -------
+    image : np.ndarray
+        uint8, shape ``(image_height, image_width)``, trace 0 on 255.
+    quality : TraceQuality
+    """
+    lo, hi, q = image_trace(picture)
+    return trace_draw(lo, hi, spec), q

@@ -1,0 +1,269 @@
+"""Read PhysioNet records, clean the signal, and find labelled beats and VF windows.
+
+The pipeline for one record reads as: read -> pick lead -> resample -> clean ->
+beats (mitdb beat labels) or VF windows (vfdb rhythm episodes).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import wfdb
+from scipy import signal as sps
+
+from .classes import BEAT_SYMBOLS, VF_RHYTHMS
+from .errors import EcgError
+
+#: Default sampling rate every signal is resampled to (Hz).
+FS = 250.0
+
+#: Paced records, excluded from the record-disjoint protocol (AAMI / de Chazal 2004).
+PACED_RECORDS = ("102", "104", "107", "217")
+
+#: de Chazal et al. (2004) record-disjoint split of mitdb.
+DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122",
+       "124", "201", "203", "205", "207", "208", "209", "215", "220", "223", "230")
+DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210",
+       "212", "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
+
+
+#: Annotation symbols that mark a beat (PhysioNet's beat annotation codes); the
+#: others are rhythm, noise or comment marks and are not counted as skipped beats.
+BEAT_CODES = frozenset("NLRBAaJSVrFejnE/fQ!?")
+
+
+@dataclass
+class Record:
+    """One cleaned single-lead ECG record with its annotations.
+
+    Attributes
+    ----------
+    name : str
+        Record name, e.g. ``"100"``.
+    database : str
+        ``"mitdb"``, ``"vfdb"`` or ``"upload"``.
+    sig : np.ndarray
+        Cleaned signal in mV, shape ``(sig_len,)``.
+    fs : float
+        Sampling rate of ``sig`` in Hz.
+    lead : str
+        Name of the lead used.
+    ann_sample : np.ndarray
+        Annotation positions in samples at ``fs``, shape ``(n_ann,)``.
+    ann_symbol : list of str
+        Annotation symbols.
+    ann_aux : list of str
+        Annotation aux notes (rhythm labels such as ``"(VF"``).
+    """
+
+    name: str
+    database: str
+    sig: np.ndarray
+    fs: float
+    lead: str
+    ann_sample: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    ann_symbol: list[str] = field(default_factory=list)
+    ann_aux: list[str] = field(default_factory=list)
+
+
+def signal_clean(sig: np.ndarray, fs: float) -> np.ndarray:
+    """Remove baseline wander and high-frequency noise (0.5-40 Hz band-pass).
+
+    Parameters
+    ----------
+    sig : np.ndarray
+        Signal in mV, shape ``(sig_len,)``. NaN samples (lead off) are
+        interpolated first.
+    fs : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    np.ndarray
+        Filtered signal in mV, float32, same shape.
+    """
+    sig = np.asarray(sig, dtype=np.float64)
+    bad = ~np.isfinite(sig)
+    if bad.all():
+        return np.zeros_like(sig, dtype=np.float32)
+    if bad.any():
+        idx = np.arange(sig.size)
+        sig = sig.copy()
+        sig[bad] = np.interp(idx[bad], idx[~bad], sig[~bad])
+    if sig.size < int(3 * fs):
+        # Too short for a 0.5 Hz filter to settle: only remove the mean.
+        return (sig - sig.mean()).astype(np.float32)
+    hi = min(40.0, 0.45 * fs)
+    sos = sps.butter(2, [0.5, hi], btype="bandpass", fs=fs, output="sos")
+    return sps.sosfiltfilt(sos, sig).astype(np.float32)
+
+
+def signal_resample(sig: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Resample ``sig`` from ``fs_in`` to ``fs_out`` Hz with a polyphase filter."""
+    if abs(fs_in - fs_out) < 1e-9:
+        return np.asarray(sig, dtype=np.float64)
+    from fractions import Fraction
+
+    frac = Fraction(fs_out / fs_in).limit_denominator(1000)
+    return sps.resample_poly(sig, frac.numerator, frac.denominator)
+
+
+def record_read(path: str | os.PathLike, fs: float = FS, database: str = "") -> Record:
+    """Read a WFDB record and its ``atr`` annotations, resampled and cleaned.
+
+    Parameters
+    ----------
+    path : str or path
+        Record path without extension, e.g. ``data/mitdb/100``.
+    fs : float
+        Target sampling rate in Hz.
+    database : str
+        Label stored in the result (defaults to the parent folder's name).
+
+    Raises
+    ------
+    EcgError
+        If the header or signal cannot be read, or the annotation file is missing.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        rec = wfdb.rdrecord(str(path))
+    except FileNotFoundError as e:
+        raise EcgError(f"{path}: record not found ({e.filename or e})") from None
+    except Exception as e:  # wfdb raises many kinds on a damaged header or .dat
+        raise EcgError(f"{path}: cannot read WFDB record ({e})") from None
+    try:
+        ann = wfdb.rdann(str(path), "atr")
+    except FileNotFoundError:
+        raise EcgError(f"{path}: record has no annotation file ({name}.atr)") from None
+    except Exception as e:
+        raise EcgError(f"{path}: cannot read annotations ({e})") from None
+    names = [str(s) for s in (rec.sig_name or [])]
+    ch = names.index("MLII") if "MLII" in names else 0
+    raw = rec.p_signal[:, ch]
+    sig = signal_clean(signal_resample(raw, rec.fs, fs), fs)
+    scale = fs / rec.fs
+    sample = np.round(np.asarray(ann.sample) * scale).astype(np.int64)
+    aux = [(a or "").strip("\x00").strip() for a in (ann.aux_note or [""] * len(sample))]
+    return Record(
+        name=name,
+        database=database or path.parent.name,
+        sig=sig,
+        fs=fs,
+        lead=names[ch] if names else "",
+        ann_sample=sample,
+        ann_symbol=list(ann.symbol),
+        ann_aux=aux,
+    )
+
+
+@dataclass
+class Beats:
+    """Labelled positions in a record.
+
+    ``sample`` has shape ``(n,)`` (samples at the record's ``fs``); ``symbol`` and
+    ``label`` are parallel lists; ``skipped`` counts what was left out and why.
+    """
+
+    sample: np.ndarray
+    symbol: list[str]
+    label: list[str]
+    skipped: Counter
+
+
+def beats_extract(rec: Record, before: int, after: int) -> Beats:
+    """Beats of the six classes whose whole window lies inside the record.
+
+    Parameters
+    ----------
+    rec : Record
+        The record (its ``ann_symbol`` are beat labels).
+    before, after : int
+        Window length before and after the beat, in samples.
+
+    Returns
+    -------
+    Beats
+        Kept beats, and ``skipped`` counts keyed ``"edge"`` or ``"symbol <s>"``.
+    """
+    keep_s, keep_sym, keep_lab = [], [], []
+    skipped: Counter = Counter()
+    n = rec.sig.size
+    for s, sym in zip(rec.ann_sample, rec.ann_symbol):
+        if sym not in BEAT_CODES:
+            continue  # rhythm, signal-quality and comment marks are not beats
+        if sym not in BEAT_SYMBOLS:
+            skipped[f"symbol {sym}"] += 1
+            continue
+        if s - before < 0 or s + after > n:
+            skipped["edge"] += 1
+            continue
+        keep_s.append(int(s))
+        keep_sym.append(sym)
+        keep_lab.append(BEAT_SYMBOLS[sym])
+    return Beats(np.asarray(keep_s, dtype=np.int64), keep_sym, keep_lab, skipped)
+
+
+def episodes_vf(rec: Record) -> list[tuple[int, int]]:
+    """Ventricular flutter/fibrillation episodes as ``(start, stop)`` samples.
+
+    A rhythm annotation (``+`` with an aux note) starts a rhythm that lasts until
+    the next rhythm annotation or the record's end.
+    """
+    marks = [(int(s), a) for s, sym, a in zip(rec.ann_sample, rec.ann_symbol, rec.ann_aux)
+             if sym == "+" and a]
+    out = []
+    for i, (s, a) in enumerate(marks):
+        stop = marks[i + 1][0] if i + 1 < len(marks) else rec.sig.size
+        if a in VF_RHYTHMS and stop > s:
+            out.append((s, stop))
+    return out
+
+
+def vf_windows(rec: Record, before: int, after: int, stride: int) -> np.ndarray:
+    """Window centres every ``stride`` samples inside VF episodes, shape ``(n,)``.
+
+    Only centres whose whole window ``[c - before, c + after)`` lies inside one
+    episode are kept, so no window mixes VF with another rhythm.
+    """
+    centres = [np.arange(s + before, e - after + 1, stride) for s, e in episodes_vf(rec)]
+    if not centres:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate(centres).astype(np.int64)
+
+
+def record_names(db_dir: str | os.PathLike) -> list[str]:
+    """Record names in a database folder (from ``RECORDS`` or the ``.hea`` files)."""
+    db_dir = Path(db_dir)
+    if not db_dir.is_dir():
+        raise EcgError(f"{db_dir}: data folder not found (set ECG_DATA_DIR or --data-dir)")
+    listing = db_dir / "RECORDS"
+    if listing.exists():
+        names = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
+    else:
+        names = sorted(p.stem for p in db_dir.glob("*.hea"))
+    if not names:
+        raise EcgError(f"{db_dir}: no WFDB records (*.hea) found")
+    return names
+
+
+def database_download(db: str, dl_dir: str | os.PathLike) -> None:
+    """Download PhysioNet database ``db`` (``"mitdb"`` or ``"vfdb"``) into ``dl_dir``.
+
+    Raises
+    ------
+    EcgError
+        When PhysioNet cannot be reached (offline) or the download fails.
+    """
+    try:
+        wfdb.dl_database(db, str(Path(dl_dir) / db))
+    except Exception as e:  # requests' connection errors, HTTP errors, OS errors
+        raise EcgError(
+            f"cannot download {db} from PhysioNet into {dl_dir}: {type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200] if str(e) else 'no details'}"
+        ) from None

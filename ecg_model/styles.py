@@ -1,0 +1,149 @@
+"""A test set drawn by another plotting library: matplotlib, several styles.
+
+Real uploads are drawn by other software: thicker or anti-aliased lines,
+coloured traces, ECG-paper grids, axes and margins, JPEG artefacts. This module
+draws beats of the patient protocol's *held-out* records (mitdb DS2 and the
+vfdb test records: never training records of either protocol's patient model)
+in such styles, so robustness to drawing style is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .classes import CLASSES
+from .dataset import VFDB_TEST
+from .errors import EcgError
+from .io import atomic_write_bytes, atomic_write_json, data_dir
+from .render import RenderSpec
+from .signals import DS2, beats_extract, record_read, vf_windows
+
+#: name -> drawing options (figure size in inches at 100 dpi).
+STYLES: dict[str, dict] = {
+    "mpl-default": dict(color="C0", lw=1.5, axes=True, size=(3.2, 1.8)),
+    "thick-black": dict(color="black", lw=3.0, axes=False, size=(2.4, 1.2)),
+    "ecg-paper": dict(color="black", lw=1.2, axes=False, grid="paper", size=(3.6, 1.8)),
+    "monitor": dict(color="#30ff60", lw=1.5, axes=False, bg="black", size=(3.0, 1.5)),
+    "blue-jpeg60": dict(color="#1040c0", lw=2.0, axes=True, jpeg=60, size=(3.0, 1.6)),
+    "thumbnail-64": dict(color="0.15", lw=0.8, axes=False, grid="gray", size=(0.64, 0.64)),
+}
+
+
+def style_draw(seg: np.ndarray, fs: float, style: str) -> bytes:
+    """Draw a signal window (mV at ``fs``) in a named style; returns PNG or JPEG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    o = STYLES[style]
+    t = np.arange(seg.size) / fs
+    fig = plt.figure(figsize=o["size"], dpi=100, facecolor=o.get("bg", "white"))
+    ax = fig.add_axes([0.12, 0.15, 0.85, 0.8] if o["axes"] else [0, 0, 1, 1])
+    ax.set_facecolor(o.get("bg", "white"))
+    if o.get("grid") == "paper":
+        # ECG paper: 0.04 s / 0.1 mV small boxes, 0.2 s / 0.5 mV large boxes.
+        for x in np.arange(0, t[-1], 0.04):
+            ax.axvline(x, color="#f4b6b6" if round(x / 0.04) % 5 else "#e06060", lw=0.4)
+        lo, hi = seg.min() - 0.2, seg.max() + 0.2
+        for y in np.arange(np.floor(lo * 10) / 10, hi, 0.1):
+            ax.axhline(y, color="#f4b6b6" if round(y * 10) % 5 else "#e06060", lw=0.4)
+    elif o.get("grid") == "gray":
+        ax.grid(True, color="0.85", lw=0.5)
+    ax.plot(t, seg, color=o["color"], lw=o["lw"], antialiased=True)
+    ax.set_xlim(t[0], t[-1])
+    if not o["axes"]:
+        ax.axis("off")
+    else:
+        ax.tick_params(labelsize=6)
+    buf = io.BytesIO()
+    if o.get("jpeg"):
+        fig.savefig(buf, format="jpg", dpi=100, facecolor=fig.get_facecolor(),
+                    pil_kwargs={"quality": o["jpeg"]})
+    else:
+        fig.savefig(buf, format="png", dpi=100, facecolor=fig.get_facecolor())
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def style_test_build(out: str | os.PathLike, data: str | os.PathLike | None = None,
+                     per_class: int = 40, seed: int = 0, spec: RenderSpec = RenderSpec(),
+                     records: tuple[str, ...] = ()) -> dict:
+    """Draw ``per_class`` held-out beats of each class in every style into ``out``.
+
+    Writes ``<style>/<Class>/<db>_<record>_<sample>.<png|jpg>`` and ``manifest.csv``.
+    """
+    root = data_dir(data)
+    rng = np.random.default_rng(seed)
+    picks = []
+    sources = [("mitdb", r) for r in DS2] + [("vfdb", r) for r in VFDB_TEST]
+    if records:
+        sources = [s for s in sources if f"{s[0]}/{s[1]}" in records or s[1] in records]
+    sigs = {}
+    for db, rn in sources:
+        if not (root / db / f"{rn}.hea").exists():
+            continue
+        rec = record_read(root / db / rn, fs=spec.fs, database=db)
+        sigs[(db, rn)] = rec.sig
+        if db == "vfdb":
+            c = vf_windows(rec, spec.before, spec.after, int(spec.fs))
+            picks += [(db, rn, int(s), "Ventricular Fibrillation") for s in c]
+        else:
+            b = beats_extract(rec, spec.before, spec.after)
+            picks += [(db, rn, int(s), lab) for s, lab in zip(b.sample, b.label)]
+    if not picks:
+        raise EcgError(f"{root}: no held-out records found for the style test")
+    df = pd.DataFrame(picks, columns=["database", "record", "sample", "class"])
+    chosen = []
+    for c in CLASSES:
+        sub = df[df["class"] == c]
+        if len(sub):
+            chosen.append(sub.iloc[rng.choice(len(sub), min(per_class, len(sub)),
+                                              replace=False)])
+    df = pd.concat(chosen, ignore_index=True)
+    out = Path(out)
+    rows = []
+    for style, o in STYLES.items():
+        ext = "jpg" if o.get("jpeg") else "png"
+        for db, rn, s, c in df.itertuples(index=False):
+            seg = sigs[(db, rn)][s - spec.before : s + spec.after]
+            rel = f"{style}/{c}/{db}_{rn}_{s}.{ext}"
+            atomic_write_bytes(out / rel, style_draw(seg, spec.fs, style))
+            rows.append((rel, style, db, rn, s, c))
+    man = pd.DataFrame(rows, columns=["path", "style", "database", "record", "sample", "class"])
+    atomic_write_bytes(out / "manifest.csv", man.to_csv(index=False).encode())
+    rep = {"n_images": len(man), "styles": list(STYLES),
+           "counts": {c: int((df["class"] == c).sum()) for c in CLASSES},
+           "records": sorted(set(df["database"] + "/" + df["record"]))}
+    atomic_write_json(out / "style_test.json", rep)
+    return rep
+
+
+def style_test_evaluate(predictor, folder: str | os.PathLike) -> dict:
+    """Accuracy and macro recall of ``predictor`` on a style test folder, overall and per style."""
+    from .evaluate import metrics_compute
+
+    folder = Path(folder)
+    if not (folder / "manifest.csv").exists():
+        raise EcgError(f"{folder}: not a style test folder (manifest.csv is missing)")
+    man = pd.read_csv(folder / "manifest.csv", dtype={"record": str})
+    y = man["class"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    pred = np.array([CLASSES.index(predictor.predict_file(folder / p).predicted_class)
+                     for p in man["path"]])
+    m = metrics_compute(y, pred, n_boot=1000)
+    by_style = {}
+    for s in STYLES:
+        sel = (man["style"] == s).to_numpy()
+        if sel.any():
+            ms = metrics_compute(y[sel], pred[sel], n_boot=0)
+            by_style[s] = {"accuracy": ms["accuracy"], "macro_recall": ms["macro_recall"],
+                           "n": int(sel.sum())}
+    return {"accuracy": m["accuracy"], "macro_recall": m["macro_recall"],
+            "macro_f1": m["macro_f1"], "ci": m.get("ci", {}), "n": int(len(y)),
+            "per_style": by_style,
+            "per_class_recall": {c: d["recall"] for c, d in m["per_class"].items()}}

@@ -1,0 +1,343 @@
+"""Training runs: one folder per run, status kept current, cancellable, crash-safe.
+
+A run folder ``artifacts/runs/<run_id>/`` holds ``config.json``,
+``preprocessing.json``, ``status.json``, ``history.csv``, ``model.keras``,
+``metrics.json``, ``confusion_matrix.csv`` and ``test_predictions.csv``. Every
+file is written atomically. Creating the file ``STOP`` in the folder cancels the
+run within one batch.
+
+The pipeline of :func:`train_run` reads: dataset -> caps and validation split ->
+tf.data -> model -> fit (callbacks keep status and history) -> evaluate.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .classes import CLASSES, N_CLASSES
+from .config import TrainConfig
+from .dataset import BuildOptions, caps_apply, dataset_build, dataset_load
+from .errors import EcgError
+from .io import artifacts_dir, atomic_write_csv, atomic_write_json, json_read
+from .render import RenderSpec
+
+STATES = ("queued", "running", "finished", "failed", "cancelled")
+STOP_FILE = "STOP"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def status_read(run_dir: str | os.PathLike) -> dict:
+    """The run's ``status.json`` (``{"state": "unknown"}`` if it has none)."""
+    p = Path(run_dir) / "status.json"
+    return json_read(p) if p.exists() else {"state": "unknown"}
+
+
+def status_write(run_dir: str | os.PathLike, **fields: Any) -> dict:
+    """Merge ``fields`` into ``status.json`` and write it atomically."""
+    st = status_read(run_dir)
+    if st.get("state") == "unknown":
+        st = {}
+    st.update(fields, updated=_now())
+    atomic_write_json(Path(run_dir) / "status.json", st)
+    return st
+
+
+def runs_dir(path: str | os.PathLike | None = None) -> Path:
+    """Folder holding the run folders (``artifacts/runs``)."""
+    return Path(path) if path else artifacts_dir() / "runs"
+
+
+def run_create(config: TrainConfig, runs: str | os.PathLike | None = None,
+               spec: RenderSpec = RenderSpec()) -> Path:
+    """Make a queued run folder with ``config.json`` and ``preprocessing.json``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = runs_dir(runs) / f"{stamp}-{config.model}-{config.split}-{secrets.token_hex(2)}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    atomic_write_json(run_dir / "config.json", config.to_json())
+    atomic_write_json(run_dir / "preprocessing.json", spec.to_json())
+    status_write(run_dir, state="queued", created=_now(), epoch=0, epochs=config.epochs,
+                 batch=0, batches=0, pid=os.getpid())
+    return run_dir
+
+
+def run_cancel(run_dir: str | os.PathLike) -> None:
+    """Ask a run to stop: it finishes the batch in hand and marks itself cancelled."""
+    (Path(run_dir) / STOP_FILE).touch()
+
+
+def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
+    """The run's callbacks: status/stop, history, best checkpoint, early stop, LR."""
+    import keras
+
+    class StatusCallback(keras.callbacks.Callback):
+        """Keeps ``status.json`` current and checks the stop file every batch."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.last = 0.0
+            self.cancelled = False
+            self.t0 = time.time()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if (run_dir / STOP_FILE).exists():
+                self.cancelled = True
+                self.model.stop_training = True
+            now = time.time()
+            if now - self.last >= 1.0 or batch + 1 == n_batches:
+                self.last = now
+                status_write(run_dir, state="running", epoch=self.epoch + 1, batch=batch + 1,
+                             batches=n_batches, elapsed_s=round(now - self.t0, 1),
+                             latest={k: float(v) for k, v in (logs or {}).items()})
+
+        def on_epoch_end(self, epoch, logs=None):
+            status_write(run_dir, state="running", epoch=epoch + 1, batch=n_batches,
+                         batches=n_batches, elapsed_s=round(time.time() - self.t0, 1),
+                         epoch_metrics={k: float(v) for k, v in (logs or {}).items()})
+
+    class HistoryLogger(keras.callbacks.Callback):
+        """CSVLogger's ``history.csv``, rewritten atomically after each epoch."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[dict] = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            lr = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
+            self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
+            keys = list(self.rows[0])
+            atomic_write_csv(run_dir / "history.csv", keys,
+                             [[r.get(k, "") for k in keys] for r in self.rows])
+
+    class BestCheckpoint(keras.callbacks.Callback):
+        """ModelCheckpoint(save_best_only) on ``val_loss``, saved via temp + rename."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = np.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            v = (logs or {}).get("val_loss")
+            if v is not None and v < self.best:
+                self.best = float(v)
+                tmp = run_dir / f".model.{os.getpid()}.tmp.keras"
+                self.model.save(tmp)
+                os.replace(tmp, run_dir / "model.keras")
+
+    status = StatusCallback()
+    cbs = [
+        status,
+        HistoryLogger(),
+        BestCheckpoint(),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                          patience=max(1, config.patience // 2)),
+    ]
+    return cbs, status
+
+
+def _strategy(name: str):
+    """``tf.distribute`` strategy: the default one, or Mirrored over GPUs (else CPUs)."""
+    import tensorflow as tf
+
+    if name != "mirrored":
+        return tf.distribute.get_strategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
+    """Per-class loss weights, shape ``(n_classes,)``, mean 1 over the samples."""
+    counts = np.bincount(y, minlength=N_CLASSES).astype(float)
+    if mode == "none":
+        return np.ones(N_CLASSES)
+    inv = np.where(counts > 0, counts.sum() / np.maximum(counts, 1), 0.0)
+    w = np.sqrt(inv) if mode == "sqrt" else inv
+    return w / max((w[y]).mean(), 1e-12)
+
+
+def tf_dataset(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch: int,
+               shuffle: bool, augment: bool, seed: int):
+    """A ``tf.data`` pipeline over uint8 images ``(n, h, w)``.
+
+    Yields float32 images ``(b, h, w, 1)``, labels ``(b,)`` and, with ``w``,
+    sample weights ``(b,)``. Augmentation shifts the picture horizontally by up
+    to 4 px (white fill), as a beat found a little off-centre would be.
+    """
+    import tensorflow as tf
+
+    h, wd = x.shape[1:3]
+    parts = (x, y) if w is None else (x, y, w)
+    ds = tf.data.Dataset.from_tensor_slices(parts)
+    if shuffle:
+        ds = ds.shuffle(min(len(x), 200_000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
+
+    def prep(img, *rest):
+        img = tf.cast(img, tf.float32)[..., None]  # (b, h, w, 1)
+        if augment:
+            img = tf.pad(img, [[0, 0], [0, 0], [4, 4], [0, 0]], constant_values=255.0)
+            off = tf.random.uniform([], 0, 9, dtype=tf.int32)
+            img = img[:, :, off : off + wd, :]  # (b, h, w, 1)
+            img = tf.ensure_shape(img, [None, h, wd, 1])
+        return (img, *rest)
+
+    return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def model_predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    """Class probabilities ``(n, n_classes)`` for uint8 images ``(n, h, w)``."""
+    if len(x) == 0:
+        return np.zeros((0, N_CLASSES), np.float32)
+    out = []
+    for s in range(0, len(x), batch):
+        xb = x[s : s + batch].astype(np.float32)[..., None]  # (b, h, w, 1)
+        out.append(np.asarray(model(xb, training=False)))
+    return np.concatenate(out)
+
+
+def dataset_for(config: TrainConfig, spec: RenderSpec,
+                progress: Callable[[float, str], None] | None = None) -> Path:
+    """The run's dataset folder, built with default options if it does not exist."""
+    if config.dataset:
+        return Path(config.dataset)
+    root = artifacts_dir() / "datasets" / config.split
+    if not (root / "manifest.csv").exists():
+        dataset_build(root, BuildOptions(split=config.split, seed=config.seed), spec,
+                      progress=progress)
+    return root
+
+
+def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
+    """Train the queued run in ``run_dir`` to the end; returns its final status.
+
+    Never raises for a failure of the run itself: a crash is written to
+    ``status.json`` as ``failed`` with its error (the traceback goes to
+    ``error.log``); a stop request or Ctrl-C is written as ``cancelled``.
+    """
+    run_dir = Path(run_dir)
+    config = TrainConfig.from_json(json_read(run_dir / "config.json"))
+    spec = RenderSpec.from_json(json_read(run_dir / "preprocessing.json"))
+    t0 = time.time()
+    status_write(run_dir, state="running", started=_now(), pid=os.getpid(), phase="dataset")
+    try:
+        result = _train(run_dir, config, spec, verbose)
+    except KeyboardInterrupt:
+        return status_write(run_dir, state="cancelled", finished=_now(),
+                            elapsed_s=round(time.time() - t0, 1), phase="")
+    except Exception as e:  # the run failed: record why, keep what was written
+        from .io import atomic_write_text
+
+        try:
+            atomic_write_text(run_dir / "error.log", traceback.format_exc())
+        except EcgError:
+            pass
+        msg = str(e).splitlines()[0] if str(e) else ""
+        return status_write(run_dir, state="failed", finished=_now(), phase="",
+                            elapsed_s=round(time.time() - t0, 1),
+                            error=f"{type(e).__name__}: {msg}"[:500])
+    return status_write(run_dir, finished=_now(), elapsed_s=round(time.time() - t0, 1),
+                        phase="", **result)
+
+
+def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -> dict:
+    import keras
+    import tensorflow as tf
+    from sklearn.model_selection import train_test_split
+
+    from .models import model_build
+
+    # 1. dataset: build if needed, load as arrays, cap the training part.
+    def build_progress(f: float, msg: str) -> None:
+        status_write(run_dir, phase=f"dataset: {msg}", dataset_progress=round(f, 3))
+
+    root = dataset_for(config, spec, build_progress)
+    ds = dataset_load(root, spec)
+    if len(ds.x_train) == 0 or len(ds.x_test) == 0:
+        raise EcgError(f"{root}: the dataset needs images in both train/ and test/")
+    keep = caps_apply(np.asarray(CLASSES)[ds.y_train], config.class_caps, config.seed)
+    x, y = ds.x_train[keep], ds.y_train[keep]
+
+    # 2. validation split (stratified where every class has 2+ images).
+    idx = np.arange(len(y))
+    strat = y if np.bincount(y).min(initial=2) >= 2 and len(np.unique(y)) > 1 else None
+    try:
+        tr, va = train_test_split(idx, test_size=config.val_fraction,
+                                  random_state=config.seed, stratify=strat)
+    except ValueError:
+        tr, va = train_test_split(idx, test_size=config.val_fraction, random_state=config.seed)
+    cw = class_weights(y[tr], config.balance)
+
+    # 3. model under the chosen distribution strategy.
+    keras.utils.set_random_seed(config.seed)
+    strategy = _strategy(config.strategy)
+    with strategy.scope():
+        model = model_build(config.model, (spec.image_height, spec.image_width))
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    train_ds = tf_dataset(x[tr], y[tr], cw[y[tr]].astype(np.float32), config.batch_size,
+                          True, config.augment, config.seed)
+    val_ds = tf_dataset(x[va], y[va], None, config.batch_size, False, False, config.seed)
+    n_batches = int(np.ceil(len(tr) / config.batch_size))
+    callbacks, status = _keras_callbacks(run_dir, config, n_batches)
+    status_write(run_dir, phase="training", n_train=int(len(tr)), n_val=int(len(va)),
+                 n_test=int(len(ds.x_test)), dataset=str(root), batches=n_batches,
+                 class_weights={c: round(float(w), 4) for c, w in zip(CLASSES, cw)})
+
+    # 4. fit; a stop file ends it after the batch in hand.
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
+              verbose=verbose)
+    if status.cancelled:
+        return {"state": "cancelled", "epoch": status.epoch + 1}
+    if not (run_dir / "model.keras").exists():  # no validation epoch completed
+        tmp = run_dir / f".model.{os.getpid()}.tmp.keras"
+        model.save(tmp)
+        os.replace(tmp, run_dir / "model.keras")
+
+    # 5. evaluate the best weights on the untouched test part.
+    status_write(run_dir, phase="evaluating")
+    from .evaluate import baseline_compute, metrics_compute
+
+    probs = model_predict(model, ds.x_test)
+    pred = probs.argmax(axis=1)
+    metrics = metrics_compute(ds.y_test, pred, seed=config.seed)
+    metrics["protocol"] = config.split
+    metrics["model"] = config.model
+    metrics["baseline"] = baseline_compute(y[tr], ds.y_test)
+    metrics["n_train"] = int(len(tr))
+    metrics["n_val"] = int(len(va))
+    metrics["test_records"] = sorted(set(ds.meta_test["database"].astype(str) + "/"
+                                         + ds.meta_test["record"].astype(str)))
+    metrics["best_val_loss"] = float(callbacks[2].best) if np.isfinite(callbacks[2].best) \
+        else None
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    atomic_write_csv(run_dir / "confusion_matrix.csv", ["true \\ predicted", *CLASSES],
+                     [[c, *row] for c, row in zip(CLASSES, metrics["confusion_matrix"])])
+    m = ds.meta_test
+    atomic_write_csv(
+        run_dir / "test_predictions.csv",
+        ["path", "database", "record", "sample", "true_class", "predicted_class",
+         "confidence", *CLASSES],
+        ([p, d, r, s, CLASSES[t], CLASSES[k], f"{pr[k]:.5f}", *(f"{v:.5f}" for v in pr)]
+         for p, d, r, s, t, k, pr in zip(m["path"], m["database"], m["record"], m["sample"],
+                                         ds.y_test, pred, probs)))
+    return {"state": "finished", "test_accuracy": metrics["accuracy"],
+            "test_macro_f1": metrics["macro_f1"], "test_macro_recall": metrics["macro_recall"]}
