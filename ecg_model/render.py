@@ -202,15 +202,23 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.clip(ink, 0.0, 1.0), inverted
 
 
-def _axis_lines(mask: np.ndarray) -> np.ndarray:
-    """Pixels on long straight rows/columns (axes, frames), shape ``(h, w)``."""
+def _long_rows(mask: np.ndarray, frac: float = 0.6) -> np.ndarray:
+    """Pixels of horizontal runs longer than ``frac`` of the width (axes, frames).
+
+    An ECG window with beats in it never stays on one row that long, while an
+    x axis, a frame or a heavy grid line does.
+    """
     h, w = mask.shape
-    rows = mask.mean(axis=1) > 0.97
-    cols = mask.mean(axis=0) > 0.97
     out = np.zeros_like(mask)
-    out[rows, :] = True
-    out[:, cols] = True
-    return out & mask
+    # Run lengths per row: label 1-D runs by cumulative count of breaks.
+    padded = np.concatenate([np.zeros((h, 1), bool), mask, np.zeros((h, 1), bool)], axis=1)
+    d = np.diff(padded.astype(np.int8), axis=1)  # +1 at run starts, -1 after run ends
+    for r in np.flatnonzero(mask.sum(axis=1) > frac * w):
+        starts, stops = np.flatnonzero(d[r] == 1), np.flatnonzero(d[r] == -1)
+        for a, b in zip(starts, stops):
+            if b - a > frac * w:
+                out[r, a:b] = True
+    return out
 
 
 def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQuality]:
@@ -239,15 +247,20 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
         q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found (blank image)")
         return np.zeros(0), np.zeros(0), q
     mask = ink > 0.5 * max(peak, float(ink.max()) * 0.6)
-    mask &= ~_axis_lines(mask)
-    # Keep the trace: connected pieces at least a tenth the size of the largest
-    # (text, tick labels and specks are far smaller than an ECG line).
+    mask &= ~_long_rows(mask)
+    # Keep the trace: connected pieces at least a tenth the size of the largest,
+    # except straight 1-3 px wide strokes (a y axis, a frame side, a tick);
+    # text, tick labels and specks are far smaller than an ECG line.
     lab, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if n == 0:
         q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found")
         return np.zeros(0), np.zeros(0), q
     sizes = np.bincount(lab.ravel())[1:]
-    keep = np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1
+    boxes = ndimage.find_objects(lab)
+    big = int(sizes.argmax())
+    keep = [i + 1 for i, (sz, b) in enumerate(zip(sizes, boxes))
+            if sz >= 0.1 * sizes[big]
+            and (i == big or min(b[0].stop - b[0].start, b[1].stop - b[1].start) > 3)]
     mask = np.isin(lab, keep)
     cols = np.flatnonzero(mask.any(axis=0))
     c0, c1 = int(cols[0]), int(cols[-1]) + 1
@@ -256,15 +269,22 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
     has = mask.any(axis=0)
     top = np.where(has, mask.argmax(axis=0), 0).astype(np.float64)
     bot = np.where(has, h - 1 - mask[::-1].argmax(axis=0), 0).astype(np.float64)
-    # Line thickness: the typical vertical extent of the flattest columns.
+    # Line thickness: the vertical extent of the flattest columns.
     ext = (bot - top + 1)[has]
     line = float(np.percentile(ext, 3)) if ext.size else 1.0
     # A thin line on a steady slope spans 2 rows per column even when it is one
-    # pixel wide, so only lines of 3 px or more are thinned.
-    half = (line - 1) / 2 if line >= 3 else 0.0
-    top, bot = top + half, bot - half
-    mid = (top + bot) / 2
-    top, bot = np.minimum(top, mid), np.maximum(bot, mid)
+    # pixel wide, so only lines of 3 px or more are thinned: eroding by a disk
+    # of the line's half-width leaves its centre line, on flat and steep parts
+    # alike (a vertical cut would leave steep strokes as wide as the pen).
+    r = int((line - 1) // 2) if line >= 3 else 0
+    if r:
+        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+        thin = ndimage.binary_erosion(mask, structure=(yy**2 + xx**2) <= r * r)
+        if thin.any(axis=0).mean() > 0.5 * has.mean():
+            mask = thin
+            has = mask.any(axis=0)
+            top = np.where(has, mask.argmax(axis=0), 0).astype(np.float64)
+            bot = np.where(has, h - 1 - mask[::-1].argmax(axis=0), 0).astype(np.float64)
     if not has.all():  # gaps (broken or faint line): interpolate across
         idx = np.arange(n_cols)
         top = np.interp(idx, idx[has], top[has])

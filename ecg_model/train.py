@@ -88,6 +88,7 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
             self.epoch = 0
             self.last = 0.0
             self.cancelled = False
+            self.batch = 0
             self.t0 = time.time()
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -104,7 +105,12 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
                              batches=n_batches, elapsed_s=round(now - self.t0, 1),
                              latest={k: float(v) for k, v in (logs or {}).items()})
 
+        def on_train_batch_begin(self, batch, logs=None):
+            self.batch = batch
+
         def on_epoch_end(self, epoch, logs=None):
+            if self.cancelled:  # keep the batch it stopped at
+                return
             status_write(run_dir, state="running", epoch=epoch + 1, batch=n_batches,
                          batches=n_batches, elapsed_s=round(time.time() - self.t0, 1),
                          epoch_metrics={k: float(v) for k, v in (logs or {}).items()})
@@ -299,6 +305,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     n_batches = int(np.ceil(len(tr) / config.batch_size))
     callbacks, status = _keras_callbacks(run_dir, config, n_batches)
     status_write(run_dir, phase="training", n_train=int(len(tr)), n_val=int(len(va)),
+                 replicas=int(strategy.num_replicas_in_sync),
                  n_test=int(len(ds.x_test)), dataset=str(root), batches=n_batches,
                  class_weights={c: round(float(w), 4) for c, w in zip(CLASSES, cw)})
 
@@ -306,7 +313,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
               verbose=verbose)
     if status.cancelled:
-        return {"state": "cancelled", "epoch": status.epoch + 1}
+        return {"state": "cancelled", "epoch": status.epoch + 1, "batch": status.batch + 1}
     if not (run_dir / "model.keras").exists():  # no validation epoch completed
         tmp = run_dir / f".model.{os.getpid()}.tmp.keras"
         model.save(tmp)

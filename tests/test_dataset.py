@@ -1,0 +1,138 @@
+"""Dataset build from real records: layout, manifest, report, splits, loading."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ecg_model.classes import CLASSES
+from ecg_model.dataset import (
+    MANIFEST_COLUMNS, BuildOptions, caps_apply, dataset_build, dataset_load, manifest_read)
+from ecg_model.errors import EcgError
+from ecg_model.render import RenderSpec, image_normalize
+
+from .conftest import DATA, needs_data
+
+SPEC = RenderSpec()
+
+
+@needs_data
+def test_tiny_dataset_layout_manifest_and_report(tiny_dataset):
+    man = pd.read_csv(tiny_dataset / "manifest.csv", dtype={"record": str})
+    assert tuple(man.columns) == MANIFEST_COLUMNS
+    assert set(man["class"]) == set(CLASSES)  # three records hold all six classes
+    for p in man["path"].sample(50, random_state=0):
+        assert (tiny_dataset / p).exists()
+    files = sorted(str(p.relative_to(tiny_dataset)) for p in tiny_dataset.glob("*/*/*.png"))
+    assert files == sorted(man["path"])
+    rep = json.loads((tiny_dataset / "build_report.json").read_text())
+    for split in ("train", "test"):
+        for c in CLASSES:
+            n = int(((man["split"] == split) & (man["class"] == c)).sum())
+            assert rep["counts"][split][c] == n
+    assert rep["counts"]["train"]["Normal"] == 400  # the cap holds in train ...
+    assert rep["counts"]["test"]["Normal"] > 400  # ... and never in test
+    assert rep["skipped"]["edge"] >= 1
+    pre = json.loads((tiny_dataset / "dataset.json").read_text())["preprocessing"]
+    for k in ("fs", "window_before_s", "window_after_s", "image_height", "image_width",
+              "classes"):
+        assert k in pre
+    img = np.asarray(Image.open(tiny_dataset / man["path"].iat[0]))
+    assert img.shape == (SPEC.image_height, SPEC.image_width) and img.dtype == np.uint8
+
+
+@needs_data
+def test_load_from_cache_equals_pngs_and_redraw_is_identity(tiny_dataset):
+    ds = dataset_load(tiny_dataset, SPEC)
+    assert len(ds.x_train) == len(ds.y_train) == len(ds.meta_train)
+    for i in range(0, len(ds.x_test), max(1, len(ds.x_test) // 40)):
+        png = np.asarray(Image.open(tiny_dataset / ds.meta_test["path"].iat[i]))
+        assert np.array_equal(png, ds.x_test[i])
+        # The predictor's normalisation leaves the project's own drawing as it is.
+        out, q = image_normalize(png, SPEC)
+        assert q.looks_like_ecg
+        assert (out != png).mean() < 0.01
+
+
+@needs_data
+def test_patient_split_is_record_disjoint(tmp_path):
+    out = tmp_path / "p"
+    rep = dataset_build(out, BuildOptions(split="patient", records=(
+        "mitdb/101", "mitdb/100", "mitdb/102", "vfdb/418", "vfdb/419")), data=DATA, workers=2)
+    man = manifest_read(out)
+    tr = set(man.loc[man["split"] == "train", "record"])
+    te = set(man.loc[man["split"] == "test", "record"])
+    assert tr == {"101", "418"} and te == {"100", "419"}
+    assert "102" not in tr | te  # paced record excluded
+    assert rep["records"]["train"] == ["mitdb/101", "vfdb/418"]
+
+
+@needs_data
+def test_top_up_adds_shifted_redraws(tmp_path):
+    out = tmp_path / "t"
+    rep = dataset_build(out, BuildOptions(records=("mitdb/100",), min_per_class=60),
+                        data=DATA, workers=1)
+    man = manifest_read(out)
+    pac = man[(man["split"] == "train") & (man["class"] == "Premature Atrial Contraction")]
+    shifted = pac["path"].str.contains("_s[+-]", regex=True)
+    assert len(pac) == 60 and 0 < shifted.sum() < 60
+    assert rep["topped_up"] == man["path"].str.contains("_s[+-]", regex=True).sum()
+    # Shifted redraws are of real beats of this class, written as files too.
+    assert set(pac.loc[shifted, "sample"]) <= set(pac.loc[~shifted, "sample"])
+    assert all((out / p).exists() for p in pac["path"])
+
+
+def test_plain_image_folder_is_a_dataset(tmp_path):
+    from tests.test_render import draw_foreign
+    from tests.test_signals import synthetic_ecg
+
+    sig, peaks = synthetic_ecg(SPEC.fs, 20)
+    for split in ("train", "test"):
+        for c in CLASSES[:2]:
+            d = tmp_path / split / c
+            d.mkdir(parents=True)
+            for k in range(3):
+                seg = sig[peaks[3 + k] - SPEC.before : peaks[3 + k] + SPEC.after]
+                Image.fromarray(draw_foreign(seg, lw=2)).save(d / f"{k}.png")
+    ds = dataset_load(tmp_path, SPEC)
+    assert ds.x_train.shape == (6, SPEC.image_height, SPEC.image_width)
+    assert sorted(set(ds.y_test)) == [0, 1]
+
+
+def test_bad_dataset_folders(tmp_path):
+    with pytest.raises(EcgError, match="not found"):
+        manifest_read(tmp_path / "missing")
+    with pytest.raises(EcgError, match="no images"):
+        manifest_read(tmp_path)
+    with pytest.raises(EcgError, match="data folder not found"):
+        dataset_build(tmp_path / "x", data=tmp_path / "nowhere")
+
+
+def test_caps_apply_is_seeded_and_exact():
+    labels = np.array(["Normal"] * 100 + ["Premature Atrial Contraction"] * 10)
+    a = caps_apply(labels, {"Normal": 30}, seed=3)
+    assert (labels[a] == "Normal").sum() == 30 and (labels[a] != "Normal").sum() == 10
+    assert np.array_equal(a, caps_apply(labels, {"Normal": 30}, seed=3))
+
+
+@needs_data
+def test_interrupted_build_keeps_old_dataset(tmp_path, monkeypatch):
+    out = tmp_path / "d"
+    dataset_build(out, BuildOptions(records=("mitdb/100",)), data=DATA, workers=1)
+    before = sorted(p.name for p in out.iterdir())
+    import ecg_model.dataset as dmod
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dmod.np, "savez", boom)
+    with pytest.raises(EcgError, match="No space left"):
+        dataset_build(out, BuildOptions(records=("mitdb/100",)), data=DATA, workers=1)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary folder left
+    shutil.rmtree(out)
