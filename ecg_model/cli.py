@@ -201,6 +201,16 @@ def cmd_style_test(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(a: argparse.Namespace) -> int:
+    from .publish import default_publish, results_table
+
+    opt = (lambda v: Path(v) if v else None)
+    m = default_publish(Path(a.random), Path(a.patient), opt(a.seed_random),
+                        opt(a.seed_patient), opt(a.style_test))
+    print(results_table(m))
+    return 0
+
+
 def parser_build() -> argparse.ArgumentParser:
     from .config import BALANCE, STRATEGIES
     from .dataset import SPLITS
@@ -273,6 +283,14 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--per-class", type=int, default=40)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_style_test)
+
+    s = sub.add_parser("publish-default", help="make artifacts/default from finished runs")
+    s.add_argument("--random", required=True, help="run trained on the random split")
+    s.add_argument("--patient", required=True, help="run trained on the patient split")
+    s.add_argument("--seed-random", help="seed-network run, random split")
+    s.add_argument("--seed-patient", help="seed-network run, patient split")
+    s.add_argument("--style-test", help="style test folder to score both models on")
+    s.set_defaults(fn=cmd_publish)
     return p
 
 

@@ -202,6 +202,18 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.clip(ink, 0.0, 1.0), inverted
 
 
+def _long_cols(mask: np.ndarray, frac: float = 0.8) -> np.ndarray:
+    """Pixels of vertical runs longer than ``frac`` of the height (frame sides, y axes).
+
+    Only for pictures over 100 px tall: there a QRS stroke is slanted and breaks
+    into short runs, while in a small picture one column can hold a whole QRS.
+    """
+    h, w = mask.shape
+    if h <= 100:
+        return np.zeros_like(mask)
+    return _long_rows(mask.T, frac).T
+
+
 def _long_rows(mask: np.ndarray, frac: float = 0.6) -> np.ndarray:
     """Pixels of horizontal runs longer than ``frac`` of the width (axes, frames).
 
@@ -247,7 +259,7 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
         q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found (blank image)")
         return np.zeros(0), np.zeros(0), q
     mask = ink > 0.5 * max(peak, float(ink.max()) * 0.6)
-    mask &= ~_long_rows(mask)
+    mask &= ~(_long_rows(mask) | _long_cols(mask))
     # Keep the trace: connected pieces at least a tenth the size of the largest,
     # except straight 1-3 px wide strokes (a y axis, a frame side, a tick);
     # text, tick labels and specks are far smaller than an ECG line.
