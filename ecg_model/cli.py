@@ -25,8 +25,10 @@ def _caps(items: list[str] | None) -> dict:
     for it in items or []:
         name, _, n = it.rpartition("=")
         if name not in CLASSES or not n.isdigit():
-            raise EcgError(f"--cap {it!r}: expected 'Class Name=N' with a class of: "
-                           f"{', '.join(CLASSES)}")
+            raise EcgError(
+                f"--cap {it!r}: expected 'Class Name=N' with a class of: "
+                f"{', '.join(CLASSES)}"
+            )
         out[name] = int(n)
     return out
 
@@ -48,8 +50,14 @@ def cmd_build(a: argparse.Namespace) -> int:
     from .io import artifacts_dir
 
     out = Path(a.out) if a.out else artifacts_dir() / "datasets" / a.split
-    opts = BuildOptions(split=a.split, caps=_caps(a.cap), min_per_class=a.min_per_class,
-                        vf_stride_s=a.vf_stride, records=tuple(a.records or ()), seed=a.seed)
+    opts = BuildOptions(
+        split=a.split,
+        caps=_caps(a.cap),
+        min_per_class=a.min_per_class,
+        vf_stride_s=a.vf_stride,
+        records=tuple(a.records or ()),
+        seed=a.seed,
+    )
 
     def progress(f: float, msg: str) -> None:
         print(f"[{f * 100:5.1f}%] {msg}", file=sys.stderr)
@@ -72,11 +80,20 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise EcgError(f"{run_dir}: not a run folder (config.json is missing)")
     else:
         try:
-            cfg = TrainConfig(model=a.model, split=a.split, dataset=a.dataset or "",
-                              epochs=a.epochs, batch_size=a.batch_size,
-                              learning_rate=a.learning_rate, class_caps=_caps(a.cap),
-                              balance=a.balance, augment=not a.no_augment, seed=a.seed,
-                              patience=a.patience, strategy=a.strategy)
+            cfg = TrainConfig(
+                model=a.model,
+                split=a.split,
+                dataset=a.dataset or "",
+                epochs=a.epochs,
+                batch_size=a.batch_size,
+                learning_rate=a.learning_rate,
+                class_caps=_caps(a.cap),
+                balance=a.balance,
+                augment=not a.no_augment,
+                seed=a.seed,
+                patience=a.patience,
+                strategy=a.strategy,
+            )
         except ValueError as e:
             raise EcgError(str(e)) from None
         run_dir = run_create(cfg, a.runs_dir)
@@ -84,25 +101,40 @@ def cmd_train(a: argparse.Namespace) -> int:
     # SIGTERM (a job manager's cancel) ends the run as cancelled, like Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     st = train_run(run_dir, verbose=2 if a.verbose else 0)
-    print(json.dumps({k: st.get(k) for k in ("state", "test_accuracy", "test_macro_f1",
-                                               "test_macro_recall", "error", "elapsed_s")
-                      if k in st}))
+    print(
+        json.dumps(
+            {
+                k: st.get(k)
+                for k in (
+                    "state",
+                    "test_accuracy",
+                    "test_macro_f1",
+                    "test_macro_recall",
+                    "error",
+                    "elapsed_s",
+                )
+                if k in st
+            }
+        )
+    )
     if st["state"] == "finished":
         from .evaluate import metrics_table
-
         from .io import json_read
 
         print(metrics_table(json_read(run_dir / "metrics.json")))
         print(run_dir)
         return 0
-    print(f"error: run {run_dir.name} {st['state']}"
-          f"{': ' + st['error'] if st.get('error') else ''}", file=sys.stderr)
+    print(
+        f"error: run {run_dir.name} {st['state']}"
+        f"{': ' + st['error'] if st.get('error') else ''}",
+        file=sys.stderr,
+    )
     return 2 if st["state"] == "failed" else 1 if status_read(run_dir) else 1
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .evaluate import baseline_compute, metrics_compute, metrics_table
     from .dataset import dataset_load
+    from .evaluate import baseline_compute, metrics_compute, metrics_table
     from .io import atomic_write_json, json_read
     from .predict import Predictor
 
@@ -128,8 +160,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
         st = style_test_evaluate(pred, Path(a.style_test))
         m["style_test"] = st
-        print(f"style test ({a.style_test}): accuracy {st['accuracy']:.4f} "
-              f"macro recall {st['macro_recall']:.4f}")
+        print(
+            f"style test ({a.style_test}): accuracy {st['accuracy']:.4f} "
+            f"macro recall {st['macro_recall']:.4f}"
+        )
     if a.write:
         atomic_write_json(run / "evaluation.json", m)
     return 0
@@ -154,8 +188,14 @@ def cmd_predict(a: argparse.Namespace) -> int:
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(["file", "predicted_class", "confidence", *CLASSES])
         for r in rows:
-            w.writerow([r.file, r.predicted_class, f"{r.confidence:.6f}",
-                        *(f"{r.probabilities[c]:.6f}" for c in CLASSES)])
+            w.writerow(
+                [
+                    r.file,
+                    r.predicted_class,
+                    f"{r.confidence:.6f}",
+                    *(f"{r.probabilities[c]:.6f}" for c in CLASSES),
+                ]
+            )
     return 2 if failed else 0
 
 
@@ -188,15 +228,25 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["beat", "sample", "time_s", "predicted_class", "confidence", *CLASSES])
     for i, (s, t, p) in enumerate(zip(table.sample, table.time_s, table.probabilities)):
-        w.writerow([i + 1, int(s), f"{t:.3f}", CLASSES[int(p.argmax())], f"{p.max():.6f}",
-                    *(f"{v:.6f}" for v in p)])
+        w.writerow(
+            [
+                i + 1,
+                int(s),
+                f"{t:.3f}",
+                CLASSES[int(p.argmax())],
+                f"{p.max():.6f}",
+                *(f"{v:.6f}" for v in p),
+            ]
+        )
     return 0
 
 
 def cmd_style_test(a: argparse.Namespace) -> int:
     from .styles import style_test_build
 
-    rep = style_test_build(Path(a.out), data=a.data_dir, per_class=a.per_class, seed=a.seed)
+    rep = style_test_build(
+        Path(a.out), data=a.data_dir, per_class=a.per_class, seed=a.seed
+    )
     print(json.dumps(rep, indent=2))
     return 0
 
@@ -204,10 +254,23 @@ def cmd_style_test(a: argparse.Namespace) -> int:
 def cmd_publish(a: argparse.Namespace) -> int:
     from .publish import default_publish, results_table
 
-    opt = (lambda v: Path(v) if v else None)
-    m = default_publish(Path(a.random), Path(a.patient), opt(a.seed_random),
-                        opt(a.seed_patient), opt(a.style_test))
+    def opt(v):
+        return Path(v) if v else None
+
+    m = default_publish(
+        Path(a.random),
+        Path(a.patient),
+        opt(a.seed_random),
+        opt(a.seed_patient),
+        opt(a.style_test),
+    )
     print(results_table(m))
+    if a.examples_from:
+        from .io import artifacts_dir
+        from .publish import examples_write
+
+        for f in examples_write(Path(a.examples_from), artifacts_dir() / "examples"):
+            print(f"example: {f}")
     return 0
 
 
@@ -216,10 +279,13 @@ def parser_build() -> argparse.ArgumentParser:
     from .dataset import SPLITS
     from .models import MODELS
 
-    p = argparse.ArgumentParser(prog="python -m ecg_model",
-                                description="Six-class ECG beat-image classifier.")
+    p = argparse.ArgumentParser(
+        prog="python -m ecg_model", description="Six-class ECG beat-image classifier."
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
-    data_help = "folder holding mitdb/ and vfdb/ (default: $ECG_DATA_DIR or ../shared/data)"
+    data_help = (
+        "folder holding mitdb/ and vfdb/ (default: $ECG_DATA_DIR or ../shared/data)"
+    )
 
     s = sub.add_parser("download", help="fetch mitdb and vfdb from PhysioNet")
     s.add_argument("--data-dir", help=data_help)
@@ -230,12 +296,22 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", help=data_help)
     s.add_argument("--out", help="dataset folder (default artifacts/datasets/<split>)")
     s.add_argument("--split", choices=SPLITS, default="random")
-    s.add_argument("--cap", action="append", metavar="CLASS=N",
-                   help="cap a class in the training part, e.g. 'Normal=20000'")
-    s.add_argument("--min-per-class", type=int, default=0,
-                   help="top rare training classes up to N images with shifted redraws")
+    s.add_argument(
+        "--cap",
+        action="append",
+        metavar="CLASS=N",
+        help="cap a class in the training part, e.g. 'Normal=20000'",
+    )
+    s.add_argument(
+        "--min-per-class",
+        type=int,
+        default=0,
+        help="top rare training classes up to N images with shifted redraws",
+    )
     s.add_argument("--vf-stride", type=float, default=1.0, help="VF window spacing, s")
-    s.add_argument("--records", nargs="+", help="only these records, e.g. mitdb/100 vfdb/418")
+    s.add_argument(
+        "--records", nargs="+", help="only these records, e.g. mitdb/100 vfdb/418"
+    )
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_build)
 
@@ -258,11 +334,15 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(fn=cmd_train)
 
-    s = sub.add_parser("evaluate", help="test metrics of a run, with CIs and the baseline")
+    s = sub.add_parser(
+        "evaluate", help="test metrics of a run, with CIs and the baseline"
+    )
     s.add_argument("run")
     s.add_argument("--dataset")
     s.add_argument("--style-test", help="folder made by 'style-test' to score too")
-    s.add_argument("--write", action="store_true", help="save evaluation.json in the run")
+    s.add_argument(
+        "--write", action="store_true", help="save evaluation.json in the run"
+    )
     s.set_defaults(fn=cmd_evaluate)
 
     s = sub.add_parser("predict", help="classify beat images")
@@ -284,12 +364,17 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_style_test)
 
-    s = sub.add_parser("publish-default", help="make artifacts/default from finished runs")
+    s = sub.add_parser(
+        "publish-default", help="make artifacts/default from finished runs"
+    )
     s.add_argument("--random", required=True, help="run trained on the random split")
     s.add_argument("--patient", required=True, help="run trained on the patient split")
     s.add_argument("--seed-random", help="seed-network run, random split")
     s.add_argument("--seed-patient", help="seed-network run, patient split")
     s.add_argument("--style-test", help="style test folder to score both models on")
+    s.add_argument(
+        "--examples-from", help="dataset whose test images become the examples"
+    )
     s.set_defaults(fn=cmd_publish)
     return p
 

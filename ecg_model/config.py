@@ -1,4 +1,4 @@
-"""Training configuration: one frozen dataclass, saved as ``config.json`` in each run."""
+"""Training configuration: a frozen dataclass, saved as ``config.json`` in each run."""
 
 from __future__ import annotations
 
@@ -64,9 +64,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
+            raise ValueError(
+                f"model must be one of {', '.join(MODELS)}, not {self.model!r}"
+            )
         if self.split not in SPLITS:
-            raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {self.split!r}")
+            raise ValueError(
+                f"split must be one of {', '.join(SPLITS)}, not {self.split!r}"
+            )
         if self.balance not in BALANCE:
             raise ValueError(f"balance must be one of {', '.join(BALANCE)}")
         if self.strategy not in STRATEGIES:
@@ -83,7 +87,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_json(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

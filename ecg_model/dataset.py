@@ -16,10 +16,10 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,15 @@ from .classes import CLASSES
 from .errors import EcgError
 from .io import atomic_write_json, data_dir, json_read
 from .render import RenderSpec, windows_render
-from .signals import DS1, DS2, PACED_RECORDS, record_names, record_read, beats_extract, vf_windows
+from .signals import (
+    DS1,
+    DS2,
+    PACED_RECORDS,
+    beats_extract,
+    record_names,
+    record_read,
+    vf_windows,
+)
 
 SPLITS = ("random", "patient")
 
@@ -38,7 +46,16 @@ SPLITS = ("random", "patient")
 #: (4 of the 8 patients with VF; the other 4 train, beside mitdb record 207).
 VFDB_TEST = ("419", "424", "429", "609")
 
-MANIFEST_COLUMNS = ("path", "database", "record", "sample", "time_s", "symbol", "class", "split")
+MANIFEST_COLUMNS = (
+    "path",
+    "database",
+    "record",
+    "sample",
+    "time_s",
+    "symbol",
+    "class",
+    "split",
+)
 
 ProgressFn = Callable[[float, str], None]
 
@@ -89,12 +106,21 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
         beats = beats_extract(rec, spec.before, spec.after)
         centres, symbols, labels = beats.sample, beats.symbol, beats.label
         skipped = beats.skipped
-    meta = pd.DataFrame({
-        "database": db, "record": rec.name, "sample": centres,
-        "time_s": np.round(centres / spec.fs, 3), "symbol": symbols, "class": labels,
-    })
-    images = windows_render(rec.sig, centres, spec) if centres.size else np.zeros(
-        (0, spec.image_height, spec.image_width), np.uint8)
+    meta = pd.DataFrame(
+        {
+            "database": db,
+            "record": rec.name,
+            "sample": centres,
+            "time_s": np.round(centres / spec.fs, 3),
+            "symbol": symbols,
+            "class": labels,
+        }
+    )
+    images = (
+        windows_render(rec.sig, centres, spec)
+        if centres.size
+        else np.zeros((0, spec.image_height, spec.image_width), np.uint8)
+    )
     return meta, images, skipped
 
 
@@ -106,8 +132,11 @@ def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
         # Stratify only when every class has at least 2 members.
         counts = Counter(strat)
         tr, te = train_test_split(
-            idx, test_size=opts.test_size, random_state=opts.seed,
-            stratify=strat if min(counts.values()) >= 2 else None)
+            idx,
+            test_size=opts.test_size,
+            random_state=opts.seed,
+            stratify=strat if min(counts.values()) >= 2 else None,
+        )
         out = np.empty(len(meta), dtype=object)
         out[tr], out[te] = "train", "test"
         return out
@@ -122,7 +151,9 @@ def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
         out[vf & np.isin(rec, VFDB_TEST)] = "test"
         out[mit & np.isin(rec, PACED_RECORDS)] = ""
         return out
-    raise EcgError(f"unknown split {opts.split!r}; expected one of: {', '.join(SPLITS)}")
+    raise EcgError(
+        f"unknown split {opts.split!r}; expected one of: {', '.join(SPLITS)}"
+    )
 
 
 def caps_apply(labels: np.ndarray, caps: dict, seed: int) -> np.ndarray:
@@ -156,8 +187,10 @@ def dataset_build(
     progress = progress or (lambda f, msg: None)
     root = data_dir(data)
     if not root.is_dir():
-        raise EcgError(f"{root}: data folder not found (set ECG_DATA_DIR or --data-dir, "
-                       "or fetch it with 'python -m ecg_model download')")
+        raise EcgError(
+            f"{root}: data folder not found (set ECG_DATA_DIR or --data-dir, "
+            "or fetch it with 'python -m ecg_model download')"
+        )
     wanted = set(opts.records)
     jobs = []
     for db in ("mitdb", "vfdb"):
@@ -170,7 +203,9 @@ def dataset_build(
                 continue
             jobs.append((str(root / db / name), db, spec, opts.vf_stride_s))
     if not jobs:
-        raise EcgError(f"{root}: no mitdb or vfdb records found (or none match --records)")
+        raise EcgError(
+            f"{root}: no mitdb or vfdb records found (or none match --records)"
+        )
 
     # 1. records -> beats and windows, rendered (in parallel: one record a task).
     metas, images, skipped = [], [], Counter()
@@ -180,10 +215,17 @@ def dataset_build(
             metas.append(m)
             images.append(im)
             skipped.update(sk)
-            progress(0.6 * (i + 1) / len(jobs), f"read {m['database'].iat[0] if len(m) else ''} "
-                     f"{Path(jobs[i][0]).name}")
+            progress(
+                0.6 * (i + 1) / len(jobs),
+                f"read {m['database'].iat[0] if len(m) else ''} "
+                f"{Path(jobs[i][0]).name}",
+            )
     meta = pd.concat(metas, ignore_index=True)
-    imgs = np.concatenate(images) if images else np.zeros((0, spec.image_height, spec.image_width))
+    imgs = (
+        np.concatenate(images)
+        if images
+        else np.zeros((0, spec.image_height, spec.image_width))
+    )
     if len(meta) == 0:
         raise EcgError(f"{root}: the selected records hold no beats of the six classes")
 
@@ -209,8 +251,14 @@ def dataset_build(
     try:
         paths = [
             f"{s}/{c}/{d}_{r}_{n}{'' if sh == 0 else f'_s{sh:+d}'}.png"
-            for s, c, d, r, n, sh in zip(meta["split"], meta["class"], meta["database"],
-                                         meta["record"], meta["sample"], meta["shift"])
+            for s, c, d, r, n, sh in zip(
+                meta["split"],
+                meta["class"],
+                meta["database"],
+                meta["record"],
+                meta["sample"],
+                meta["shift"],
+            )
         ]
         meta.insert(0, "path", paths)
         for s in ("train", "test"):
@@ -223,27 +271,51 @@ def dataset_build(
         with ThreadPoolExecutor(4) as ex:
             for j, _ in enumerate(ex.map(write, range(len(paths)), chunksize=256)):
                 if j % 5000 == 0:
-                    progress(0.6 + 0.35 * j / len(paths), f"wrote {j} of {len(paths)} images")
+                    progress(
+                        0.6 + 0.35 * j / len(paths), f"wrote {j} of {len(paths)} images"
+                    )
         meta[list(MANIFEST_COLUMNS)].to_csv(tmp / "manifest.csv", index=False)
         # The renderer draws pure black on white: 1 bit a pixel keeps the cache small.
-        np.savez(tmp / "cache.npz", bits=np.packbits(imgs == 0, axis=-1),
-                 width=imgs.shape[-1], paths=np.asarray(paths))
+        np.savez(
+            tmp / "cache.npz",
+            bits=np.packbits(imgs == 0, axis=-1),
+            width=imgs.shape[-1],
+            paths=np.asarray(paths),
+        )
         report = {
             "split": opts.split,
             "n_images": len(meta),
-            "counts": {s: {c: int(((meta["split"] == s) & (meta["class"] == c)).sum())
-                           for c in CLASSES} for s in ("train", "test")},
-            "records": {s: sorted(set(meta.loc[meta["split"] == s, "database"] + "/"
-                                      + meta.loc[meta["split"] == s, "record"]))
-                        for s in ("train", "test")},
+            "counts": {
+                s: {
+                    c: int(((meta["split"] == s) & (meta["class"] == c)).sum())
+                    for c in CLASSES
+                }
+                for s in ("train", "test")
+            },
+            "records": {
+                s: sorted(
+                    set(
+                        meta.loc[meta["split"] == s, "database"]
+                        + "/"
+                        + meta.loc[meta["split"] == s, "record"]
+                    )
+                )
+                for s in ("train", "test")
+            },
             "skipped": dict(sorted(skipped.items())),
             "excluded_beats": excluded,
             "topped_up": int((meta["shift"] != 0).sum()),
             "elapsed_s": round(time.perf_counter() - t0, 2),
         }
         atomic_write_json(tmp / "build_report.json", report)
-        atomic_write_json(tmp / "dataset.json", {"preprocessing": spec.to_json(),
-                                                 "options": asdict(opts), "data_dir": str(root)})
+        atomic_write_json(
+            tmp / "dataset.json",
+            {
+                "preprocessing": spec.to_json(),
+                "options": asdict(opts),
+                "data_dir": str(root),
+            },
+        )
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
         if out_dir.exists():
             out_dir.rename(old)
@@ -260,9 +332,14 @@ def dataset_build(
     return report
 
 
-def _top_up(meta: pd.DataFrame, imgs: np.ndarray, opts: BuildOptions, spec: RenderSpec,
-            root: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """Add shifted redraws of rare training beats until each class has ``min_per_class``."""
+def _top_up(
+    meta: pd.DataFrame,
+    imgs: np.ndarray,
+    opts: BuildOptions,
+    spec: RenderSpec,
+    root: Path,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Add shifted redraws of rare training beats up to ``min_per_class`` a class."""
     rng = np.random.default_rng(opts.seed + 1)
     extra_meta, extra_img = [], []
     train = meta[meta["split"] == "train"]
@@ -278,16 +355,23 @@ def _top_up(meta: pd.DataFrame, imgs: np.ndarray, opts: BuildOptions, spec: Rend
         pick["shift"] = mag
         for (db, rn), grp in pick.groupby(["database", "record"]):
             if (db, rn) not in cache:
-                cache[(db, rn)] = record_read(root / db / rn, fs=spec.fs, database=db).sig
+                cache[(db, rn)] = record_read(
+                    root / db / rn, fs=spec.fs, database=db
+                ).sig
             sig = cache[(db, rn)]
-            centres = np.clip(grp["sample"].to_numpy() + grp["shift"].to_numpy(),
-                              spec.before, sig.size - spec.after)
+            centres = np.clip(
+                grp["sample"].to_numpy() + grp["shift"].to_numpy(),
+                spec.before,
+                sig.size - spec.after,
+            )
             extra_img.append(windows_render(sig, centres, spec))
             extra_meta.append(grp)
     if not extra_meta:
         return meta, imgs
-    return (pd.concat([meta, *extra_meta], ignore_index=True),
-            np.concatenate([imgs, *extra_img]))
+    return (
+        pd.concat([meta, *extra_meta], ignore_index=True),
+        np.concatenate([imgs, *extra_img]),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -322,9 +406,18 @@ def _folder_manifest(root: Path) -> pd.DataFrame:
             if d.is_dir():
                 for p in sorted(d.iterdir()):
                     if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"}:
-                        rows.append({"path": f"{s}/{c}/{p.name}", "database": "folder",
-                                     "record": "", "sample": -1, "time_s": float("nan"),
-                                     "symbol": "", "class": c, "split": s})
+                        rows.append(
+                            {
+                                "path": f"{s}/{c}/{p.name}",
+                                "database": "folder",
+                                "record": "",
+                                "sample": -1,
+                                "time_s": float("nan"),
+                                "symbol": "",
+                                "class": c,
+                                "split": s,
+                            }
+                        )
     return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
 
 
@@ -337,15 +430,21 @@ def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
         try:
             m = pd.read_csv(root / "manifest.csv", dtype={"record": str})
         except Exception as e:
-            raise EcgError(f"{root / 'manifest.csv'}: unreadable manifest ({e})") from None
+            raise EcgError(
+                f"{root / 'manifest.csv'}: unreadable manifest ({e})"
+            ) from None
         missing = set(MANIFEST_COLUMNS) - set(m.columns)
         if missing:
-            raise EcgError(f"{root / 'manifest.csv'}: missing columns {sorted(missing)}")
+            raise EcgError(
+                f"{root / 'manifest.csv'}: missing columns {sorted(missing)}"
+            )
         return m
     m = _folder_manifest(root)
     if m.empty:
-        raise EcgError(f"{root}: no images in train/<Class Name>/ or test/<Class Name>/ "
-                       f"(class names: {', '.join(CLASSES)})")
+        raise EcgError(
+            f"{root}: no images in train/<Class Name>/ or test/<Class Name>/ "
+            f"(class names: {', '.join(CLASSES)})"
+        )
     return m
 
 
@@ -356,12 +455,14 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
     from its ``cache.npz``; any other folder (e.g. the original report's images)
     is read image by image through the same normalisation the predictor uses.
     """
-    from .predict import image_read, image_prepare
+    from .predict import image_prepare, image_read
 
     root = Path(root)
     meta = manifest_read(root)
     info = json_read(root / "dataset.json") if (root / "dataset.json").exists() else {}
-    same = RenderSpec.from_json(info.get("preprocessing", {})) == spec if info else False
+    same = (
+        RenderSpec.from_json(info.get("preprocessing", {})) == spec if info else False
+    )
     x = None
     if same and (root / "cache.npz").exists():
         with np.load(root / "cache.npz") as z:
@@ -374,16 +475,30 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
                 else:
                     x = z["images"][sel]
     if x is None:
+
         def load(p: str) -> np.ndarray:
             return image_prepare(image_read(root / p), spec)[0]
 
         with ThreadPoolExecutor(4) as ex:
-            x = np.stack(list(ex.map(load, meta["path"], chunksize=256))) if len(meta) else \
-                np.zeros((0, spec.image_height, spec.image_width), np.uint8)
+            x = (
+                np.stack(list(ex.map(load, meta["path"], chunksize=256)))
+                if len(meta)
+                else np.zeros((0, spec.image_height, spec.image_width), np.uint8)
+            )
     y = meta["class"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
     if np.isnan(y.astype(float)).any():
-        raise EcgError(f"{root}: manifest has class names outside: {', '.join(CLASSES)}")
+        raise EcgError(
+            f"{root}: manifest has class names outside: {', '.join(CLASSES)}"
+        )
     tr = (meta["split"] == "train").to_numpy()
     te = (meta["split"] == "test").to_numpy()
-    return Dataset(root, x[tr], y[tr].astype(np.int64), x[te], y[te].astype(np.int64),
-                   meta[tr].reset_index(drop=True), meta[te].reset_index(drop=True), spec)
+    return Dataset(
+        root,
+        x[tr],
+        y[tr].astype(np.int64),
+        x[te],
+        y[te].astype(np.int64),
+        meta[tr].reset_index(drop=True),
+        meta[te].reset_index(drop=True),
+        spec,
+    )

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 
 from .classes import CLASSES, N_CLASSES
 
@@ -21,7 +25,9 @@ def _from_cm(cm: np.ndarray) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(support > 0, tp / support, 0.0)
         precision = np.where(predicted > 0, tp / predicted, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        f1 = np.where(
+            precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0
+        )
     present = support > 0
     n_present = np.maximum(present.sum(axis=-1), 1)
     return {
@@ -56,7 +62,8 @@ def metrics_compute(
     labels = list(range(N_CLASSES))
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0)
+        y_true, y_pred, labels=labels, zero_division=0
+    )
     present = s > 0
     out = {
         "n": int(y_true.size),
@@ -64,8 +71,12 @@ def metrics_compute(
         "macro_recall": float(r[present].mean()) if present.any() else 0.0,
         "macro_f1": float(f[present].mean()) if present.any() else 0.0,
         "per_class": {
-            c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                "support": int(s[i])}
+            c: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
             for i, c in enumerate(CLASSES)
         },
     }
@@ -100,13 +111,21 @@ def baseline_compute(y_train: np.ndarray, y_test: np.ndarray) -> dict:
 
 def metrics_table(m: dict) -> str:
     """A plain-text table of a metrics dict, for the terminal."""
-    lines = [f"accuracy {m['accuracy']:.4f}  macro recall {m['macro_recall']:.4f}  "
-             f"macro F1 {m['macro_f1']:.4f}  (n={m.get('n', '?')})"]
+    lines = [
+        f"accuracy {m['accuracy']:.4f}  macro recall {m['macro_recall']:.4f}  "
+        f"macro F1 {m['macro_f1']:.4f}  (n={m.get('n', '?')})"
+    ]
     if "ci" in m:
-        lines.append("95% CI: " + ", ".join(f"{k} [{v[0]:.4f}, {v[1]:.4f}]"
-                                            for k, v in m["ci"].items()))
-    lines.append(f"{'class':<36}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+        lines.append(
+            "95% CI: "
+            + ", ".join(f"{k} [{v[0]:.4f}, {v[1]:.4f}]" for k, v in m["ci"].items())
+        )
+    lines.append(
+        f"{'class':<36}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"
+    )
     for c, d in m["per_class"].items():
-        lines.append(f"{c:<36}{d['precision']:>10.4f}{d['recall']:>10.4f}{d['f1']:>10.4f}"
-                     f"{d['support']:>9d}")
+        lines.append(
+            f"{c:<36}{d['precision']:>10.4f}{d['recall']:>10.4f}{d['f1']:>10.4f}"
+            f"{d['support']:>9d}"
+        )
     return "\n".join(lines)

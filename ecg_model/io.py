@@ -13,8 +13,9 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .errors import EcgError
 
@@ -27,14 +28,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """Return the data folder: ``path``, else ``$ECG_DATA_DIR``, else ``../shared/data``."""
+    """The data folder: ``path``, else ``$ECG_DATA_DIR``, else ``../shared/data``."""
     if path is None:
         path = os.environ.get(DATA_ENV) or PROJECT_ROOT.parent / "shared" / "data"
     return Path(path)
 
 
 def artifacts_dir(path: str | os.PathLike | None = None) -> Path:
-    """Return the artifacts folder: ``path``, else ``$ECG_ARTIFACTS_DIR``, else ``artifacts/``."""
+    """The artifacts folder: ``path``, else ``$ECG_ARTIFACTS_DIR``, else artifacts/."""
     if path is None:
         path = os.environ.get(ARTIFACTS_ENV) or PROJECT_ROOT / "artifacts"
     return Path(path)
@@ -57,7 +58,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     fd, tmp = None, None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
         with os.fdopen(fd, "wb") as f:
             fd = None
             f.write(data)

@@ -9,7 +9,7 @@ the drawing contract in ``preprocessing.json``. The last convolution is named
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers
@@ -35,7 +35,9 @@ def register(name: str) -> Callable[[ModelFn], ModelFn]:
 def model_build(name: str, image_size: tuple[int, int]) -> keras.Model:
     """Build model ``name`` for images of ``image_size`` = (height, width) pixels."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of: {', '.join(MODELS)}")
+        raise ValueError(
+            f"unknown model {name!r}; expected one of: {', '.join(MODELS)}"
+        )
     return MODELS[name](image_size)
 
 
@@ -69,7 +71,7 @@ def _conv_block(x, filters: int, name: str | None = None):
 
 @register("ecgnet")
 def ecgnet_build(image_size: tuple[int, int]) -> keras.Model:
-    """The default: two strided convolutions, two batch-normed conv blocks, a small head.
+    """The default: two strided convolutions, two batch-normed blocks, a small head.
 
     Sized for a 2-core CPU: the strided stem shrinks the picture 4x before the
     wider layers (a line drawing has little detail at the pixel scale), and
@@ -81,8 +83,12 @@ def ecgnet_build(image_size: tuple[int, int]) -> keras.Model:
     inp = keras.Input((*image_size, 1), name="image")
     # Trace = 1, background = 0: the ink is the signal, the paper is nothing.
     x = layers.Rescaling(-1.0 / 255, offset=1.0)(inp)
-    x = layers.Conv2D(8, 5, strides=2, padding="same", activation="relu")(x)  # (b, h/2, w/2, 8)
-    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)  # (b, h/4, w/4, 16)
+    x = layers.Conv2D(8, 5, strides=2, padding="same", activation="relu")(
+        x
+    )  # (b, h/2, w/2, 8)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(
+        x
+    )  # (b, h/4, w/4, 16)
     x = _conv_block(x, 32)
     x = layers.MaxPooling2D(2)(x)  # (b, h/8, w/8, 32)
     x = _conv_block(x, 32, name=LAST_CONV)

@@ -56,30 +56,40 @@ def image_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.nd
     if len(data) == 0:
         raise EcgError(f"{label}: empty file (0 bytes)")
     if len(data) > MAX_BYTES:
-        raise EcgError(f"{label}: file too large ({len(data) / 1e6:.0f} MB; limit "
-                       f"{MAX_BYTES / 1e6:.0f} MB)")
+        raise EcgError(
+            f"{label}: file too large ({len(data) / 1e6:.0f} MB; limit "
+            f"{MAX_BYTES / 1e6:.0f} MB)"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             if im.format not in IMAGE_FORMATS:
-                raise EcgError(f"{label}: unsupported image format {im.format}; "
-                               f"use PNG, JPEG, BMP or WebP")
+                raise EcgError(
+                    f"{label}: unsupported image format {im.format}; "
+                    f"use PNG, JPEG, BMP or WebP"
+                )
             w, h = im.size
             # Checked from the header, before any pixel is decoded.
             if w * h > MAX_PIXELS:
-                raise EcgError(f"{label}: image too large ({w}x{h} pixels; limit "
-                               f"{MAX_PIXELS / 1e6:.0f} megapixels)")
+                raise EcgError(
+                    f"{label}: image too large ({w}x{h} pixels; limit "
+                    f"{MAX_PIXELS / 1e6:.0f} megapixels)"
+                )
             im.load()
     except EcgError:
         raise
     except UnidentifiedImageError:
-        raise EcgError(f"{label}: not an image (PNG, JPEG, BMP or WebP expected)") from None
+        raise EcgError(
+            f"{label}: not an image (PNG, JPEG, BMP or WebP expected)"
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise EcgError(f"{label}: image too large (decompression bomb)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise EcgError(f"{label}: truncated or corrupt image ({e})") from None
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    if im.mode in ("RGBA", "LA", "PA") or (
+        im.mode == "P" and "transparency" in im.info
+    ):
         rgba = im.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(bg, rgba)
@@ -91,8 +101,10 @@ def image_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.nd
     return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
-def image_prepare(picture: np.ndarray, spec: RenderSpec) -> tuple[np.ndarray, TraceQuality]:
-    """The training preprocessing for any picture: uint8 ``(image_height, image_width)``."""
+def image_prepare(
+    picture: np.ndarray, spec: RenderSpec
+) -> tuple[np.ndarray, TraceQuality]:
+    """Training preprocessing of a picture -> uint8 ``(image_height, image_width)``."""
     return image_normalize(picture, spec)
 
 
@@ -109,9 +121,12 @@ class Prediction:
     image: np.ndarray  # the model's input, uint8 (h, w)
 
     def to_json(self) -> dict:
-        return {"file": self.file, "predicted_class": self.predicted_class,
-                "confidence": round(self.confidence, 6),
-                "probabilities": {c: round(p, 6) for c, p in self.probabilities.items()}}
+        return {
+            "file": self.file,
+            "predicted_class": self.predicted_class,
+            "confidence": round(self.confidence, 6),
+            "probabilities": {c: round(p, 6) for c, p in self.probabilities.items()},
+        }
 
 
 class Predictor:
@@ -131,16 +146,22 @@ class Predictor:
                 raise EcgError(f"{self.run_dir}: not a model folder ({f} is missing)")
         pre = json_read(self.run_dir / "preprocessing.json")
         if list(pre.get("classes", [])) != list(CLASSES):
-            raise EcgError(f"{self.run_dir / 'preprocessing.json'}: class list differs "
-                           f"from this package's: {pre.get('classes')}")
+            raise EcgError(
+                f"{self.run_dir / 'preprocessing.json'}: class list differs "
+                f"from this package's: {pre.get('classes')}"
+            )
         self.spec = RenderSpec.from_json(pre)
         self.classes = CLASSES
         import keras
 
         try:
-            self.model = keras.saving.load_model(self.run_dir / "model.keras", compile=False)
+            self.model = keras.saving.load_model(
+                self.run_dir / "model.keras", compile=False
+            )
         except Exception as e:
-            raise EcgError(f"{self.run_dir / 'model.keras'}: cannot load model ({e})") from None
+            raise EcgError(
+                f"{self.run_dir / 'model.keras'}: cannot load model ({e})"
+            ) from None
 
     def predict_arrays(self, images: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, 6)`` for model-ready uint8 images ``(n, h, w)``."""
@@ -158,16 +179,24 @@ class Predictor:
             reason = q.reason or "does not look like an ECG trace"
         elif p[k] < UNCERTAIN_BELOW:
             reason = f"top probability {p[k]:.2f} is below {UNCERTAIN_BELOW}"
-        return Prediction(name, CLASSES[k], float(p[k]),
-                          {c: float(v) for c, v in zip(CLASSES, p)}, bool(reason), reason, img)
+        return Prediction(
+            name,
+            CLASSES[k],
+            float(p[k]),
+            {c: float(v) for c, v in zip(CLASSES, p)},
+            bool(reason),
+            reason,
+            img,
+        )
 
-    def predict_file(self, src: str | os.PathLike | bytes, name: str | None = None
-                     ) -> Prediction:
-        """Read and predict one picture file (path or bytes); raises EcgError if unreadable."""
+    def predict_file(
+        self, src: str | os.PathLike | bytes, name: str | None = None
+    ) -> Prediction:
+        """Read and predict one picture (path or bytes); EcgError if unreadable."""
         label = name or (str(src) if not isinstance(src, bytes) else "upload")
         return self.predict_picture(image_read(src, label), label)
 
-    def predict_signal(self, sig: np.ndarray, fs: float) -> "BeatTable":
+    def predict_signal(self, sig: np.ndarray, fs: float) -> BeatTable:
         """Classify every beat of a raw single-lead signal (mV at ``fs`` Hz)."""
         return signal_beats_classify(self, sig, fs)
 
@@ -189,10 +218,14 @@ class BeatTable:
 
     @property
     def confidence(self) -> np.ndarray:
-        return self.probabilities.max(axis=1) if len(self.probabilities) else np.zeros(0)
+        return (
+            self.probabilities.max(axis=1) if len(self.probabilities) else np.zeros(0)
+        )
 
 
-def signal_beats_classify(predictor: Predictor, sig: np.ndarray, fs: float) -> BeatTable:
+def signal_beats_classify(
+    predictor: Predictor, sig: np.ndarray, fs: float
+) -> BeatTable:
     """Clean -> resample -> detect QRS -> render each beat -> classify.
 
     Raises
@@ -205,7 +238,9 @@ def signal_beats_classify(predictor: Predictor, sig: np.ndarray, fs: float) -> B
     spec = predictor.spec
     sig = np.asarray(sig, dtype=np.float64)
     if sig.ndim != 1 or sig.size < 2 * fs:
-        raise EcgError(f"signal too short: {sig.size} samples at {fs:g} Hz; at least 2 s needed")
+        raise EcgError(
+            f"signal too short: {sig.size} samples at {fs:g} Hz; at least 2 s needed"
+        )
     if not np.isfinite(sig).any():
         raise EcgError("signal holds no numbers")
     # 1. clean at the model's rate.
@@ -220,15 +255,25 @@ def signal_beats_classify(predictor: Predictor, sig: np.ndarray, fs: float) -> B
     imgs = windows_render(pad, qrs + spec.before, spec)  # (n_beats, h, w)
     # 4. classify.
     probs = predictor.predict_arrays(imgs)
-    return BeatTable(fs=fs, sig=x, sig_fs=spec.fs, sample=np.round(qrs * fs / spec.fs).astype(
-        np.int64), time_s=qrs / spec.fs, probabilities=probs)
+    return BeatTable(
+        fs=fs,
+        sig=x,
+        sig_fs=spec.fs,
+        sample=np.round(qrs * fs / spec.fs).astype(np.int64),
+        time_s=qrs / spec.fs,
+        probabilities=probs,
+    )
 
 
-def csv_signal_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
-    """A one-column CSV of millivolts (an optional header line) -> ``(n,)`` float array."""
+def csv_signal_read(
+    src: str | os.PathLike | bytes, name: str | None = None
+) -> np.ndarray:
+    """One-column CSV of millivolts (optional header line) -> ``(n,)`` floats."""
     label = name or (str(src) if not isinstance(src, bytes) else "upload")
     try:
-        text = (src if isinstance(src, bytes) else Path(src).read_bytes()).decode("utf-8-sig")
+        text = (src if isinstance(src, bytes) else Path(src).read_bytes()).decode(
+            "utf-8-sig"
+        )
     except FileNotFoundError:
         raise EcgError(f"{label}: file not found") from None
     except UnicodeDecodeError:
@@ -242,7 +287,9 @@ def csv_signal_read(src: str | os.PathLike | bytes, name: str | None = None) -> 
         except ValueError:
             if i == 0:
                 continue  # a header line
-            raise EcgError(f"{label}: line {i + 1} is not a number: {cell[:40]!r}") from None
+            raise EcgError(
+                f"{label}: line {i + 1} is not a number: {cell[:40]!r}"
+            ) from None
     if not vals:
         raise EcgError(f"{label}: no numbers in the CSV")
     return np.asarray(vals)

@@ -18,9 +18,31 @@ from .classes import CLASSES, SHORT_NAMES
 from .errors import EcgError
 from .io import atomic_write_json, atomic_write_text, default_model_dir, json_read
 
-RUN_KEEP = ("model.keras", "preprocessing.json", "config.json", "history.csv",
-            "confusion_matrix.csv", "metrics.json", "status.json")
+RUN_KEEP = (
+    "model.keras",
+    "preprocessing.json",
+    "config.json",
+    "history.csv",
+    "confusion_matrix.csv",
+    "metrics.json",
+    "status.json",
+)
 HEADLINE = ("accuracy", "macro_recall", "macro_f1")
+CITATIONS = "\n".join(
+    [
+        "- Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia Database. "
+        "IEEE Eng Med Biol 20(3):45-50 (2001).",
+        "- Greenwald SD. The development and analysis of a ventricular fibrillation "
+        "detector. MS thesis, MIT (1986).",
+        "- Goldberger A, et al. PhysioBank, PhysioToolkit, and PhysioNet. "
+        "Circulation 101(23):e215-e220 (2000).",
+        "- de Chazal P, O'Dwyer M, Reilly RB. Automatic classification of heartbeats "
+        "using ECG morphology and heartbeat interval features. IEEE TBME "
+        "51(7):1196-1206 (2004).",
+        "- Jun TJ, et al. ECG arrhythmia classification using a 2-D convolutional "
+        "neural network. arXiv:1804.06812 (2018).",
+    ]
+)
 
 
 def _finished(run: Path) -> dict:
@@ -41,15 +63,33 @@ def _copy_run(run: Path, dest: Path) -> None:
 
 
 def _summary(m: dict) -> dict:
-    keep = {k: m[k] for k in (*HEADLINE, "n", "ci", "per_class", "confusion_matrix",
-                              "n_train", "test_records") if k in m}
-    keep["baseline"] = {k: m["baseline"][k] for k in (*HEADLINE, "predicts", "per_class")}
+    keep = {
+        k: m[k]
+        for k in (
+            *HEADLINE,
+            "n",
+            "ci",
+            "per_class",
+            "confusion_matrix",
+            "n_train",
+            "test_records",
+        )
+        if k in m
+    }
+    keep["baseline"] = {
+        k: m["baseline"][k] for k in (*HEADLINE, "predicts", "per_class")
+    }
     return keep
 
 
-def default_publish(random_run: Path, patient_run: Path, seed_random: Path | None = None,
-                    seed_patient: Path | None = None, style_test: Path | None = None,
-                    dest: Path | None = None) -> dict:
+def default_publish(
+    random_run: Path,
+    patient_run: Path,
+    seed_random: Path | None = None,
+    seed_patient: Path | None = None,
+    style_test: Path | None = None,
+    dest: Path | None = None,
+) -> dict:
     """Write ``artifacts/default`` (or ``dest``); returns its ``metrics.json``."""
     dest = dest or default_model_dir()
     m_rand, m_pat = _finished(random_run), _finished(patient_run)
@@ -59,8 +99,10 @@ def default_publish(random_run: Path, patient_run: Path, seed_random: Path | Non
         "model": json_read(random_run / "config.json")["model"],
         "classes": list(CLASSES),
         "protocols": {"random": _summary(m_rand), "patient": _summary(m_pat)},
-        "baseline": {"random": _summary(m_rand)["baseline"],
-                     "patient": _summary(m_pat)["baseline"]},
+        "baseline": {
+            "random": _summary(m_rand)["baseline"],
+            "patient": _summary(m_pat)["baseline"],
+        },
         "runs": {"random": random_run.name, "patient": patient_run.name},
     }
     seed = {}
@@ -76,14 +118,54 @@ def default_publish(random_run: Path, patient_run: Path, seed_random: Path | Non
         from .styles import style_test_evaluate
 
         metrics["style_test"] = {
-            "patient_model": style_test_evaluate(Predictor(dest / "patient"), style_test),
+            "patient_model": style_test_evaluate(
+                Predictor(dest / "patient"), style_test
+            ),
             "default_model": style_test_evaluate(Predictor(dest), style_test),
             "note": "beats of mitdb DS2 and vfdb test records drawn by matplotlib; "
-                    "held out from the patient model only",
+            "held out from the patient model only",
         }
     atomic_write_json(dest / "metrics.json", metrics)
     atomic_write_text(dest / "MODEL_CARD.md", model_card(metrics, dest))
     return metrics
+
+
+def examples_write(
+    dataset: Path, dest: Path, per_class: int = 2, seed: int = 0
+) -> list[Path]:
+    """Copy ``per_class`` test-part images of each class to ``dest`` as small examples.
+
+    Names are ``<short class>_<n>_<record>.png`` (e.g. ``PVC_1_mitdb-119.png``);
+    taken from the test part, so with a patient-split dataset they are beats of
+    records the patient model never saw.
+    """
+    import numpy as np
+
+    from .dataset import manifest_read
+
+    man = manifest_read(dataset)
+    man = man[man["split"] == "test"]
+    rng = np.random.default_rng(seed)
+    out = []
+    dest.mkdir(parents=True, exist_ok=True)
+    for c in CLASSES:
+        sub = man[man["class"] == c]
+        if sub.empty:
+            continue
+        # Prefer different records, so the examples are not one patient's beats.
+        firsts = sub.groupby("record").head(1)
+        pool = firsts if len(firsts) >= per_class else sub
+        rows = pool.iloc[
+            rng.choice(len(pool), min(per_class, len(pool)), replace=False)
+        ]
+        for i, (_, r) in enumerate(rows.iterrows(), 1):
+            name = f"{SHORT_NAMES[c]}_{i}_{r['database']}-{r['record']}.png"
+            data = (Path(dataset) / r["path"]).read_bytes()
+            from .io import atomic_write_bytes
+
+            atomic_write_bytes(dest / name, data)
+            out.append(dest / name)
+    return out
 
 
 def _pct(v: float) -> str:
@@ -96,31 +178,44 @@ def _ci(m: dict, k: str) -> str:
 
 
 def results_table(metrics: dict) -> str:
-    """Markdown table: both protocols, baseline and seed network (shared with README)."""
-    rows = ["| protocol | model | accuracy % [95% CI] | macro recall % | macro F1 % |",
-            "|---|---|---|---|---|"]
+    """Markdown table: both protocols, baseline and seed network (for the README)."""
+    rows = [
+        "| protocol | model | accuracy % [95% CI] | macro recall % | macro F1 % |",
+        "|---|---|---|---|---|",
+    ]
     for proto in ("random", "patient"):
         m = metrics["protocols"][proto]
-        rows.append(f"| {proto} | {metrics['model']} (default) | {_ci(m, 'accuracy')} | "
-                     f"{_ci(m, 'macro_recall')} | {_ci(m, 'macro_f1')} |")
+        rows.append(
+            f"| {proto} | {metrics['model']} (default) | {_ci(m, 'accuracy')} | "
+            f"{_ci(m, 'macro_recall')} | {_ci(m, 'macro_f1')} |"
+        )
         s = metrics.get("seed", {}).get(proto)
         if s:
-            rows.append(f"| {proto} | seed (original report's CNN) | {_ci(s, 'accuracy')} | "
-                        f"{_ci(s, 'macro_recall')} | {_ci(s, 'macro_f1')} |")
+            rows.append(
+                f"| {proto} | seed (original report's CNN) | {_ci(s, 'accuracy')} | "
+                f"{_ci(s, 'macro_recall')} | {_ci(s, 'macro_f1')} |"
+            )
         b = m["baseline"]
-        rows.append(f"| {proto} | baseline: always {SHORT_NAMES[b['predicts']]} | "
-                    f"{_pct(b['accuracy'])} | {_pct(b['macro_recall'])} | "
-                    f"{_pct(b['macro_f1'])} |")
+        rows.append(
+            f"| {proto} | baseline: always {SHORT_NAMES[b['predicts']]} | "
+            f"{_pct(b['accuracy'])} | {_pct(b['macro_recall'])} | "
+            f"{_pct(b['macro_f1'])} |"
+        )
     return "\n".join(rows)
 
 
 def per_class_table(m: dict) -> str:
-    rows = ["| class | precision % [95% CI] | recall (sensitivity) % [95% CI] | F1 % | support |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| class | precision % [95% CI] | recall (sensitivity) % [95% CI] | F1 % "
+        "| support |",
+        "|---|---|---|---|---|",
+    ]
     for c in CLASSES:
         d = m["per_class"][c]
         pc, rc = d.get("precision_ci"), d.get("recall_ci")
-        p = f"{_pct(d['precision'])}" + (f" [{_pct(pc[0])}, {_pct(pc[1])}]" if pc else "")
+        p = f"{_pct(d['precision'])}" + (
+            f" [{_pct(pc[0])}, {_pct(pc[1])}]" if pc else ""
+        )
         r = f"{_pct(d['recall'])}" + (f" [{_pct(rc[0])}, {_pct(rc[1])}]" if rc else "")
         rows.append(f"| {c} | {p} | {r} | {_pct(d['f1'])} | {d['support']} |")
     return "\n".join(rows)
@@ -134,20 +229,26 @@ def model_card(metrics: dict, dest: Path) -> str:
     style_txt = ""
     if style:
         sp, sd = style["patient_model"], style["default_model"]
-        lines = ["| style | patient model accuracy % | default model accuracy % |",
-                 "|---|---|---|"]
+        lines = [
+            "| style | patient model accuracy % | default model accuracy % |",
+            "|---|---|---|",
+        ]
         for s in sp["per_style"]:
-            lines.append(f"| {s} | {_pct(sp['per_style'][s]['accuracy'])} | "
-                         f"{_pct(sd['per_style'][s]['accuracy'])} |")
+            lines.append(
+                f"| {s} | {_pct(sp['per_style'][s]['accuracy'])} | "
+                f"{_pct(sd['per_style'][s]['accuracy'])} |"
+            )
         style_txt = (
-            f"\n## Pictures drawn by other software\n\n{sp['n']} pictures: held-out beats "
+            "\n## Pictures drawn by other software\n\n"
+            f"{sp['n']} pictures: held-out beats "
             "(mitdb DS2, vfdb test records) drawn by matplotlib in six styles (thick, "
             "anti-aliased, coloured, ECG paper, monitor, JPEG, 64x64 thumbnails). The "
             "patient model never saw these records; the default model saw other beats "
             f"of them.\n\nOverall accuracy: patient model {_ci(sp, 'accuracy')}, macro "
             f"recall {_pct(sp['macro_recall'])}; default model {_pct(sd['accuracy'])}, "
-            f"macro recall {_pct(sd['macro_recall'])}.\n\n" + "\n".join(lines) + "\n")
-    return f"""# Model card: `{metrics['model']}` six-class ECG beat-image classifier
+            f"macro recall {_pct(sd['macro_recall'])}.\n\n" + "\n".join(lines) + "\n"
+        )
+    return f"""# Model card: `{metrics["model"]}` six-class ECG beat-image classifier
 
 Generated by `python -m ecg_model publish-default` on {date.today().isoformat()}.
 
@@ -156,23 +257,24 @@ Research and education: exploring how a CNN separates beat types on beat images.
 **Not a medical device.** It must not be used to diagnose, triage or treat anyone.
 
 ## Model
-- Architecture `{metrics['model']}` (see `ecg_model/models.py`), trained by
+- Architecture `{metrics["model"]}` (see `ecg_model/models.py`), trained by
   `python -m ecg_model train` with `config.json` beside the weights
-  (epochs {cfg['epochs']}, batch {cfg['batch_size']}, learning rate {cfg['learning_rate']},
-  class weights `{cfg['balance']}`, augmentation {cfg['augment']}, seed {cfg['seed']}).
-- Input: a {pre['image_height']}x{pre['image_width']} grayscale picture of
-  {pre['window_before_s'] + pre['window_after_s']:.1f} s of single-lead ECG
-  ({pre['window_before_s']} s before the beat, {pre['window_after_s']} s after), so the
+  (epochs {cfg["epochs"]}, batch {cfg["batch_size"]},
+  learning rate {cfg["learning_rate"]},
+  class weights `{cfg["balance"]}`, augmentation {cfg["augment"]}, seed {cfg["seed"]}).
+- Input: a {pre["image_height"]}x{pre["image_width"]} grayscale picture of
+  {pre["window_before_s"] + pre["window_after_s"]:.1f} s of single-lead ECG
+  ({pre["window_before_s"]} s before the beat, {pre["window_after_s"]} s after), so the
   neighbouring beats show; any uploaded picture is first reduced to its trace and
   redrawn this way (`preprocessing.json`).
-- Output: probabilities of {', '.join(CLASSES)}.
+- Output: probabilities of {", ".join(CLASSES)}.
 - `model.keras` here is trained on the random protocol's training part;
   `patient/model.keras` on the record-disjoint protocol's.
 
 ## Data
 MIT-BIH Arrhythmia Database (48 records, beat labels N, L, A, V, R, !) and MIT-BIH
 Malignant Ventricular Ectopy Database (VF/VFL/VFIB rhythm episodes, windows every 1 s),
-resampled to {pre['fs']:g} Hz, band-passed 0.5-40 Hz, lead MLII where present.
+resampled to {pre["fs"]:g} Hz, band-passed 0.5-40 Hz, lead MLII where present.
 
 ## Splits
 - **random**: 70:30 by beat, stratified (the original report's protocol). The same
@@ -203,14 +305,11 @@ resampled to {pre['fs']:g} Hz, band-passed 0.5-40 Hz, lead MLII where present.
 - Ventricular fibrillation training windows come from 5 patients (mitdb 207 and 4
   vfdb records): expect lower recall on other VF morphologies.
 - Pictures: the redraw expects one trace, wider than tall, with the beat at
-  {pre['window_before_s']} / {pre['window_before_s'] + pre['window_after_s']:.1f} of its
-  width; a multi-lead page, a cropped beat or a strip of other length is out of contract.
+  {pre["window_before_s"]} / {pre["window_before_s"] + pre["window_after_s"]:.1f} of its
+  width; a multi-lead page, a cropped beat or a strip of another length is out
+  of contract.
 - Per-window amplitude scaling discards absolute amplitude.
 
 ## Citations
-- Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia Database. IEEE Eng Med Biol 20(3):45-50 (2001).
-- Greenwald SD. The development and analysis of a ventricular fibrillation detector. MS thesis, MIT (1986).
-- Goldberger A, et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation 101(23):e215-e220 (2000).
-- de Chazal P, O'Dwyer M, Reilly RB. Automatic classification of heartbeats using ECG morphology and heartbeat interval features. IEEE TBME 51(7):1196-1206 (2004).
-- Jun TJ, et al. ECG arrhythmia classification using a 2-D convolutional neural network. arXiv:1804.06812 (2018).
+{CITATIONS}
 """

@@ -62,16 +62,18 @@ class RenderSpec:
         d = asdict(self)
         d.update(
             classes=list(CLASSES),
-            amplitude_scaling="per-window min-max to [margin_px, image_height-1-margin_px]",
+            amplitude_scaling="per-window min-max to rows "
+            "[margin_px, image_height-1-margin_px]",
             polarity="dark trace (0) on white background (255)",
             line="min-max envelope per column, 1 px, no anti-aliasing",
-            upload_normalisation="trace extracted from any picture and redrawn (render.image_normalize)",
+            upload_normalisation="trace extracted from any picture and redrawn "
+            "(render.image_normalize)",
         )
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "RenderSpec":
-        """Read the spec back from a ``preprocessing.json`` dict (extra keys ignored)."""
+    def from_json(cls, d: dict[str, Any]) -> RenderSpec:
+        """The spec from a ``preprocessing.json`` dict (extra keys ignored)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -108,7 +110,9 @@ def envelope_draw(lo: np.ndarray, hi: np.ndarray, spec: RenderSpec) -> np.ndarra
     return np.where(ink, 0, 255).astype(np.uint8)
 
 
-def windows_render(sig: np.ndarray, centres: np.ndarray, spec: RenderSpec) -> np.ndarray:
+def windows_render(
+    sig: np.ndarray, centres: np.ndarray, spec: RenderSpec
+) -> np.ndarray:
     """Render the window around each centre of one signal.
 
     Parameters
@@ -154,7 +158,9 @@ def beat_render(sig: np.ndarray, centre: int, spec: RenderSpec) -> np.ndarray:
 
     Returns uint8, shape ``(image_height, image_width)``.
     """
-    pad = np.pad(np.asarray(sig, dtype=np.float64), (spec.before, spec.after), mode="edge")
+    pad = np.pad(
+        np.asarray(sig, dtype=np.float64), (spec.before, spec.after), mode="edge"
+    )
     return windows_render(pad, np.array([centre + spec.before]), spec)[0]
 
 
@@ -223,7 +229,9 @@ def _long_rows(mask: np.ndarray, frac: float = 0.6) -> np.ndarray:
     h, w = mask.shape
     out = np.zeros_like(mask)
     # Run lengths per row: label 1-D runs by cumulative count of breaks.
-    padded = np.concatenate([np.zeros((h, 1), bool), mask, np.zeros((h, 1), bool)], axis=1)
+    padded = np.concatenate(
+        [np.zeros((h, 1), bool), mask, np.zeros((h, 1), bool)], axis=1
+    )
     d = np.diff(padded.astype(np.int8), axis=1)  # +1 at run starts, -1 after run ends
     for r in np.flatnonzero(mask.sum(axis=1) > frac * w):
         starts, stops = np.flatnonzero(d[r] == 1), np.flatnonzero(d[r] == -1)
@@ -252,7 +260,11 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
         shape ``(n_cols,)`` over the columns the trace spans.
     quality : TraceQuality
     """
-    rgb = gray_or_rgb if gray_or_rgb.ndim == 3 else np.repeat(gray_or_rgb[..., None], 3, 2)
+    rgb = (
+        gray_or_rgb
+        if gray_or_rgb.ndim == 3
+        else np.repeat(gray_or_rgb[..., None], 3, 2)
+    )
     ink, inverted = ink_map(rgb)
     peak = float(np.percentile(ink, 99.9)) if ink.size else 0.0
     if peak < 0.15:
@@ -270,9 +282,12 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
     sizes = np.bincount(lab.ravel())[1:]
     boxes = ndimage.find_objects(lab)
     big = int(sizes.argmax())
-    keep = [i + 1 for i, (sz, b) in enumerate(zip(sizes, boxes))
-            if sz >= 0.1 * sizes[big]
-            and (i == big or min(b[0].stop - b[0].start, b[1].stop - b[1].start) > 3)]
+    keep = [
+        i + 1
+        for i, (sz, b) in enumerate(zip(sizes, boxes))
+        if sz >= 0.1 * sizes[big]
+        and (i == big or min(b[0].stop - b[0].start, b[1].stop - b[1].start) > 3)
+    ]
     mask = np.isin(lab, keep)
     cols = np.flatnonzero(mask.any(axis=0))
     c0, c1 = int(cols[0]), int(cols[-1]) + 1
@@ -346,7 +361,9 @@ def trace_draw(lo: np.ndarray, hi: np.ndarray, spec: RenderSpec) -> np.ndarray:
     return envelope_draw(lo_o[None, :], hi_o[None, :], spec)[0]
 
 
-def image_normalize(picture: np.ndarray, spec: RenderSpec) -> tuple[np.ndarray, TraceQuality]:
+def image_normalize(
+    picture: np.ndarray, spec: RenderSpec
+) -> tuple[np.ndarray, TraceQuality]:
     """Any ECG picture -> the project's own drawing of the same trace.
 
     Parameters

@@ -25,10 +25,54 @@ FS = 250.0
 PACED_RECORDS = ("102", "104", "107", "217")
 
 #: de Chazal et al. (2004) record-disjoint split of mitdb.
-DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122",
-       "124", "201", "203", "205", "207", "208", "209", "215", "220", "223", "230")
-DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210",
-       "212", "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
+DS1 = (
+    "101",
+    "106",
+    "108",
+    "109",
+    "112",
+    "114",
+    "115",
+    "116",
+    "118",
+    "119",
+    "122",
+    "124",
+    "201",
+    "203",
+    "205",
+    "207",
+    "208",
+    "209",
+    "215",
+    "220",
+    "223",
+    "230",
+)
+DS2 = (
+    "100",
+    "103",
+    "105",
+    "111",
+    "113",
+    "117",
+    "121",
+    "123",
+    "200",
+    "202",
+    "210",
+    "212",
+    "213",
+    "214",
+    "219",
+    "221",
+    "222",
+    "228",
+    "231",
+    "232",
+    "233",
+    "234",
+)
 
 
 #: Annotation symbols that mark a beat (PhysioNet's beat annotation codes); the
@@ -149,7 +193,9 @@ def record_read(path: str | os.PathLike, fs: float = FS, database: str = "") -> 
     sig = signal_clean(signal_resample(raw, rec.fs, fs), fs)
     scale = fs / rec.fs
     sample = np.round(np.asarray(ann.sample) * scale).astype(np.int64)
-    aux = [(a or "").strip("\x00").strip() for a in (ann.aux_note or [""] * len(sample))]
+    aux = [
+        (a or "").strip("\x00").strip() for a in (ann.aux_note or [""] * len(sample))
+    ]
     return Record(
         name=name,
         database=database or path.parent.name,
@@ -215,8 +261,11 @@ def episodes_vf(rec: Record) -> list[tuple[int, int]]:
     A rhythm annotation (``+`` with an aux note) starts a rhythm that lasts until
     the next rhythm annotation or the record's end.
     """
-    marks = [(int(s), a) for s, sym, a in zip(rec.ann_sample, rec.ann_symbol, rec.ann_aux)
-             if sym == "+" and a]
+    marks = [
+        (int(s), a)
+        for s, sym, a in zip(rec.ann_sample, rec.ann_symbol, rec.ann_aux)
+        if sym == "+" and a
+    ]
     out = []
     for i, (s, a) in enumerate(marks):
         stop = marks[i + 1][0] if i + 1 < len(marks) else rec.sig.size
@@ -231,7 +280,9 @@ def vf_windows(rec: Record, before: int, after: int, stride: int) -> np.ndarray:
     Only centres whose whole window ``[c - before, c + after)`` lies inside one
     episode are kept, so no window mixes VF with another rhythm.
     """
-    centres = [np.arange(s + before, e - after + 1, stride) for s, e in episodes_vf(rec)]
+    centres = [
+        np.arange(s + before, e - after + 1, stride) for s, e in episodes_vf(rec)
+    ]
     if not centres:
         return np.zeros(0, dtype=np.int64)
     return np.concatenate(centres).astype(np.int64)
@@ -241,7 +292,9 @@ def record_names(db_dir: str | os.PathLike) -> list[str]:
     """Record names in a database folder (from ``RECORDS`` or the ``.hea`` files)."""
     db_dir = Path(db_dir)
     if not db_dir.is_dir():
-        raise EcgError(f"{db_dir}: data folder not found (set ECG_DATA_DIR or --data-dir)")
+        raise EcgError(
+            f"{db_dir}: data folder not found (set ECG_DATA_DIR or --data-dir)"
+        )
     listing = db_dir / "RECORDS"
     if listing.exists():
         names = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]

@@ -30,12 +30,14 @@ STYLES: dict[str, dict] = {
     "ecg-paper": dict(color="black", lw=1.2, axes=False, grid="paper", size=(3.6, 1.8)),
     "monitor": dict(color="#30ff60", lw=1.5, axes=False, bg="black", size=(3.0, 1.5)),
     "blue-jpeg60": dict(color="#1040c0", lw=2.0, axes=True, jpeg=60, size=(3.0, 1.6)),
-    "thumbnail-64": dict(color="0.15", lw=0.8, axes=False, grid="gray", size=(0.64, 0.64)),
+    "thumbnail-64": dict(
+        color="0.15", lw=0.8, axes=False, grid="gray", size=(0.64, 0.64)
+    ),
 }
 
 
 def style_draw(seg: np.ndarray, fs: float, style: str) -> bytes:
-    """Draw a signal window (mV at ``fs``) in a named style; returns PNG or JPEG bytes."""
+    """Draw a window (mV at ``fs``) in a named style; returns PNG or JPEG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,17 +65,27 @@ def style_draw(seg: np.ndarray, fs: float, style: str) -> bytes:
         ax.tick_params(labelsize=6)
     buf = io.BytesIO()
     if o.get("jpeg"):
-        fig.savefig(buf, format="jpg", dpi=100, facecolor=fig.get_facecolor(),
-                    pil_kwargs={"quality": o["jpeg"]})
+        fig.savefig(
+            buf,
+            format="jpg",
+            dpi=100,
+            facecolor=fig.get_facecolor(),
+            pil_kwargs={"quality": o["jpeg"]},
+        )
     else:
         fig.savefig(buf, format="png", dpi=100, facecolor=fig.get_facecolor())
     plt.close(fig)
     return buf.getvalue()
 
 
-def style_test_build(out: str | os.PathLike, data: str | os.PathLike | None = None,
-                     per_class: int = 40, seed: int = 0, spec: RenderSpec = RenderSpec(),
-                     records: tuple[str, ...] = ()) -> dict:
+def style_test_build(
+    out: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    per_class: int = 40,
+    seed: int = 0,
+    spec: RenderSpec = RenderSpec(),
+    records: tuple[str, ...] = (),
+) -> dict:
     """Draw ``per_class`` held-out beats of each class in every style into ``out``.
 
     Writes ``<style>/<Class>/<db>_<record>_<sample>.<png|jpg>`` and ``manifest.csv``.
@@ -103,8 +115,9 @@ def style_test_build(out: str | os.PathLike, data: str | os.PathLike | None = No
     for c in CLASSES:
         sub = df[df["class"] == c]
         if len(sub):
-            chosen.append(sub.iloc[rng.choice(len(sub), min(per_class, len(sub)),
-                                              replace=False)])
+            chosen.append(
+                sub.iloc[rng.choice(len(sub), min(per_class, len(sub)), replace=False)]
+            )
     df = pd.concat(chosen, ignore_index=True)
     out = Path(out)
     rows = []
@@ -115,17 +128,22 @@ def style_test_build(out: str | os.PathLike, data: str | os.PathLike | None = No
             rel = f"{style}/{c}/{db}_{rn}_{s}.{ext}"
             atomic_write_bytes(out / rel, style_draw(seg, spec.fs, style))
             rows.append((rel, style, db, rn, s, c))
-    man = pd.DataFrame(rows, columns=["path", "style", "database", "record", "sample", "class"])
+    man = pd.DataFrame(
+        rows, columns=["path", "style", "database", "record", "sample", "class"]
+    )
     atomic_write_bytes(out / "manifest.csv", man.to_csv(index=False).encode())
-    rep = {"n_images": len(man), "styles": list(STYLES),
-           "counts": {c: int((df["class"] == c).sum()) for c in CLASSES},
-           "records": sorted(set(df["database"] + "/" + df["record"]))}
+    rep = {
+        "n_images": len(man),
+        "styles": list(STYLES),
+        "counts": {c: int((df["class"] == c).sum()) for c in CLASSES},
+        "records": sorted(set(df["database"] + "/" + df["record"])),
+    }
     atomic_write_json(out / "style_test.json", rep)
     return rep
 
 
 def style_test_evaluate(predictor, folder: str | os.PathLike) -> dict:
-    """Accuracy and macro recall of ``predictor`` on a style test folder, overall and per style."""
+    """Accuracy and macro recall on a style test folder, overall and per style."""
     from .evaluate import metrics_compute
 
     folder = Path(folder)
@@ -133,17 +151,29 @@ def style_test_evaluate(predictor, folder: str | os.PathLike) -> dict:
         raise EcgError(f"{folder}: not a style test folder (manifest.csv is missing)")
     man = pd.read_csv(folder / "manifest.csv", dtype={"record": str})
     y = man["class"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
-    pred = np.array([CLASSES.index(predictor.predict_file(folder / p).predicted_class)
-                     for p in man["path"]])
+    pred = np.array(
+        [
+            CLASSES.index(predictor.predict_file(folder / p).predicted_class)
+            for p in man["path"]
+        ]
+    )
     m = metrics_compute(y, pred, n_boot=1000)
     by_style = {}
     for s in STYLES:
         sel = (man["style"] == s).to_numpy()
         if sel.any():
             ms = metrics_compute(y[sel], pred[sel], n_boot=0)
-            by_style[s] = {"accuracy": ms["accuracy"], "macro_recall": ms["macro_recall"],
-                           "n": int(sel.sum())}
-    return {"accuracy": m["accuracy"], "macro_recall": m["macro_recall"],
-            "macro_f1": m["macro_f1"], "ci": m.get("ci", {}), "n": int(len(y)),
-            "per_style": by_style,
-            "per_class_recall": {c: d["recall"] for c, d in m["per_class"].items()}}
+            by_style[s] = {
+                "accuracy": ms["accuracy"],
+                "macro_recall": ms["macro_recall"],
+                "n": int(sel.sum()),
+            }
+    return {
+        "accuracy": m["accuracy"],
+        "macro_recall": m["macro_recall"],
+        "macro_f1": m["macro_f1"],
+        "ci": m.get("ci", {}),
+        "n": int(len(y)),
+        "per_style": by_style,
+        "per_class_recall": {c: d["recall"] for c, d in m["per_class"].items()},
+    }

@@ -16,9 +16,10 @@ import os
 import secrets
 import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -58,16 +59,29 @@ def runs_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(path) if path else artifacts_dir() / "runs"
 
 
-def run_create(config: TrainConfig, runs: str | os.PathLike | None = None,
-               spec: RenderSpec = RenderSpec()) -> Path:
+def run_create(
+    config: TrainConfig,
+    runs: str | os.PathLike | None = None,
+    spec: RenderSpec = RenderSpec(),
+) -> Path:
     """Make a queued run folder with ``config.json`` and ``preprocessing.json``."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = runs_dir(runs) / f"{stamp}-{config.model}-{config.split}-{secrets.token_hex(2)}"
+    run_dir = (
+        runs_dir(runs) / f"{stamp}-{config.model}-{config.split}-{secrets.token_hex(2)}"
+    )
     run_dir.mkdir(parents=True, exist_ok=False)
     atomic_write_json(run_dir / "config.json", config.to_json())
     atomic_write_json(run_dir / "preprocessing.json", spec.to_json())
-    status_write(run_dir, state="queued", created=_now(), epoch=0, epochs=config.epochs,
-                 batch=0, batches=0, pid=os.getpid())
+    status_write(
+        run_dir,
+        state="queued",
+        created=_now(),
+        epoch=0,
+        epochs=config.epochs,
+        batch=0,
+        batches=0,
+        pid=os.getpid(),
+    )
     return run_dir
 
 
@@ -101,9 +115,15 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
             now = time.time()
             if now - self.last >= 1.0 or batch + 1 == n_batches:
                 self.last = now
-                status_write(run_dir, state="running", epoch=self.epoch + 1, batch=batch + 1,
-                             batches=n_batches, elapsed_s=round(now - self.t0, 1),
-                             latest={k: float(v) for k, v in (logs or {}).items()})
+                status_write(
+                    run_dir,
+                    state="running",
+                    epoch=self.epoch + 1,
+                    batch=batch + 1,
+                    batches=n_batches,
+                    elapsed_s=round(now - self.t0, 1),
+                    latest={k: float(v) for k, v in (logs or {}).items()},
+                )
 
         def on_train_batch_begin(self, batch, logs=None):
             self.batch = batch
@@ -111,9 +131,15 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
         def on_epoch_end(self, epoch, logs=None):
             if self.cancelled:  # keep the batch it stopped at
                 return
-            status_write(run_dir, state="running", epoch=epoch + 1, batch=n_batches,
-                         batches=n_batches, elapsed_s=round(time.time() - self.t0, 1),
-                         epoch_metrics={k: float(v) for k, v in (logs or {}).items()})
+            status_write(
+                run_dir,
+                state="running",
+                epoch=epoch + 1,
+                batch=n_batches,
+                batches=n_batches,
+                elapsed_s=round(time.time() - self.t0, 1),
+                epoch_metrics={k: float(v) for k, v in (logs or {}).items()},
+            )
 
     class HistoryLogger(keras.callbacks.Callback):
         """CSVLogger's ``history.csv``, rewritten atomically after each epoch."""
@@ -126,10 +152,15 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
             logs = dict(logs or {})
             lr = self.model.optimizer.learning_rate
             logs["learning_rate"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
-            self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
+            self.rows.append(
+                {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
+            )
             keys = list(self.rows[0])
-            atomic_write_csv(run_dir / "history.csv", keys,
-                             [[r.get(k, "") for k in keys] for r in self.rows])
+            atomic_write_csv(
+                run_dir / "history.csv",
+                keys,
+                [[r.get(k, "") for k in keys] for r in self.rows],
+            )
 
     class BestCheckpoint(keras.callbacks.Callback):
         """ModelCheckpoint(save_best_only) on ``val_loss``, saved via temp + rename."""
@@ -151,16 +182,18 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
         status,
         HistoryLogger(),
         BestCheckpoint(),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                      restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                          patience=max(1, config.patience // 2)),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2)
+        ),
     ]
     return cbs, status
 
 
 def _strategy(name: str):
-    """``tf.distribute`` strategy: the default one, or Mirrored over GPUs (else CPUs)."""
+    """The default strategy, or Mirrored over all GPUs (else all logical CPUs)."""
     import tensorflow as tf
 
     if name != "mirrored":
@@ -180,8 +213,15 @@ def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
     return w / max((w[y]).mean(), 1e-12)
 
 
-def tf_dataset(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch: int,
-               shuffle: bool, augment: bool, seed: int):
+def tf_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    batch: int,
+    shuffle: bool,
+    augment: bool,
+    seed: int,
+):
     """A ``tf.data`` pipeline over uint8 images ``(n, h, w)``.
 
     Yields float32 images ``(b, h, w, 1)``, labels ``(b,)`` and, with ``w``,
@@ -220,15 +260,22 @@ def model_predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
     return np.concatenate(out)
 
 
-def dataset_for(config: TrainConfig, spec: RenderSpec,
-                progress: Callable[[float, str], None] | None = None) -> Path:
+def dataset_for(
+    config: TrainConfig,
+    spec: RenderSpec,
+    progress: Callable[[float, str], None] | None = None,
+) -> Path:
     """The run's dataset folder, built with default options if it does not exist."""
     if config.dataset:
         return Path(config.dataset)
     root = artifacts_dir() / "datasets" / config.split
     if not (root / "manifest.csv").exists():
-        dataset_build(root, BuildOptions(split=config.split, seed=config.seed), spec,
-                      progress=progress)
+        dataset_build(
+            root,
+            BuildOptions(split=config.split, seed=config.seed),
+            spec,
+            progress=progress,
+        )
     return root
 
 
@@ -243,12 +290,19 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
     config = TrainConfig.from_json(json_read(run_dir / "config.json"))
     spec = RenderSpec.from_json(json_read(run_dir / "preprocessing.json"))
     t0 = time.time()
-    status_write(run_dir, state="running", started=_now(), pid=os.getpid(), phase="dataset")
+    status_write(
+        run_dir, state="running", started=_now(), pid=os.getpid(), phase="dataset"
+    )
     try:
         result = _train(run_dir, config, spec, verbose)
     except KeyboardInterrupt:
-        return status_write(run_dir, state="cancelled", finished=_now(),
-                            elapsed_s=round(time.time() - t0, 1), phase="")
+        return status_write(
+            run_dir,
+            state="cancelled",
+            finished=_now(),
+            elapsed_s=round(time.time() - t0, 1),
+            phase="",
+        )
     except Exception as e:  # the run failed: record why, keep what was written
         from .io import atomic_write_text
 
@@ -257,16 +311,25 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
         except EcgError:
             pass
         msg = str(e).splitlines()[0] if str(e) else ""
-        return status_write(run_dir, state="failed", finished=_now(), phase="",
-                            elapsed_s=round(time.time() - t0, 1),
-                            error=f"{type(e).__name__}: {msg}"[:500])
-    return status_write(run_dir, finished=_now(), elapsed_s=round(time.time() - t0, 1),
-                        phase="", **result)
+        return status_write(
+            run_dir,
+            state="failed",
+            finished=_now(),
+            phase="",
+            elapsed_s=round(time.time() - t0, 1),
+            error=f"{type(e).__name__}: {msg}"[:500],
+        )
+    return status_write(
+        run_dir,
+        finished=_now(),
+        elapsed_s=round(time.time() - t0, 1),
+        phase="",
+        **result,
+    )
 
 
 def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -> dict:
     import keras
-    import tensorflow as tf
     from sklearn.model_selection import train_test_split
 
     from .models import model_build
@@ -286,10 +349,13 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     idx = np.arange(len(y))
     strat = y if np.bincount(y).min(initial=2) >= 2 and len(np.unique(y)) > 1 else None
     try:
-        tr, va = train_test_split(idx, test_size=config.val_fraction,
-                                  random_state=config.seed, stratify=strat)
+        tr, va = train_test_split(
+            idx, test_size=config.val_fraction, random_state=config.seed, stratify=strat
+        )
     except ValueError:
-        tr, va = train_test_split(idx, test_size=config.val_fraction, random_state=config.seed)
+        tr, va = train_test_split(
+            idx, test_size=config.val_fraction, random_state=config.seed
+        )
     cw = class_weights(y[tr], config.balance)
 
     # 3. model under the chosen distribution strategy.
@@ -297,23 +363,51 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     strategy = _strategy(config.strategy)
     with strategy.scope():
         model = model_build(config.model, (spec.image_height, spec.image_width))
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    train_ds = tf_dataset(x[tr], y[tr], cw[y[tr]].astype(np.float32), config.batch_size,
-                          True, config.augment, config.seed)
-    val_ds = tf_dataset(x[va], y[va], None, config.batch_size, False, False, config.seed)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    train_ds = tf_dataset(
+        x[tr],
+        y[tr],
+        cw[y[tr]].astype(np.float32),
+        config.batch_size,
+        True,
+        config.augment,
+        config.seed,
+    )
+    val_ds = tf_dataset(
+        x[va], y[va], None, config.batch_size, False, False, config.seed
+    )
     n_batches = int(np.ceil(len(tr) / config.batch_size))
     callbacks, status = _keras_callbacks(run_dir, config, n_batches)
-    status_write(run_dir, phase="training", n_train=int(len(tr)), n_val=int(len(va)),
-                 replicas=int(strategy.num_replicas_in_sync),
-                 n_test=int(len(ds.x_test)), dataset=str(root), batches=n_batches,
-                 class_weights={c: round(float(w), 4) for c, w in zip(CLASSES, cw)})
+    status_write(
+        run_dir,
+        phase="training",
+        n_train=int(len(tr)),
+        n_val=int(len(va)),
+        replicas=int(strategy.num_replicas_in_sync),
+        n_test=int(len(ds.x_test)),
+        dataset=str(root),
+        batches=n_batches,
+        class_weights={c: round(float(w), 4) for c, w in zip(CLASSES, cw)},
+    )
 
     # 4. fit; a stop file ends it after the batch in hand.
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
-              verbose=verbose)
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     if status.cancelled:
-        return {"state": "cancelled", "epoch": status.epoch + 1, "batch": status.batch + 1}
+        return {
+            "state": "cancelled",
+            "epoch": status.epoch + 1,
+            "batch": status.batch + 1,
+        }
     if not (run_dir / "model.keras").exists():  # no validation epoch completed
         tmp = run_dir / f".model.{os.getpid()}.tmp.keras"
         model.save(tmp)
@@ -331,20 +425,60 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     metrics["baseline"] = baseline_compute(y[tr], ds.y_test)
     metrics["n_train"] = int(len(tr))
     metrics["n_val"] = int(len(va))
-    metrics["test_records"] = sorted(set(ds.meta_test["database"].astype(str) + "/"
-                                         + ds.meta_test["record"].astype(str)))
-    metrics["best_val_loss"] = float(callbacks[2].best) if np.isfinite(callbacks[2].best) \
-        else None
+    metrics["test_records"] = sorted(
+        set(
+            ds.meta_test["database"].astype(str)
+            + "/"
+            + ds.meta_test["record"].astype(str)
+        )
+    )
+    metrics["best_val_loss"] = (
+        float(callbacks[2].best) if np.isfinite(callbacks[2].best) else None
+    )
     atomic_write_json(run_dir / "metrics.json", metrics)
-    atomic_write_csv(run_dir / "confusion_matrix.csv", ["true \\ predicted", *CLASSES],
-                     [[c, *row] for c, row in zip(CLASSES, metrics["confusion_matrix"])])
+    atomic_write_csv(
+        run_dir / "confusion_matrix.csv",
+        ["true \\ predicted", *CLASSES],
+        [[c, *row] for c, row in zip(CLASSES, metrics["confusion_matrix"])],
+    )
     m = ds.meta_test
     atomic_write_csv(
         run_dir / "test_predictions.csv",
-        ["path", "database", "record", "sample", "true_class", "predicted_class",
-         "confidence", *CLASSES],
-        ([p, d, r, s, CLASSES[t], CLASSES[k], f"{pr[k]:.5f}", *(f"{v:.5f}" for v in pr)]
-         for p, d, r, s, t, k, pr in zip(m["path"], m["database"], m["record"], m["sample"],
-                                         ds.y_test, pred, probs)))
-    return {"state": "finished", "test_accuracy": metrics["accuracy"],
-            "test_macro_f1": metrics["macro_f1"], "test_macro_recall": metrics["macro_recall"]}
+        [
+            "path",
+            "database",
+            "record",
+            "sample",
+            "true_class",
+            "predicted_class",
+            "confidence",
+            *CLASSES,
+        ],
+        (
+            [
+                p,
+                d,
+                r,
+                s,
+                CLASSES[t],
+                CLASSES[k],
+                f"{pr[k]:.5f}",
+                *(f"{v:.5f}" for v in pr),
+            ]
+            for p, d, r, s, t, k, pr in zip(
+                m["path"],
+                m["database"],
+                m["record"],
+                m["sample"],
+                ds.y_test,
+                pred,
+                probs,
+            )
+        ),
+    )
+    return {
+        "state": "finished",
+        "test_accuracy": metrics["accuracy"],
+        "test_macro_f1": metrics["macro_f1"],
+        "test_macro_recall": metrics["macro_recall"],
+    }

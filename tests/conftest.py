@@ -11,11 +11,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("ECG_DATA_DIR") or ROOT.parent / "shared" / "data")
-HAVE_DATA = (DATA / "mitdb" / "100.hea").exists() and (DATA / "vfdb" / "418.hea").exists()
+HAVE_DATA = (DATA / "mitdb" / "100.hea").exists() and (
+    DATA / "vfdb" / "418.hea"
+).exists()
 needs_data = pytest.mark.skipif(
-    not HAVE_DATA, reason=f"PhysioNet data not found at {DATA} (set ECG_DATA_DIR)")
+    not HAVE_DATA, reason=f"PhysioNet data not found at {DATA} (set ECG_DATA_DIR)"
+)
 
-#: Three records hold all six classes: 100 (N, A, V), 207 (L, R, A, V, !), vfdb 418 (VF).
+#: Three records hold all six classes: 100 (N, A, V), 207 (L, R, A, V, !), 418 (VF).
 TINY_RECORDS = ("mitdb/100", "mitdb/207", "vfdb/418")
 
 
@@ -26,8 +29,12 @@ def tiny_dataset(tmp_path_factory) -> Path:
     from ecg_model.dataset import BuildOptions, dataset_build
 
     out = tmp_path_factory.mktemp("ds") / "tiny"
-    dataset_build(out, BuildOptions(split="random", records=TINY_RECORDS,
-                                    caps={"Normal": 400}), data=DATA, workers=2)
+    dataset_build(
+        out,
+        BuildOptions(split="random", records=TINY_RECORDS, caps={"Normal": 400}),
+        data=DATA,
+        workers=2,
+    )
     return out
 
 

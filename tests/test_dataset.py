@@ -12,7 +12,13 @@ from PIL import Image
 
 from ecg_model.classes import CLASSES
 from ecg_model.dataset import (
-    MANIFEST_COLUMNS, BuildOptions, caps_apply, dataset_build, dataset_load, manifest_read)
+    MANIFEST_COLUMNS,
+    BuildOptions,
+    caps_apply,
+    dataset_build,
+    dataset_load,
+    manifest_read,
+)
 from ecg_model.errors import EcgError
 from ecg_model.render import RenderSpec, image_normalize
 
@@ -28,7 +34,9 @@ def test_tiny_dataset_layout_manifest_and_report(tiny_dataset):
     assert set(man["class"]) == set(CLASSES)  # three records hold all six classes
     for p in man["path"].sample(50, random_state=0):
         assert (tiny_dataset / p).exists()
-    files = sorted(str(p.relative_to(tiny_dataset)) for p in tiny_dataset.glob("*/*/*.png"))
+    files = sorted(
+        str(p.relative_to(tiny_dataset)) for p in tiny_dataset.glob("*/*/*.png")
+    )
     assert files == sorted(man["path"])
     rep = json.loads((tiny_dataset / "build_report.json").read_text())
     for split in ("train", "test"):
@@ -39,8 +47,14 @@ def test_tiny_dataset_layout_manifest_and_report(tiny_dataset):
     assert rep["counts"]["test"]["Normal"] > 400  # ... and never in test
     assert rep["skipped"]["edge"] >= 1
     pre = json.loads((tiny_dataset / "dataset.json").read_text())["preprocessing"]
-    for k in ("fs", "window_before_s", "window_after_s", "image_height", "image_width",
-              "classes"):
+    for k in (
+        "fs",
+        "window_before_s",
+        "window_after_s",
+        "image_height",
+        "image_width",
+        "classes",
+    ):
         assert k in pre
     img = np.asarray(Image.open(tiny_dataset / man["path"].iat[0]))
     assert img.shape == (SPEC.image_height, SPEC.image_width) and img.dtype == np.uint8
@@ -62,8 +76,15 @@ def test_load_from_cache_equals_pngs_and_redraw_is_identity(tiny_dataset):
 @needs_data
 def test_patient_split_is_record_disjoint(tmp_path):
     out = tmp_path / "p"
-    rep = dataset_build(out, BuildOptions(split="patient", records=(
-        "mitdb/101", "mitdb/100", "mitdb/102", "vfdb/418", "vfdb/419")), data=DATA, workers=2)
+    rep = dataset_build(
+        out,
+        BuildOptions(
+            split="patient",
+            records=("mitdb/101", "mitdb/100", "mitdb/102", "vfdb/418", "vfdb/419"),
+        ),
+        data=DATA,
+        workers=2,
+    )
     man = manifest_read(out)
     tr = set(man.loc[man["split"] == "train", "record"])
     te = set(man.loc[man["split"] == "test", "record"])
@@ -75,10 +96,16 @@ def test_patient_split_is_record_disjoint(tmp_path):
 @needs_data
 def test_top_up_adds_shifted_redraws(tmp_path):
     out = tmp_path / "t"
-    rep = dataset_build(out, BuildOptions(records=("mitdb/100",), min_per_class=60),
-                        data=DATA, workers=1)
+    rep = dataset_build(
+        out,
+        BuildOptions(records=("mitdb/100",), min_per_class=60),
+        data=DATA,
+        workers=1,
+    )
     man = manifest_read(out)
-    pac = man[(man["split"] == "train") & (man["class"] == "Premature Atrial Contraction")]
+    pac = man[
+        (man["split"] == "train") & (man["class"] == "Premature Atrial Contraction")
+    ]
     shifted = pac["path"].str.contains("_s[+-]", regex=True)
     assert len(pac) == 60 and 0 < shifted.sum() < 60
     assert rep["topped_up"] == man["path"].str.contains("_s[+-]", regex=True).sum()

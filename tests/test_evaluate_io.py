@@ -15,9 +15,14 @@ from ecg_model.io import atomic_write_json, atomic_write_text, json_read
 
 
 def test_class_contract():
-    assert CLASSES == ("Normal", "Left Bundle Branch Block", "Premature Atrial Contraction",
-                       "Premature Ventricular Contraction", "Right Bundle Branch Block",
-                       "Ventricular Fibrillation")
+    assert CLASSES == (
+        "Normal",
+        "Left Bundle Branch Block",
+        "Premature Atrial Contraction",
+        "Premature Ventricular Contraction",
+        "Right Bundle Branch Block",
+        "Ventricular Fibrillation",
+    )
     assert set(BEAT_SYMBOLS.values()) == set(CLASSES)
 
 
@@ -39,7 +44,10 @@ def test_metrics_match_sklearn_and_ci_brackets():
 def test_absent_class_left_out_of_macro():
     y = np.array([0, 0, 1, 1])
     m = metrics_compute(y, y, n_boot=10)
-    assert m["macro_recall"] == 1.0 and m["per_class"]["Ventricular Fibrillation"]["support"] == 0
+    assert (
+        m["macro_recall"] == 1.0
+        and m["per_class"]["Ventricular Fibrillation"]["support"] == 0
+    )
 
 
 def test_baseline_is_majority():

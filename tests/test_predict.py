@@ -43,9 +43,11 @@ def picture_variants() -> dict[str, bytes]:
     rgba = g.convert("RGBA")
     a = np.asarray(rgba).copy()
     a[..., 3] = np.where(np.asarray(g) < 128, 255, 0)  # paper transparent
-    a[..., :3] = np.where(np.asarray(g)[..., None] < 128, 0, 0)  # transparent pixels black
+    a[..., :3] = np.where(
+        np.asarray(g)[..., None] < 128, 0, 0
+    )  # transparent pixels black
     inv = Image.fromarray(255 - np.asarray(g))
-    i16 = Image.fromarray((np.asarray(g).astype(np.uint16) * 257)).convert("I;16")
+    i16 = Image.fromarray(np.asarray(g).astype(np.uint16) * 257).convert("I;16")
     blue = np.asarray(rgb).copy()
     blue[np.asarray(g) < 128] = (20, 40, 200)
     return {
@@ -85,29 +87,42 @@ def test_predictor_same_answer_for_every_mode(tiny_run):
         assert r.predicted_class == max(r.probabilities, key=r.probabilities.get)
         # Every encoding of the same beat is redrawn to (nearly) the same input.
         assert (r.image != base.image).mean() < 0.03, name
-        assert np.abs(np.array(list(r.probabilities.values()))
-                      - np.array(list(base.probabilities.values()))).max() < 0.1, name
+        assert (
+            np.abs(
+                np.array(list(r.probabilities.values()))
+                - np.array(list(base.probabilities.values()))
+            ).max()
+            < 0.1
+        ), name
 
 
 def bomb_png(w: int, h: int) -> bytes:
     """A valid PNG header claiming w x h pixels, with a tiny compressed body."""
+
     def chunk(t: bytes, d: bytes) -> bytes:
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
     body = zlib.compress(b"\x00" * 1000)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + \
-        chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", body)
+        + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize("data,match", [
-    (b"", "empty file"),
-    (b"hello, this is text\n", "not an image"),
-    (b"%PDF-1.4\n%...", "not an image"),
-    (encode(Image.new("L", (50, 50)), "PNG")[:60], "truncated or corrupt"),
-    (bomb_png(20000, 20000), "too large"),
-    (bomb_png(70000, 70000), "too large"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (b"", "empty file"),
+        (b"hello, this is text\n", "not an image"),
+        (b"%PDF-1.4\n%...", "not an image"),
+        (encode(Image.new("L", (50, 50)), "PNG")[:60], "truncated or corrupt"),
+        (bomb_png(20000, 20000), "too large"),
+        (bomb_png(70000, 70000), "too large"),
+    ],
+)
 def test_bad_pictures_give_clear_errors(data, match):
     with pytest.raises(EcgError, match=match) as e:
         image_read(data, "upload.png")
@@ -118,8 +133,9 @@ def test_missing_model_files(tmp_path):
     with pytest.raises(EcgError, match="model.keras is missing"):
         Predictor(tmp_path)
     (tmp_path / "model.keras").write_bytes(b"not a zip")
-    (tmp_path / "preprocessing.json").write_text(json.dumps(
-        {**SPEC.to_json(), "classes": list(CLASSES)}))
+    (tmp_path / "preprocessing.json").write_text(
+        json.dumps({**SPEC.to_json(), "classes": list(CLASSES)})
+    )
     with pytest.raises(EcgError, match="cannot load model"):
         Predictor(tmp_path)
 
@@ -149,8 +165,13 @@ def test_predict_signal_finds_every_beat(tiny_run):
 
 
 def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ecg_model", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ecg_model", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @needs_data
@@ -165,7 +186,10 @@ def test_cli_predict_csv_json_and_bad_files(tiny_run, tmp_path):
     assert rows[0] == ["file", "predicted_class", "confidence", *CLASSES]
     assert len(rows) == 3 and rows[1][1] in CLASSES
     assert abs(sum(float(v) for v in rows[1][3:]) - 1) < 1e-3
-    assert r.stderr.strip() == f"error: {bad}: not an image (PNG, JPEG, BMP or WebP expected)"
+    assert (
+        r.stderr.strip()
+        == f"error: {bad}: not an image (PNG, JPEG, BMP or WebP expected)"
+    )
     r = run_cli("predict", str(good), "--model", str(tiny_run), "--format", "json")
     assert r.returncode == 0
     out = json.loads(r.stdout)
@@ -196,8 +220,13 @@ def test_cli_errors_are_one_line(tmp_path):
     r = run_cli("predict", "x.png", "--model", str(tmp_path))
     assert r.returncode == 2 and r.stderr.strip().startswith("error: ")
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = run_cli("build-dataset", "--data-dir", str(tmp_path / "none"), "--out",
-                str(tmp_path / "o"))
+    r = run_cli(
+        "build-dataset",
+        "--data-dir",
+        str(tmp_path / "none"),
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert r.returncode == 2 and "data folder not found" in r.stderr
     r = run_cli("train", "--cap", "Nrmal=3")
     assert r.returncode == 2 and "expected 'Class Name=N'" in r.stderr
@@ -209,7 +238,9 @@ def test_download_offline_is_a_clear_error(tmp_path, monkeypatch):
     from ecg_model.cli import main
 
     def offline(*a, **k):
-        raise ConnectionError("Failed to establish a new connection: Network is unreachable")
+        raise ConnectionError(
+            "Failed to establish a new connection: Network is unreachable"
+        )
 
     monkeypatch.setattr(wfdb, "dl_database", offline)
     assert main(["download", "--data-dir", str(tmp_path)]) == 2

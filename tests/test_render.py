@@ -17,7 +17,10 @@ SPEC = RenderSpec()
 def test_render_shape_polarity_and_determinism():
     sig, peaks = synthetic_ecg(SPEC.fs, 20)
     imgs = windows_render(sig, peaks[3:8], SPEC)
-    assert imgs.shape == (5, SPEC.image_height, SPEC.image_width) and imgs.dtype == np.uint8
+    assert (
+        imgs.shape == (5, SPEC.image_height, SPEC.image_width)
+        and imgs.dtype == np.uint8
+    )
     assert set(np.unique(imgs)) == {0, 255}
     assert np.array_equal(imgs, windows_render(sig, peaks[3:8], SPEC))
     # Each column holds ink (a continuous line) and the picture is mostly paper.
@@ -43,8 +46,17 @@ def test_flat_signal_and_edge_padding():
     assert (img == 0).sum() == SPEC.image_width  # one line through the middle
 
 
-def draw_foreign(sig: np.ndarray, size=(400, 180), lw=3, color=(0, 0, 0), bg=(255, 255, 255),
-                 grid=None, axes=False, jpeg=None, blur=0.0) -> np.ndarray:
+def draw_foreign(
+    sig: np.ndarray,
+    size=(400, 180),
+    lw=3,
+    color=(0, 0, 0),
+    bg=(255, 255, 255),
+    grid=None,
+    axes=False,
+    jpeg=None,
+    blur=0.0,
+) -> np.ndarray:
     """Draw a signal the way other software might (PIL, anti-aliased by blur)."""
     w, h = size
     im = Image.new("RGB", size, bg)
@@ -90,7 +102,9 @@ def test_own_drawing_is_a_fixed_point():
 
 def test_foreign_styles_redraw_to_the_same_trace():
     sig, peaks = synthetic_ecg(SPEC.fs, 20)
-    sig = sig - 0.3 * np.exp(-0.5 * ((np.arange(sig.size) / SPEC.fs - 4.05) / 0.02) ** 2)
+    sig = sig - 0.3 * np.exp(
+        -0.5 * ((np.arange(sig.size) / SPEC.fs - 4.05) / 0.02) ** 2
+    )
     c = peaks[4]
     seg = sig[c - SPEC.before : c + SPEC.after]
     ref = _trace_rows(windows_render(sig, np.array([c]), SPEC)[0])

@@ -9,14 +9,24 @@ import pytest
 
 from ecg_model.errors import EcgError
 from ecg_model.signals import (
-    DS1, DS2, PACED_RECORDS, beats_extract, episodes_vf, record_read, signal_clean,
-    signal_resample, vf_windows)
+    DS1,
+    DS2,
+    PACED_RECORDS,
+    beats_extract,
+    episodes_vf,
+    record_read,
+    signal_clean,
+    signal_resample,
+    vf_windows,
+)
 
 from .conftest import DATA, needs_data
 
 
-def synthetic_ecg(fs: float, dur_s: float, hr_bpm: float = 72.0) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian 'QRS' spikes (1 mV, 20 ms wide) at a steady rate; returns (sig, peaks)."""
+def synthetic_ecg(
+    fs: float, dur_s: float, hr_bpm: float = 72.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian 'QRS' spikes (1 mV, 20 ms wide) at a steady rate -> (sig, peaks)."""
     t = np.arange(int(fs * dur_s)) / fs
     rr = 60.0 / hr_bpm
     peaks = np.arange(0.5, dur_s - 0.5, rr)

@@ -13,12 +13,26 @@ import pytest
 
 from ecg_model.classes import CLASSES
 from ecg_model.config import TrainConfig
-from ecg_model.train import class_weights, run_cancel, run_create, status_read, train_run
+from ecg_model.train import (
+    class_weights,
+    run_cancel,
+    run_create,
+    status_read,
+    train_run,
+)
 
 from .conftest import ROOT, needs_data
 
-RUN_FILES = ("config.json", "preprocessing.json", "status.json", "history.csv", "model.keras",
-             "metrics.json", "confusion_matrix.csv", "test_predictions.csv")
+RUN_FILES = (
+    "config.json",
+    "preprocessing.json",
+    "status.json",
+    "history.csv",
+    "model.keras",
+    "metrics.json",
+    "confusion_matrix.csv",
+    "test_predictions.csv",
+)
 
 
 @needs_data
@@ -27,7 +41,9 @@ def test_run_folder_round_trip(tiny_run, tiny_dataset):
         assert (tiny_run / f).exists(), f
     assert not list(tiny_run.glob("*.tmp*")) and not list(tiny_run.glob(".*"))
     st = status_read(tiny_run)
-    assert st["state"] == "finished" and st["epoch"] == 1 and st["batch"] == st["batches"]
+    assert (
+        st["state"] == "finished" and st["epoch"] == 1 and st["batch"] == st["batches"]
+    )
     cfg = TrainConfig.from_json(json.loads((tiny_run / "config.json").read_text()))
     assert cfg.epochs == 1 and cfg.dataset == str(tiny_dataset)
     hist = pd.read_csv(tiny_run / "history.csv")
@@ -38,7 +54,9 @@ def test_run_folder_round_trip(tiny_run, tiny_dataset):
     assert set(m["per_class"]) == set(CLASSES)
     # The baseline predicts the training part's majority class for every beat.
     b = m["baseline"]
-    assert b["accuracy"] == pytest.approx(m["per_class"][b["predicts"]]["support"] / m["n"])
+    assert b["accuracy"] == pytest.approx(
+        m["per_class"][b["predicts"]]["support"] / m["n"]
+    )
     cm = pd.read_csv(tiny_run / "confusion_matrix.csv", index_col=0)
     assert list(cm.columns) == list(CLASSES) and cm.to_numpy().sum() == m["n"]
     pred = pd.read_csv(tiny_run / "test_predictions.csv")
@@ -53,7 +71,9 @@ def test_run_folder_round_trip(tiny_run, tiny_dataset):
 
 @needs_data
 def test_stop_file_cancels_within_a_batch(tiny_dataset, tmp_path):
-    run = run_create(TrainConfig(dataset=str(tiny_dataset), epochs=3, batch_size=32), tmp_path)
+    run = run_create(
+        TrainConfig(dataset=str(tiny_dataset), epochs=3, batch_size=32), tmp_path
+    )
     run_cancel(run)
     st = train_run(run)
     assert st["state"] == "cancelled"
@@ -62,7 +82,9 @@ def test_stop_file_cancels_within_a_batch(tiny_dataset, tmp_path):
 
 
 def test_crash_is_marked_failed(tmp_path):
-    run = run_create(TrainConfig(dataset=str(tmp_path / "no-such-dataset"), epochs=1), tmp_path)
+    run = run_create(
+        TrainConfig(dataset=str(tmp_path / "no-such-dataset"), epochs=1), tmp_path
+    )
     st = train_run(run)
     assert st["state"] == "failed"
     assert "dataset folder not found" in st["error"]
@@ -77,7 +99,9 @@ def test_crash_during_evaluation_leaves_no_metrics(tiny_dataset, tmp_path, monke
         raise MemoryError("simulated")
 
     monkeypatch.setattr(tmod, "model_predict", boom)
-    run = run_create(TrainConfig(dataset=str(tiny_dataset), epochs=1, batch_size=128), tmp_path)
+    run = run_create(
+        TrainConfig(dataset=str(tiny_dataset), epochs=1, batch_size=128), tmp_path
+    )
     st = train_run(run)
     assert st["state"] == "failed" and st["error"].startswith("MemoryError")
     assert (run / "model.keras").exists() and not (run / "metrics.json").exists()
@@ -88,7 +112,9 @@ def test_class_weights():
     w = class_weights(y, "balanced")
     assert w[2] / w[0] == pytest.approx(9.0)
     assert w[y].mean() == pytest.approx(1.0)
-    assert class_weights(y, "sqrt")[2] / class_weights(y, "sqrt")[0] == pytest.approx(3.0)
+    assert class_weights(y, "sqrt")[2] / class_weights(y, "sqrt")[0] == pytest.approx(
+        3.0
+    )
     assert np.all(class_weights(y, "none") == 1)
 
 
@@ -111,11 +137,17 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_dataset, tmp_path):
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from ecg_model.config import TrainConfig
         from ecg_model.train import run_create, train_run
-        run = run_create(TrainConfig(dataset={str(tiny_dataset)!r}, epochs=1, batch_size=64,
-                                     strategy="mirrored"), {str(tmp_path)!r})
+        cfg = TrainConfig(dataset={str(tiny_dataset)!r}, epochs=1, batch_size=64,
+                          strategy="mirrored")
+        run = run_create(cfg, {str(tmp_path)!r})
         st = train_run(run)
         print("STATE", st["state"], st.get("replicas"), st.get("error", ""))
     """)
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "STATE finished 2" in out.stdout, out.stdout + out.stderr[-2000:]

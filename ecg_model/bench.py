@@ -1,0 +1,184 @@
+"""Speed and memory benchmark: ``python -m ecg_model.bench [--quick]``.
+
+Prints, on the machine it runs on:
+- dataset build time for both databases (target <= 60 s),
+- training throughput of the default architecture (target >= 1,500 images/s),
+- single-image prediction latency p50/p95, warm model, PNG bytes in
+  (target p50 <= 20 ms),
+- batch prediction throughput (target >= 3,000 images/s),
+- peak memory (max RSS) of a full training run, one epoch on the whole random split
+  (target <= 4 GB).
+``--quick`` skips the dataset build and the full training run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def bench_build(data: str | None) -> dict:
+    from .dataset import BuildOptions, dataset_build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        rep = dataset_build(Path(tmp) / "ds", BuildOptions(split="random"), data=data)
+        return {
+            "dataset_build_s": round(time.perf_counter() - t, 1),
+            "dataset_images": rep["n_images"],
+        }
+
+
+def _images(n: int) -> np.ndarray:
+    """Real-looking beat images: synthetic ECG windows drawn by the renderer."""
+    from .render import RenderSpec, windows_render
+
+    spec = RenderSpec()
+    rng = np.random.default_rng(0)
+    t = np.arange(int(spec.fs * 600)) / spec.fs
+    sig = np.zeros_like(t)
+    for p in np.cumsum(rng.uniform(0.6, 1.1, 900)):
+        if p < t[-1]:
+            sig += rng.uniform(0.5, 1.5) * np.exp(
+                -0.5 * ((t - p) / rng.uniform(0.008, 0.03)) ** 2
+            )
+    sig += 0.05 * rng.standard_normal(sig.size)
+    centres = rng.integers(spec.before, sig.size - spec.after, n)
+    return windows_render(sig, centres, spec)
+
+
+def bench_train(model: str = "ecgnet", batch: int = 256, steps: int = 30) -> dict:
+    import keras
+
+    from .models import model_build
+    from .train import tf_dataset
+
+    x = _images(batch * steps)
+    y = np.random.default_rng(0).integers(0, 6, len(x))
+    m = model_build(model, x.shape[1:3])
+    m.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    ds = tf_dataset(x, y, np.ones(len(y), np.float32), batch, True, True, 0)
+    m.fit(ds.take(3), epochs=1, verbose=0)  # build and trace the graph
+    t = time.perf_counter()
+    m.fit(ds, epochs=1, verbose=0)
+    return {f"train_images_per_s_{model}": round(len(x) / (time.perf_counter() - t))}
+
+
+def bench_predict(model_dir: str | None) -> dict:
+    from PIL import Image
+
+    from .predict import Predictor
+
+    p = Predictor(model_dir)
+    imgs = _images(8192)
+    buf = io.BytesIO()
+    Image.fromarray(imgs[0]).resize((400, 200)).save(buf, "PNG")
+    data = buf.getvalue()
+    for _ in range(5):
+        p.predict_file(data, "bench.png")
+    lat = []
+    for _i in range(200):
+        t = time.perf_counter()
+        p.predict_file(data, "bench.png")
+        lat.append(time.perf_counter() - t)
+    p.predict_arrays(imgs[:512])
+    t = time.perf_counter()
+    p.predict_arrays(imgs)
+    thr = len(imgs) / (time.perf_counter() - t)
+    return {
+        "predict_latency_p50_ms": round(1000 * float(np.percentile(lat, 50)), 1),
+        "predict_latency_p95_ms": round(1000 * float(np.percentile(lat, 95)), 1),
+        "predict_batch_images_per_s": round(thr),
+    }
+
+
+def bench_train_memory(data: str | None) -> dict:
+    """Peak RSS of ``python -m ecg_model train --epochs 1`` on the full random split."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ)
+        if data:
+            env["ECG_DATA_DIR"] = str(data)
+        t = time.perf_counter()
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ecg_model",
+                "train",
+                "--epochs",
+                "1",
+                "--runs-dir",
+                tmp,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        dt = time.perf_counter() - t
+    peak = (
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    )  # KiB -> GiB
+    return {
+        "full_train_1_epoch_s": round(dt, 1),
+        "full_train_peak_rss_gb": round(peak, 2),
+        "full_train_state": "ok" if r.returncode == 0 else r.stderr.strip()[-200:],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m ecg_model.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="skip the build and full training"
+    )
+    ap.add_argument("--data-dir")
+    ap.add_argument(
+        "--model", help="run folder for the prediction figures (default model)"
+    )
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    a = ap.parse_args(argv)
+    res: dict = {"cpus": os.cpu_count()}
+    if not a.quick:
+        res.update(bench_build(a.data_dir))
+    res.update(bench_train("ecgnet"))
+    res.update(bench_predict(a.model))
+    if not a.quick:
+        res.update(bench_train_memory(a.data_dir))
+    if a.json:
+        print(json.dumps(res))
+    else:
+        targets = {
+            "dataset_build_s": "<= 60",
+            "train_images_per_s_ecgnet": ">= 1500",
+            "predict_latency_p50_ms": "<= 20",
+            "predict_batch_images_per_s": ">= 3000",
+            "full_train_peak_rss_gb": "<= 4",
+        }
+        for k, v in res.items():
+            print(
+                f"{k:<32}{v!s:>12}   {('target ' + targets[k]) if k in targets else ''}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Publishing a default model folder, and the committed default model itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ecg_model.classes import CLASSES, SHORT_NAMES
+from ecg_model.predict import Predictor
+from ecg_model.publish import default_publish, examples_write
+
+from .conftest import ROOT, needs_data
+
+
+@needs_data
+def test_publish_default_folder(tiny_run, tiny_dataset, tmp_path):
+    dest = tmp_path / "default"
+    m = default_publish(tiny_run, tiny_run, seed_random=tiny_run, dest=dest)
+    for k in ("accuracy", "macro_recall", "macro_f1"):
+        assert k in m["protocols"]["random"] and k in m["protocols"]["patient"]
+    assert set(m["protocols"]["patient"]["per_class"]["Normal"]) >= {
+        "precision",
+        "recall",
+        "f1",
+        "support",
+    }
+    assert "accuracy" in m["baseline"]["random"] and "seed" in m
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "Not a medical device" in card and "| random |" in card
+    assert Predictor(dest).classes == CLASSES and Predictor(dest / "patient")
+    ex = examples_write(tiny_dataset, tmp_path / "ex", per_class=1)
+    assert {p.name.split("_")[0] for p in ex} == set(SHORT_NAMES.values())
+
+
+def test_committed_default_model_contract():
+    d = ROOT / "artifacts" / "default"
+    if not (d / "model.keras").exists():
+        pytest.skip("no committed default model yet")
+    pre = json.loads((d / "preprocessing.json").read_text())
+    assert pre["classes"] == list(CLASSES)
+    for k in ("fs", "window_before_s", "window_after_s", "image_height", "image_width"):
+        assert k in pre
+    m = json.loads((d / "metrics.json").read_text())
+    for proto in ("random", "patient"):
+        p = m["protocols"][proto]
+        for k in ("accuracy", "macro_recall", "macro_f1"):
+            assert 0 < p[k] <= 1
+        assert set(p["per_class"]) == set(CLASSES)
+    assert sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) < 20e6
+
+
+def test_default_model_classifies_the_bundled_examples():
+    d = ROOT / "artifacts"
+    examples = sorted((d / "examples").glob("*.png"))
+    if not (d / "default" / "model.keras").exists() or not examples:
+        pytest.skip("no committed default model or examples yet")
+    p = Predictor(d / "default" / "patient")  # examples are held out from this model
+    short = {v: k for k, v in SHORT_NAMES.items()}
+    right = sum(
+        p.predict_file(f).predicted_class == short[f.name.split("_")[0]]
+        for f in examples
+    )
+    assert right >= 0.75 * len(examples), f"{right}/{len(examples)}"
