@@ -11,7 +11,7 @@ from .dataset import SPLITS
 from .models import MODELS
 
 BALANCE = ("none", "sqrt", "balanced")
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,9 @@ class TrainConfig:
     seed : int
         Seeds the split, caps, weight init and shuffling.
     strategy : str
-        ``default`` (one device) or ``mirrored`` (``tf.distribute.MirroredStrategy``
-        over all visible GPUs, or the logical CPUs in tests).
+        ``default`` (one device), ``mirrored`` (``tf.distribute.MirroredStrategy``
+        over all visible GPUs, or the logical CPUs in tests) or ``multiworker``
+        (``tf.distribute.MultiWorkerMirroredStrategy``, cluster from ``TF_CONFIG``).
     """
 
     model: str = "ecgnet"

@@ -193,9 +193,15 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
 
 
 def _strategy(name: str):
-    """The default strategy, or Mirrored over all GPUs (else all logical CPUs)."""
+    """The ``tf.distribute`` strategy named in the config.
+
+    ``mirrored``: all visible GPUs of this machine, else all logical CPUs.
+    ``multiworker``: every worker listed in ``TF_CONFIG``, each with its GPUs.
+    """
     import tensorflow as tf
 
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name != "mirrored":
         return tf.distribute.get_strategy()
     gpus = tf.config.list_logical_devices("GPU")
