@@ -502,3 +502,60 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
         meta[te].reset_index(drop=True),
         spec,
     )
+
+
+def counts_by_record(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Images per record (rows) and class (columns), with the record's split."""
+    t = manifest.assign(
+        rec=manifest["database"].astype(str) + "/" + manifest["record"].astype(str)
+    )
+    piv = t.pivot_table(
+        index=["rec", "split"],
+        columns="class",
+        values="path",
+        aggfunc="count",
+        fill_value=0,
+    )
+    piv = piv.reindex(columns=[c for c in CLASSES if c in piv.columns])
+    return piv.reset_index().rename(columns={"rec": "record"})
+
+
+def manifest_filter(
+    manifest: pd.DataFrame,
+    classes: list[str] | None = None,
+    splits: list[str] | None = None,
+    records: list[str] | None = None,
+    n: int = 24,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Up to ``n`` rows matching the filters (random, seeded) for a sample grid."""
+    m = manifest
+    if classes:
+        m = m[m["class"].isin(classes)]
+    if splits:
+        m = m[m["split"].isin(splits)]
+    if records:
+        m = m[m["record"].astype(str).isin(records)]
+    return m.sample(min(n, len(m)), random_state=seed) if len(m) else m
+
+
+def sample_signal(
+    row: pd.Series,
+    spec: RenderSpec,
+    data: str | os.PathLike | None = None,
+    context_s: float = 2.0,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cleaned signal around a manifest row's beat: (time_s, mV), or None.
+
+    Time is relative to the beat; ``context_s`` more seconds are shown on each
+    side of the drawn window. None when the row has no source record here.
+    """
+    root = data_dir(data)
+    path = root / str(row["database"]) / str(row["record"])
+    if int(row.get("sample", -1)) < 0 or not path.with_suffix(".hea").exists():
+        return None
+    rec = record_read(path, fs=spec.fs, database=str(row["database"]))
+    c = int(row["sample"])
+    a = max(0, c - spec.before - int(context_s * spec.fs))
+    b = min(rec.sig.size, c + spec.after + int(context_s * spec.fs))
+    return (np.arange(a, b) - c) / spec.fs, rec.sig[a:b]

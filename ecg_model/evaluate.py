@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -10,6 +12,9 @@ from sklearn.metrics import (
 )
 
 from .classes import CLASSES, N_CLASSES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _from_cm(cm: np.ndarray) -> dict[str, np.ndarray]:
@@ -129,3 +134,21 @@ def metrics_table(m: dict) -> str:
             f"{d['support']:>9d}"
         )
     return "\n".join(lines)
+
+
+def per_class_frame(m: dict) -> pd.DataFrame:
+    """Per-class precision, recall, F1 and support of a metrics dict, as a table."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "class": c,
+                "precision": round(d["precision"], 4),
+                "recall": round(d["recall"], 4),
+                "f1": round(d["f1"], 4),
+                "support": d["support"],
+            }
+            for c, d in m["per_class"].items()
+        ]
+    )

@@ -14,6 +14,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -23,6 +24,9 @@ from .errors import EcgError
 from .io import default_model_dir, json_read
 from .render import RenderSpec, TraceQuality, image_normalize, windows_render
 from .signals import signal_clean, signal_resample
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Largest picture accepted, pixels (a 20000 x 20000 upload is refused before decoding).
 MAX_PIXELS = 40_000_000
@@ -213,6 +217,11 @@ class BeatTable:
     probabilities: np.ndarray  # (n_beats, 6)
 
     @property
+    def sig_time_s(self) -> np.ndarray:
+        """Time of each sample of ``sig``, seconds, shape ``(n,)``."""
+        return np.arange(self.sig.size) / self.sig_fs
+
+    @property
     def predicted(self) -> list[str]:
         return [CLASSES[k] for k in self.probabilities.argmax(axis=1)]
 
@@ -293,3 +302,110 @@ def csv_signal_read(
     if not vals:
         raise EcgError(f"{label}: no numbers in the CSV")
     return np.asarray(vals)
+
+
+def wfdb_upload_read(files: dict[str, bytes]) -> tuple[np.ndarray, float, str]:
+    """Read an uploaded WFDB record (``.hea`` + signal files) from memory.
+
+    The files are written to a private temporary folder under names chosen here
+    (never the uploaded names); the header is rewritten to point at them.
+
+    Returns
+    -------
+    sig : np.ndarray
+        Lead MLII where present, else the first signal, mV, shape ``(sig_len,)``.
+    fs : float
+        Sampling rate, Hz.
+    lead : str
+        The lead's name.
+    """
+    import tempfile
+
+    import wfdb
+
+    heads = [n for n in files if n.lower().endswith(".hea")]
+    if len(heads) != 1:
+        raise EcgError(
+            "a WFDB record needs exactly one .hea header beside its .dat file"
+            f" (got: {', '.join(sorted(files)) or 'nothing'})"
+        )
+    head_name = heads[0]
+    try:
+        lines = files[head_name].decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        raise EcgError(f"{head_name}: not a WFDB header (not text)") from None
+    body = [i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")]
+    if not body:
+        raise EcgError(f"{head_name}: empty WFDB header")
+    first = lines[body[0]].split()
+    try:
+        n_sig = int(first[1])
+    except (IndexError, ValueError):
+        raise EcgError(f"{head_name}: not a WFDB header (bad record line)") from None
+    sig_lines = body[1 : 1 + n_sig]
+    wanted = {lines[i].split()[0] for i in sig_lines if lines[i].split()}
+    missing = sorted(w for w in wanted if w not in files)
+    if missing:
+        raise EcgError(
+            f"{head_name}: signal file {', '.join(missing)} not uploaded "
+            "(upload the .hea and its .dat together)"
+        )
+    rename = {w: f"signal{k}.dat" for k, w in enumerate(sorted(wanted))}
+    lines[body[0]] = " ".join(["upload", *first[1:]])
+    for i in sig_lines:
+        parts = lines[i].split()
+        lines[i] = " ".join([rename[parts[0]], *parts[1:]])
+    with tempfile.TemporaryDirectory(prefix="ecg-upload-") as tmp:
+        (Path(tmp) / "upload.hea").write_text("\n".join(lines) + "\n")
+        for orig, new in rename.items():
+            (Path(tmp) / new).write_bytes(files[orig])
+        try:
+            rec = wfdb.rdrecord(str(Path(tmp) / "upload"))
+        except Exception as e:
+            raise EcgError(f"{head_name}: cannot read WFDB record ({e})") from None
+    names = [str(s) for s in rec.sig_name or []]
+    ch = names.index("MLII") if "MLII" in names else 0
+    if rec.p_signal is None or rec.p_signal.shape[0] == 0:
+        raise EcgError(f"{head_name}: the record holds no samples")
+    return (
+        rec.p_signal[:, ch].astype(np.float64),
+        float(rec.fs),
+        names[ch] if names else "",
+    )
+
+
+def predictions_frame(preds: list[Prediction]) -> pd.DataFrame:
+    """One row per picture: file, class, confidence, uncertain, six probabilities."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "file": p.file,
+                "predicted_class": p.predicted_class,
+                "confidence": round(p.confidence, 4),
+                "uncertain": p.uncertain,
+                **{c: round(p.probabilities[c], 4) for c in CLASSES},
+            }
+            for p in preds
+        ],
+        columns=["file", "predicted_class", "confidence", "uncertain", *CLASSES],
+    )
+
+
+def beats_frame(table: BeatTable) -> pd.DataFrame:
+    """One row per beat: number, sample, time, class, confidence, six probabilities."""
+    import pandas as pd
+
+    df = pd.DataFrame(table.probabilities.round(4), columns=list(CLASSES))
+    df.insert(0, "confidence", table.confidence.round(4))
+    df.insert(0, "predicted_class", table.predicted)
+    df.insert(0, "time_s", np.round(table.time_s, 3))
+    df.insert(0, "sample", table.sample)
+    df.insert(0, "beat", np.arange(1, len(df) + 1))
+    return df
+
+
+def class_counts(classes: list[str]) -> dict[str, int]:
+    """How many of each class, in class order (zeros included)."""
+    return {c: int(sum(1 for k in classes if k == c)) for c in CLASSES}

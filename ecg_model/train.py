@@ -488,3 +488,37 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         "test_macro_f1": metrics["macro_f1"],
         "test_macro_recall": metrics["macro_recall"],
     }
+
+
+def _hms(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def progress_summary(st: dict) -> dict:
+    """Fraction done, a label, elapsed and remaining time from a status dict.
+
+    Remaining time extrapolates the time per batch so far over the batches left.
+    """
+    epochs = max(int(st.get("epochs") or 1), 1)
+    batches = max(int(st.get("batches") or 0), 0)
+    epoch = max(int(st.get("epoch") or 0), 0)
+    batch = max(int(st.get("batch") or 0), 0)
+    done = (max(epoch - 1, 0) * batches + batch) if batches else 0
+    total = epochs * batches
+    frac = min(done / total, 1.0) if total else 0.0
+    elapsed = st.get("elapsed_s")
+    remaining = elapsed * (total - done) / done if elapsed and done else None
+    phase = st.get("phase") or ""
+    if batches:
+        text = f"epoch {epoch}/{epochs}, batch {batch}/{batches}"
+    else:
+        text = phase or st.get("state", "")
+    return {
+        "fraction": float(frac),
+        "text": text,
+        "elapsed": _hms(elapsed),
+        "remaining": _hms(remaining),
+    }

@@ -1,0 +1,185 @@
+"""Altair charts for the dashboard: one colour per class, the same on every page.
+
+Pages call these and show the result; all shaping of data happens here.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from .classes import CLASS_COLORS, CLASSES, SHORT_NAMES
+
+CLASS_SCALE = alt.Scale(domain=list(CLASSES), range=[CLASS_COLORS[c] for c in CLASSES])
+
+
+def probability_chart(probabilities: dict[str, float]) -> alt.Chart:
+    """Horizontal bars of the six probabilities, sorted, labelled with values."""
+    df = pd.DataFrame(
+        {
+            "class": list(probabilities),
+            "probability": [float(v) for v in probabilities.values()],
+        }
+    )
+    df = df.sort_values("probability", ascending=False)
+    order = list(df["class"])
+    base = alt.Chart(df).encode(
+        y=alt.Y("class:N", sort=order, title=None),
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+    )
+    bars = base.mark_bar().encode(
+        color=alt.Color("class:N", scale=CLASS_SCALE, legend=None),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".3f")],
+    )
+    text = base.mark_text(align="left", dx=3).encode(
+        text=alt.Text("probability:Q", format=".1%")
+    )
+    return (bars + text).properties(height=180)
+
+
+def counts_chart(counts: dict[str, int], title: str = "predicted class") -> alt.Chart:
+    """Bars of how many items fell in each class."""
+    df = pd.DataFrame(
+        {"class": list(CLASSES), "count": [int(counts.get(c, 0)) for c in CLASSES]}
+    )
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X("count:Q"),
+            y=alt.Y("class:N", sort=list(CLASSES), title=title),
+            color=alt.Color("class:N", scale=CLASS_SCALE, legend=None),
+            tooltip=["class", "count"],
+        )
+        .properties(height=180)
+    )
+
+
+def distribution_chart(manifest: pd.DataFrame) -> alt.Chart:
+    """Images per class, one bar group per split."""
+    df = manifest.groupby(["split", "class"]).size().reset_index(name="images")
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X("images:Q"),
+            y=alt.Y("class:N", sort=list(CLASSES), title=None),
+            color=alt.Color("class:N", scale=CLASS_SCALE, legend=None),
+            row=alt.Row("split:N"),
+            tooltip=["split", "class", "images"],
+        )
+        .properties(height=150)
+    )
+
+
+def curves_chart(histories: dict[str, pd.DataFrame], metric: str) -> alt.Chart:
+    """``metric`` and ``val_<metric>`` per epoch, one colour per run."""
+    rows = []
+    for run, h in histories.items():
+        for col, part in ((metric, "train"), (f"val_{metric}", "validation")):
+            if col in h:
+                rows.append(
+                    pd.DataFrame(
+                        {"run": run, "epoch": h["epoch"], "part": part, metric: h[col]}
+                    )
+                )
+    if not rows:
+        return alt.Chart(pd.DataFrame({"epoch": [], metric: []})).mark_line()
+    df = pd.concat(rows, ignore_index=True)
+    return (
+        alt.Chart(df)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(f"{metric}:Q"),
+            color="run:N",
+            strokeDash="part:N",
+            tooltip=["run", "part", "epoch", alt.Tooltip(f"{metric}:Q", format=".4f")],
+        )
+        .properties(height=240)
+    )
+
+
+def confusion_chart(cm: list[list[int]] | np.ndarray) -> alt.Chart:
+    """Heat map of a confusion matrix (rows true, columns predicted), row-normalised."""
+    cm = np.asarray(cm)
+    tot = np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    rows = [
+        {
+            "true": SHORT_NAMES[t],
+            "predicted": SHORT_NAMES[p],
+            "count": int(cm[i, j]),
+            "share": float(cm[i, j] / tot[i, 0]),
+        }
+        for i, t in enumerate(CLASSES)
+        for j, p in enumerate(CLASSES)
+    ]
+    df = pd.DataFrame(rows)
+    order = [SHORT_NAMES[c] for c in CLASSES]
+    base = alt.Chart(df).encode(
+        x=alt.X("predicted:N", sort=order), y=alt.Y("true:N", sort=order)
+    )
+    heat = base.mark_rect().encode(
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        tooltip=["true", "predicted", "count", alt.Tooltip("share:Q", format=".1%")],
+    )
+    text = base.mark_text().encode(
+        text="count:Q",
+        color=alt.condition(
+            "datum.share > 0.5", alt.value("white"), alt.value("black")
+        ),
+    )
+    return (heat + text).properties(height=260, width=300)
+
+
+def signal_chart(
+    time_s: np.ndarray,
+    sig: np.ndarray,
+    beat_time_s: np.ndarray,
+    beat_class: list[str],
+    max_points: int = 20000,
+) -> alt.Chart:
+    """The trace with every beat marked and coloured by its predicted class."""
+    step = max(1, len(sig) // max_points)  # keep the browser responsive
+    trace = pd.DataFrame({"time_s": time_s[::step], "mV": sig[::step]})
+    idx = np.clip(np.searchsorted(time_s, beat_time_s), 0, len(sig) - 1)
+    beats = pd.DataFrame({"time_s": beat_time_s, "mV": sig[idx], "class": beat_class})
+    line = (
+        alt.Chart(trace)
+        .mark_line(color="#555", strokeWidth=1)
+        .encode(x=alt.X("time_s:Q", title="time (s)"), y=alt.Y("mV:Q", title="mV"))
+    )
+    pts = (
+        alt.Chart(beats)
+        .mark_point(filled=True, size=60)
+        .encode(
+            x="time_s:Q",
+            y="mV:Q",
+            color=alt.Color("class:N", scale=CLASS_SCALE),
+            tooltip=["time_s", "class"],
+        )
+    )
+    return (line + pts).properties(height=260).interactive(bind_y=False)
+
+
+def window_chart(
+    time_s: np.ndarray, sig: np.ndarray, before_s: float, after_s: float
+) -> alt.Chart:
+    """A beat's signal with the drawn window shaded and the beat marked at 0 s."""
+    line = (
+        alt.Chart(pd.DataFrame({"time_s": time_s, "mV": sig}))
+        .mark_line(color="#333", strokeWidth=1)
+        .encode(
+            x=alt.X("time_s:Q", title="time from beat (s)"), y=alt.Y("mV:Q", title="mV")
+        )
+    )
+    band = (
+        alt.Chart(pd.DataFrame({"a": [-before_s], "b": [after_s]}))
+        .mark_rect(opacity=0.12, color="#4c78a8")
+        .encode(x="a:Q", x2="b:Q")
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"t": [0.0]})).mark_rule(color="#e45756").encode(x="t:Q")
+    )
+    return (band + line + rule).properties(height=220)

@@ -1,0 +1,134 @@
+"""Run folders as a table, their curves, deletion, and the active model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import EcgError
+from .io import artifacts_dir, atomic_write_json, default_model_dir, json_read
+from .jobs import status_checked
+from .train import runs_dir
+
+ACTIVE_FILE = "active_model.json"
+
+
+def runs_list(runs: str | os.PathLike | None = None) -> pd.DataFrame:
+    """One row per run: status, times, key settings, validation and test metrics."""
+    rows = []
+    root = runs_dir(runs)
+    for d in sorted(root.glob("*/"), reverse=True) if root.is_dir() else []:
+        if not (d / "config.json").exists():
+            continue
+        try:
+            cfg = json_read(d / "config.json")
+            st = status_checked(d)
+        except EcgError:
+            continue
+        row = {
+            "run": d.name,
+            "state": st.get("state", "unknown"),
+            "started": st.get("started", st.get("created", "")),
+            "duration_s": st.get("elapsed_s"),
+            "model": cfg.get("model"),
+            "split": cfg.get("split"),
+            "epochs": cfg.get("epochs"),
+            "batch_size": cfg.get("batch_size"),
+            "learning_rate": cfg.get("learning_rate"),
+            "best_val_accuracy": None,
+            "test_accuracy": st.get("test_accuracy"),
+            "test_macro_f1": st.get("test_macro_f1"),
+            "error": st.get("error", ""),
+            "path": str(d),
+        }
+        h = run_history(d)
+        if h is not None and "val_accuracy" in h:
+            row["best_val_accuracy"] = float(h["val_accuracy"].max())
+        rows.append(row)
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "run",
+            "state",
+            "started",
+            "duration_s",
+            "model",
+            "split",
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "best_val_accuracy",
+            "test_accuracy",
+            "test_macro_f1",
+            "error",
+            "path",
+        ],
+    )
+
+
+def run_history(run: str | os.PathLike) -> pd.DataFrame | None:
+    """The run's ``history.csv`` (None before its first epoch ends)."""
+    p = Path(run) / "history.csv"
+    try:
+        return pd.read_csv(p) if p.exists() else None
+    except Exception:  # a file from an older format: show nothing rather than fail
+        return None
+
+
+def run_delete(run: str | os.PathLike, runs: str | os.PathLike | None = None) -> None:
+    """Delete a finished, failed or cancelled run folder (never a running one)."""
+    run = Path(run).resolve()
+    if run.parent != runs_dir(runs).resolve():
+        raise EcgError(f"{run}: not a run folder of {runs_dir(runs)}")
+    st = status_checked(run)
+    if st.get("state") in ("queued", "running"):
+        raise EcgError(f"{run.name}: is {st['state']}; cancel it first")
+    if active_model() == run:
+        active_model_set(None)
+    shutil.rmtree(run)
+
+
+def active_model() -> Path:
+    """The model ``predict`` pages use: the chosen run, else ``artifacts/default``."""
+    p = artifacts_dir() / ACTIVE_FILE
+    if p.exists():
+        try:
+            d = Path(json_read(p)["path"])
+            if (d / "model.keras").exists():
+                return d
+        except (EcgError, KeyError):
+            pass
+    return default_model_dir()
+
+
+def active_model_set(run: str | os.PathLike | None) -> None:
+    """Make a finished run the active model (None: back to the default)."""
+    p = artifacts_dir() / ACTIVE_FILE
+    if run is None:
+        if p.exists():
+            p.unlink()
+        return
+    run = Path(run)
+    if status_checked(run).get("state") != "finished":
+        raise EcgError(f"{run.name}: only a finished run can be the active model")
+    atomic_write_json(
+        p,
+        {
+            "path": str(run.resolve()),
+            "set": datetime.now().isoformat(timespec="seconds"),
+        },
+    )
+
+
+def models_available(runs: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Label -> folder of every usable model: the default and each finished run."""
+    out = {"default": default_model_dir()}
+    df = runs_list(runs)
+    for _, r in df[df["state"] == "finished"].iterrows():
+        if (Path(r["path"]) / "model.keras").exists():
+            out[r["run"]] = Path(r["path"])
+    return out

@@ -1,0 +1,70 @@
+"""Shared state of the Streamlit dashboard: cached model, job registry, helpers.
+
+Pages import from here; everything cached lives once per server process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from .io import artifacts_dir, data_dir, json_read
+from .jobs import JobRegistry
+from .predict import Predictor
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "artifacts" / "examples"
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "webp"]
+
+
+@st.cache_resource(show_spinner="Loading model ...")
+def predictor_get(model_dir: str) -> Predictor:
+    """One loaded model per folder per process (``model_dir`` as a string key)."""
+    return Predictor(model_dir)
+
+
+@st.cache_resource
+def registry_get() -> JobRegistry:
+    """The process-wide training job registry (survives reruns and page switches)."""
+    return JobRegistry()
+
+
+def datasets_available() -> dict[str, Path]:
+    """Built dataset folders under ``artifacts/datasets``: name -> folder."""
+    root = artifacts_dir() / "datasets"
+    if not root.is_dir():
+        return {}
+    return {
+        d.name: d
+        for d in sorted(root.iterdir())
+        if d.is_dir()
+        and not d.name.startswith(".")
+        and ((d / "manifest.csv").exists() or (d / "train").is_dir())
+    }
+
+
+def metrics_headline(model_dir: Path) -> dict | None:
+    """The model folder's metrics: both protocols for the default, one for a run."""
+    p = model_dir / "metrics.json"
+    if not p.exists():
+        return None
+    m = json_read(p)
+    if "protocols" in m:
+        return m["protocols"]
+    return {m.get("protocol", "test"): m}
+
+
+def data_available() -> Path | None:
+    d = data_dir()
+    return d if (d / "mitdb").is_dir() else None
+
+
+def examples() -> list[Path]:
+    return sorted(EXAMPLES_DIR.glob("*.png")) if EXAMPLES_DIR.is_dir() else []
+
+
+def env_summary() -> str:
+    return (
+        f"data folder: {data_dir()} · artifacts: {artifacts_dir()} · pid {os.getpid()}"
+    )

@@ -1,0 +1,152 @@
+"""Dataset: build from the recordings, or open an image folder; browse samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from ecg_model import charts, webapp
+from ecg_model.classes import CLASSES
+from ecg_model.dataset import (
+    SPLITS,
+    BuildOptions,
+    counts_by_record,
+    dataset_build,
+    manifest_filter,
+    manifest_read,
+    sample_signal,
+)
+from ecg_model.errors import EcgError
+from ecg_model.io import artifacts_dir, data_dir
+from ecg_model.render import RenderSpec
+
+GRID_COLS = 6
+
+
+def build_section() -> None:
+    with st.expander(
+        "Build or rebuild a dataset from the recordings",
+        expanded=not webapp.datasets_available(),
+    ):
+        st.caption(f"Data folder: {data_dir()} (set ECG_DATA_DIR to change it).")
+        with st.form("dataset_build_form"):
+            c1, c2, c3 = st.columns(3)
+            split = c1.radio("Split", SPLITS, key="dataset_split")
+            cap = c2.number_input(
+                "Cap Normal in train (0: none)", 0, 200_000, 0, 1000, key="dataset_cap"
+            )
+            top = c3.number_input(
+                "Top rare classes up to (0: off)", 0, 20_000, 0, 100, key="dataset_min"
+            )
+            go = st.form_submit_button("Build", type="primary")
+        if go:
+            out = artifacts_dir() / "datasets" / split
+            bar = st.progress(0.0, text="starting ...")
+            try:
+                rep = dataset_build(
+                    out,
+                    BuildOptions(
+                        split=split,
+                        caps={"Normal": int(cap)} if cap else {},
+                        min_per_class=int(top),
+                    ),
+                    progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg),
+                )
+            except EcgError as e:
+                st.error(str(e))
+                return
+            st.success(
+                f"Built {rep['n_images']} images in {rep['elapsed_s']} s into {out}."
+            )
+            st.session_state["dataset_pick"] = split
+
+
+def pick_dataset() -> Path | None:
+    ds = webapp.datasets_available()
+    options = [*ds, "another folder ..."]
+    label = st.selectbox("Dataset", options, key="dataset_pick")
+    if label == "another folder ...":
+        path = st.text_input(
+            "Folder with train/<Class Name>/ and test/<Class Name>/",
+            key="dataset_folder",
+        )
+        return Path(path) if path else None
+    return ds.get(label)
+
+
+def browse(root: Path) -> None:
+    try:
+        man = manifest_read(root)
+    except EcgError as e:
+        st.error(str(e))
+        return
+    st.subheader(f"{root.name}: {len(man)} images")
+    a, b = st.columns([1, 1])
+    a.altair_chart(charts.distribution_chart(man), width="stretch", key="dataset_dist")
+    with b:
+        st.markdown("**Images per record**")
+        st.dataframe(
+            counts_by_record(man), hide_index=True, height=330, key="dataset_records"
+        )
+    st.subheader("Samples")
+    c1, c2, c3 = st.columns(3)
+    classes = c1.multiselect("Class", list(CLASSES), key="dataset_f_class")
+    splits = c2.multiselect("Split", ["train", "test"], key="dataset_f_split")
+    records = c3.multiselect(
+        "Record", sorted(man["record"].astype(str).unique()), key="dataset_f_record"
+    )
+    seed = st.number_input("Shuffle", 0, 10_000, 0, key="dataset_f_seed")
+    rows = manifest_filter(man, classes, splits, records, n=24, seed=int(seed))
+    if rows.empty:
+        st.info("No image matches these filters.")
+        return
+    cols = st.columns(GRID_COLS)
+    for i, (_, r) in enumerate(rows.iterrows()):
+        where = (
+            f"{r['database']} {r['record']} @ {r['time_s']:.2f} s"
+            if r["sample"] >= 0
+            else Path(r["path"]).name
+        )
+        cols[i % GRID_COLS].image(
+            str(root / r["path"]),
+            caption=f"{r['class']} · {r['split']} · {where}",
+            width="stretch",
+        )
+    st.subheader("Enlarged view")
+    labels = [f"{r['path']}" for _, r in rows.iterrows()]
+    pick = st.selectbox("Sample", labels, key="dataset_enlarge")
+    r = rows[rows["path"] == pick].iloc[0]
+    a, b = st.columns([1, 1])
+    a.image(Image.open(root / r["path"]), caption=pick, width="stretch")
+    spec = RenderSpec()
+    sig = sample_signal(r, spec)
+    if sig is None:
+        b.info(
+            "The source record is not in the data folder (or the image came from "
+            "a plain folder), so no signal to show."
+        )
+    else:
+        b.altair_chart(
+            charts.window_chart(*sig, spec.window_before_s, spec.window_after_s),
+            width="stretch",
+            key="dataset_signal",
+        )
+        b.caption(
+            f"record {r['database']}/{r['record']}, beat at {r['time_s']:.3f} s "
+            f"(symbol {r['symbol']}); shaded: the drawn window."
+        )
+
+
+def page() -> None:
+    st.title("Dataset")
+    build_section()
+    root = pick_dataset()
+    if root is None:
+        st.info("No dataset yet: build one above, or point at an image folder.")
+        return
+    browse(root)
+
+
+page()

@@ -1,0 +1,218 @@
+"""Predict: classify beat pictures or a signal, with probabilities and Grad-CAM."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ecg_model import charts, webapp
+from ecg_model.errors import EcgError
+from ecg_model.explain import gradcam, overlay
+from ecg_model.predict import (
+    Prediction,
+    beats_frame,
+    class_counts,
+    csv_signal_read,
+    predictions_frame,
+    wfdb_upload_read,
+)
+from ecg_model.runs import active_model, models_available
+
+DETAIL_MAX = 12  # pictures shown one by one; beyond that, the table and chart only
+
+
+def model_pick() -> object:
+    """Model selector (default: the active model); returns the loaded predictor."""
+    models = models_available()
+    active = str(active_model())
+    labels = list(models)
+    paths = [str(p) for p in models.values()]
+    index = paths.index(active) if active in paths else 0
+    label = st.selectbox(
+        "Model",
+        labels,
+        index=index,
+        key="predict_model",
+        help="The committed default model or any finished run.",
+    )
+    try:
+        return webapp.predictor_get(str(models[label]))
+    except EcgError as e:
+        st.error(str(e))
+        st.stop()
+
+
+def picture_card(p: Prediction, predictor, i: int) -> None:
+    """One picture: the image, class and confidence, probability chart, Grad-CAM."""
+    left, right = st.columns([1, 1])
+    with left:
+        st.markdown(f"**{p.file}**")
+        if p.uncertain:
+            st.warning(f"Uncertain: {p.reason}", icon=":material/help:")
+        st.metric(
+            "Predicted class",
+            p.predicted_class,
+            f"{100 * p.confidence:.1f}% confidence",
+            delta_color="off",
+        )
+        show_cam = st.toggle(
+            "Show Grad-CAM",
+            key=f"predict_cam_{i}",
+            help="Red: what pushed the model towards this class.",
+        )
+        if show_cam:
+            alpha = st.slider(
+                "Overlay opacity", 0.0, 1.0, 0.6, 0.05, key=f"predict_alpha_{i}"
+            )
+            cam = gradcam(predictor.model, p.image)
+            st.image(
+                overlay(p.image, cam, alpha),
+                caption="Grad-CAM on the model's input",
+                width="stretch",
+            )
+        else:
+            st.image(
+                p.image, caption="the model's input (trace redrawn)", width="stretch"
+            )
+    with right:
+        st.altair_chart(
+            charts.probability_chart(p.probabilities),
+            width="stretch",
+            key=f"predict_chart_{i}",
+        )
+
+
+def pictures_section(predictor) -> None:
+    ups = st.file_uploader(
+        "Beat pictures (PNG, JPEG, BMP, WebP)",
+        type=webapp.IMAGE_TYPES,
+        accept_multiple_files=True,
+        key="predict_upload",
+    )
+    ex = webapp.examples()
+    picked = st.multiselect(
+        "...or bundled example beats",
+        [e.name for e in ex],
+        key="predict_examples",
+        help="Held-out beats drawn by the project's renderer.",
+    )
+    items = [(u.name, u.getvalue()) for u in ups or []]
+    items += [(e.name, e.read_bytes()) for e in ex if e.name in picked]
+    if not items:
+        st.info("Upload one or more pictures of a beat, or pick an example.")
+        return
+    preds: list[Prediction] = []
+    for name, data in items:
+        try:
+            preds.append(predictor.predict_file(data, name))
+        except EcgError as e:
+            st.error(str(e))
+    if not preds:
+        return
+    for i, p in enumerate(preds[:DETAIL_MAX]):
+        with st.container(border=True):
+            picture_card(p, predictor, i)
+    if len(preds) > DETAIL_MAX:
+        st.caption(
+            f"Showing the first {DETAIL_MAX} pictures one by one; all "
+            f"{len(preds)} are in the table."
+        )
+    if len(preds) > 1:
+        st.subheader(f"All {len(preds)} pictures")
+        df = predictions_frame(preds)
+        st.dataframe(df, hide_index=True, key="predict_table")
+        st.download_button(
+            "Download CSV",
+            df.to_csv(index=False),
+            "predictions.csv",
+            "text/csv",
+            key="predict_download",
+        )
+        st.altair_chart(
+            charts.counts_chart(class_counts(list(df["predicted_class"]))),
+            width="stretch",
+            key="predict_counts",
+        )
+
+
+def signal_section(predictor) -> None:
+    kind = st.radio(
+        "Signal format",
+        ["CSV of millivolts", "WFDB record (.hea + .dat)"],
+        horizontal=True,
+        key="predict_signal_kind",
+    )
+    if kind.startswith("CSV"):
+        up = st.file_uploader(
+            "One-column CSV (mV, optional header line)",
+            type=["csv", "txt"],
+            key="predict_csv",
+        )
+        fs = st.number_input(
+            "Sampling rate (Hz)", 50.0, 2000.0, 360.0, 10.0, key="predict_fs"
+        )
+        if up is None:
+            st.info("Upload a CSV and give its sampling rate.")
+            return
+        try:
+            sig = csv_signal_read(up.getvalue(), up.name)
+        except EcgError as e:
+            st.error(str(e))
+            st.stop()
+        label = up.name
+    else:
+        ups = st.file_uploader(
+            "The record's .hea and .dat files",
+            type=["hea", "dat"],
+            accept_multiple_files=True,
+            key="predict_wfdb",
+        )
+        if not ups:
+            st.info("Upload a record's header (.hea) and signal (.dat) together.")
+            return
+        try:
+            sig, fs, lead = wfdb_upload_read({u.name: u.getvalue() for u in ups})
+        except EcgError as e:
+            st.error(str(e))
+            st.stop()
+        label = f"{[u.name for u in ups if u.name.endswith('.hea')][0]} (lead {lead})"
+    try:
+        table = predictor.predict_signal(sig, float(fs))
+    except EcgError as e:
+        st.error(f"{label}: {e}")
+        st.stop()
+    df = beats_frame(table)
+    st.subheader(f"{label}: {len(df)} beats")
+    st.altair_chart(
+        charts.signal_chart(table.sig_time_s, table.sig, table.time_s, table.predicted),
+        width="stretch",
+        key="predict_signal_chart",
+    )
+    st.altair_chart(
+        charts.counts_chart(class_counts(table.predicted)),
+        width="stretch",
+        key="predict_signal_counts",
+    )
+    st.dataframe(df, hide_index=True, key="predict_beats")
+    st.download_button(
+        "Download beats CSV",
+        df.to_csv(index=False),
+        "beats.csv",
+        "text/csv",
+        key="predict_beats_download",
+    )
+
+
+def page() -> None:
+    st.title("Predict")
+    st.caption("Research and education only; not a medical device.")
+    predictor = model_pick()
+    mode = st.radio(
+        "Input", ["Beat pictures", "Signal"], horizontal=True, key="predict_mode"
+    )
+    if mode == "Beat pictures":
+        pictures_section(predictor)
+    else:
+        signal_section(predictor)
+
+
+page()

@@ -1,0 +1,77 @@
+"""Runs: every run in a table, curves overlaid, test metrics, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ecg_model import charts
+from ecg_model.errors import EcgError
+from ecg_model.evaluate import per_class_frame
+from ecg_model.io import json_read
+from ecg_model.runs import run_delete, run_history, runs_list
+
+
+def page() -> None:
+    st.title("Runs")
+    runs = runs_list()
+    if runs.empty:
+        st.info("No training runs yet: launch one on the Train page.")
+        return
+    st.dataframe(runs.drop(columns=["path"]), hide_index=True, key="runs_table")
+
+    st.subheader("Training curves")
+    names = list(runs["run"])
+    chosen = st.multiselect(
+        "Runs to overlay", names, default=names[:1], key="runs_overlay"
+    )
+    paths = dict(zip(runs["run"], runs["path"]))
+    hist = {n: h for n in chosen if (h := run_history(paths[n])) is not None}
+    if hist:
+        a, b = st.columns(2)
+        a.altair_chart(
+            charts.curves_chart(hist, "loss"), width="stretch", key="runs_loss"
+        )
+        b.altair_chart(
+            charts.curves_chart(hist, "accuracy"), width="stretch", key="runs_acc"
+        )
+    else:
+        st.caption("The chosen runs have no finished epoch yet.")
+
+    st.subheader("Test metrics")
+    pick = st.selectbox("Run", names, key="runs_pick")
+    run = Path(paths[pick])
+    if (run / "metrics.json").exists():
+        m = json_read(run / "metrics.json")
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Accuracy", f"{100 * m['accuracy']:.2f}%")
+        c2.metric("Macro recall", f"{100 * m['macro_recall']:.2f}%")
+        c3.metric("Macro F1", f"{100 * m['macro_f1']:.2f}%")
+        b = m.get("baseline", {})
+        if b:
+            c4.metric(
+                f"Baseline (always {b['predicts']})", f"{100 * b['accuracy']:.2f}%"
+            )
+        a, b2 = st.columns([1, 1])
+        a.altair_chart(charts.confusion_chart(m["confusion_matrix"]), key="runs_cm")
+        b2.dataframe(per_class_frame(m), hide_index=True, key="runs_per_class")
+    else:
+        state = runs.loc[runs["run"] == pick, "state"].iloc[0]
+        st.info(f"{pick} has no test metrics ({state}).")
+
+    with st.expander("Delete this run"):
+        sure = st.checkbox(f"Yes, delete {pick} and all its files", key="runs_confirm")
+        if st.button(
+            "Delete run", disabled=not sure, key="runs_delete", type="primary"
+        ):
+            try:
+                run_delete(run)
+            except EcgError as e:
+                st.error(str(e))
+            else:
+                st.success(f"Deleted {pick}.")
+                st.rerun()
+
+
+page()

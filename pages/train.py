@@ -1,0 +1,176 @@
+"""Train: launch a run in a background process, watch it live, cancel, inspect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ecg_model import charts, webapp
+from ecg_model.classes import CLASSES
+from ecg_model.config import BALANCE, TrainConfig
+from ecg_model.dataset import SPLITS
+from ecg_model.errors import EcgError
+from ecg_model.evaluate import metrics_table
+from ecg_model.io import json_read
+from ecg_model.jobs import status_checked
+from ecg_model.models import MODELS
+from ecg_model.runs import active_model_set, run_history, runs_list
+from ecg_model.train import progress_summary
+
+
+def launch_form() -> None:
+    datasets = webapp.datasets_available()
+    with st.form("train_form"):
+        epochs = st.slider(
+            "Epochs",
+            1,
+            60,
+            10,
+            key="train_epochs",
+            help="Passes over the training part; early stopping may end sooner.",
+        )
+        c1, c2, c3 = st.columns(3)
+        batch = c1.selectbox(
+            "Batch size", [32, 64, 128, 256, 512], index=3, key="train_batch"
+        )
+        lr = c2.select_slider(
+            "Learning rate",
+            [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 5e-3],
+            value=2e-3,
+            key="train_lr",
+        )
+        model = c3.selectbox(
+            "Architecture",
+            list(MODELS),
+            key="train_model",
+            help="ecgnet: the default; seed: the original report's CNN.",
+        )
+        c4, c5, c6 = st.columns(3)
+        split = c4.radio(
+            "Split protocol",
+            SPLITS,
+            key="train_split",
+            help="random: 70:30 by beat; patient: record-disjoint (de Chazal DS1/DS2).",
+        )
+        ds_label = c5.selectbox(
+            "Dataset", ["(built for the split)", *datasets], key="train_dataset"
+        )
+        balance = c6.selectbox("Class weights", BALANCE, index=1, key="train_balance")
+        c7, c8, c9 = st.columns(3)
+        cap = c7.number_input(
+            "Cap on Normal training images (0: none)",
+            0,
+            200_000,
+            0,
+            1000,
+            key="train_cap",
+        )
+        augment = c8.checkbox("Augmentation (shift)", True, key="train_augment")
+        seed = c9.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
+        go = st.form_submit_button("Launch training", type="primary")
+    if not go:
+        return
+    try:
+        cfg = TrainConfig(
+            model=model,
+            split=split,
+            epochs=int(epochs),
+            batch_size=int(batch),
+            learning_rate=float(lr),
+            class_caps={"Normal": int(cap)} if cap else {},
+            balance=balance,
+            augment=augment,
+            seed=int(seed),
+            dataset=str(datasets[ds_label]) if ds_label in datasets else "",
+        )
+        run, msg = webapp.registry_get().submit(cfg)
+    except (ValueError, EcgError) as e:
+        st.error(str(e))
+        return
+    st.session_state["train_last"] = str(run)
+    st.success(msg)
+
+
+@st.fragment(run_every="3s")
+def live() -> None:
+    """Progress of the run in training (and the queue), refreshed every 3 s."""
+    reg = webapp.registry_get()
+    run = reg.active()
+    queued = reg.queued()
+    if run is None:
+        st.info("No run is training." + (f" Queued: {len(queued)}." if queued else ""))
+        return
+    st.subheader(f"Training: {run.name}")
+    st_ = status_checked(run)
+    p = progress_summary(st_)
+    st.progress(p["fraction"], text=p["text"])
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Elapsed", p["elapsed"])
+    c2.metric("Remaining (estimate)", p["remaining"])
+    c3.metric("Phase", st_.get("phase", "") or st_.get("state", ""))
+    h = run_history(run)
+    if h is not None and len(h):
+        a, b = st.columns(2)
+        a.altair_chart(
+            charts.curves_chart({run.name: h}, "loss"),
+            width="stretch",
+            key="train_live_loss",
+        )
+        b.altair_chart(
+            charts.curves_chart({run.name: h}, "accuracy"),
+            width="stretch",
+            key="train_live_acc",
+        )
+    if st.button("Cancel run", key="train_cancel", type="secondary"):
+        st.toast(reg.cancel(run))
+    if queued:
+        st.caption("Queued: " + ", ".join(q.name for q in queued))
+
+
+def last_run() -> None:
+    """The most recent run: its result, error, or metrics and confusion matrix."""
+    runs = runs_list()
+    if runs.empty:
+        return
+    name = st.session_state.get("train_last")
+    row = (
+        runs[runs["path"] == name].iloc[0]
+        if name in set(runs["path"])
+        else runs.iloc[0]
+    )
+    run = Path(row["path"])
+    st.subheader(f"Latest run: {run.name} ({row['state']})")
+    if row["state"] == "failed":
+        st.error(f"Run failed: {row['error']}")
+    elif row["state"] == "cancelled":
+        st.warning("Run cancelled.")
+    elif row["state"] == "finished" and (run / "metrics.json").exists():
+        m = json_read(run / "metrics.json")
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Test accuracy", f"{100 * m['accuracy']:.2f}%")
+        c2.metric("Macro recall", f"{100 * m['macro_recall']:.2f}%")
+        c3.metric("Macro F1", f"{100 * m['macro_f1']:.2f}%")
+        a, b = st.columns(2)
+        a.altair_chart(charts.confusion_chart(m["confusion_matrix"]), key="train_cm")
+        b.code(metrics_table(m), language=None)
+        if st.button("Make this the active model", key="train_activate"):
+            try:
+                active_model_set(run)
+                st.success(f"{run.name} is now the active model.")
+            except EcgError as e:
+                st.error(str(e))
+
+
+def page() -> None:
+    st.title("Train")
+    st.caption(
+        f"Classes: {', '.join(CLASSES)}. One run trains at a time, in its own "
+        "process; others wait in a queue."
+    )
+    launch_form()
+    live()
+    last_run()
+
+
+page()
