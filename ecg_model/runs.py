@@ -126,7 +126,9 @@ def active_model_set(run: str | os.PathLike | None) -> None:
 
 def models_available(runs: str | os.PathLike | None = None) -> dict[str, Path]:
     """Label -> folder of every usable model: the default and each finished run."""
-    out = {"default": default_model_dir()}
+    out = {}
+    if (default_model_dir() / "model.keras").exists():
+        out["default"] = default_model_dir()
     df = runs_list(runs)
     for _, r in df[df["state"] == "finished"].iterrows():
         if (Path(r["path"]) / "model.keras").exists():

@@ -23,9 +23,14 @@ DETAIL_MAX = 12  # pictures shown one by one; beyond that, the table and chart o
 def model_pick() -> object:
     """Model selector (default: the active model); returns the loaded predictor."""
     models = models_available()
-    active = str(active_model())
+    if not models:
+        st.error(
+            "No model found: artifacts/default is missing and no run has finished."
+        )
+        st.stop()
+    active = active_model().resolve()
     labels = list(models)
-    paths = [str(p) for p in models.values()]
+    paths = [p.resolve() for p in models.values()]
     index = paths.index(active) if active in paths else 0
     label = st.selectbox(
         "Model",

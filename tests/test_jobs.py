@@ -33,8 +33,12 @@ def test_launch_progress_queue_and_cancel(tiny_dataset, tmp_path):
     # Progress advances while it trains, in another process.
     wait_for(lambda: status_read(run1).get("batch", 0) >= 2)
     b1 = status_read(run1)["batch"]
-    wait_for(lambda: status_read(run1).get("batch", 0) > b1 or
-             status_read(run1).get("epoch", 0) > 1)
+    wait_for(
+        lambda: (
+            status_read(run1).get("batch", 0) > b1
+            or status_read(run1).get("epoch", 0) > 1
+        )
+    )
     assert status_read(run1)["pid"] != 0
     # Cancel the running one: it stops within a batch; the queued one starts.
     assert "stopping" in reg.cancel(run1)

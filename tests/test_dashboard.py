@@ -1,0 +1,167 @@
+"""Every dashboard page renders (with and without data); Predict end to end in AppTest."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from ecg_model.classes import CLASSES
+from ecg_model.io import atomic_write_json
+
+from .conftest import ROOT, needs_data
+from .test_predict import beat_picture
+
+PAGES = ["pages/predict.py", "pages/train.py", "pages/dataset.py", "pages/runs.py"]
+
+
+def app(path: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts_data(at: AppTest) -> list[tuple[dict, list[pd.DataFrame]]]:
+    """(Vega-Lite spec, data frames) of every Altair chart on the page."""
+    out = []
+    for el in at.get("vega_lite_chart"):
+        p = el.proto
+        frames = [pa.ipc.open_stream(d.data.data).read_pandas() for d in p.datasets]
+        out.append((json.loads(p.spec), frames))
+    return out
+
+
+@pytest.fixture
+def empty_artifacts(tmp_path, monkeypatch):
+    """A fresh artifacts folder: no dataset, no runs."""
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def full_artifacts(tmp_path, monkeypatch, tiny_run, tiny_dataset):
+    """Artifacts with the tiny dataset and run, the run as the active model."""
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "tiny").symlink_to(tiny_dataset)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / tiny_run.name).symlink_to(tiny_run)
+    atomic_write_json(tmp_path / "active_model.json", {"path": str(tiny_run)})
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_home_without_dataset(empty_artifacts):
+    at = app("dashboard.py")
+    text = " ".join(m.value for m in at.markdown) + " ".join(
+        w.value for w in at.warning
+    )
+    assert "Not a medical device" in text
+    assert any("dataset" in i.value.lower() for i in at.info)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_render_without_dataset_or_runs(empty_artifacts, page):
+    app(page)
+
+
+@needs_data
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_render_with_dataset_and_runs(full_artifacts, page):
+    at = app(page)
+    if page == "pages/runs.py":
+        assert at.dataframe and charts_data(at)
+    if page == "pages/dataset.py":
+        assert len(at.get("image")) >= 2 and len(charts_data(at)) >= 2
+
+
+def png(img) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@needs_data
+def test_predict_upload_shows_class_and_chart(full_artifacts):
+    at = app("pages/predict.py")
+    at.file_uploader(key="predict_upload").set_value(
+        [
+            ("beat.png", png(beat_picture()), "image/png"),
+            ("second.png", png(beat_picture()), "image/png"),
+        ]
+    )
+    at.run()
+    assert not at.exception
+    shown = [m.value for m in at.metric]
+    assert len(shown) == 2 and all(v in CLASSES for v in shown)
+    charts = charts_data(at)
+    probs = [f for spec, fs in charts for f in fs if "probability" in f.columns]
+    assert len(probs) == 2
+    for f in probs:
+        assert sorted(f["class"]) == sorted(CLASSES)
+        assert f["probability"].sum() == pytest.approx(1.0, abs=1e-3)
+        # The bar chart's top class is the one shown as predicted.
+        assert f.sort_values("probability").iloc[-1]["class"] == shown[0]
+    table = at.dataframe[0].value
+    assert list(table.columns[:3]) == ["file", "predicted_class", "confidence"]
+    assert len(table) == 2
+    # Grad-CAM toggle shows the overlay.
+    at.toggle(key="predict_cam_0").set_value(True).run()
+    assert not at.exception and at.slider(key="predict_alpha_0").value == 0.6
+
+
+@needs_data
+def test_predict_bad_uploads_give_errors(full_artifacts):
+    at = app("pages/predict.py")
+    at.file_uploader(key="predict_upload").set_value(
+        [
+            ("notes.png", b"this is not an image", "image/png"),
+            ("empty.png", b"", "image/png"),
+            ("beat.png", png(beat_picture()), "image/png"),
+        ]
+    )
+    at.run()
+    errors = [e.value for e in at.error]
+    assert any("notes.png: not an image" in e for e in errors)
+    assert any("empty.png: empty file" in e for e in errors)
+    assert len(at.metric) == 1  # the good picture is still classified
+
+
+@needs_data
+def test_predict_signal_csv_and_bad_csv(full_artifacts):
+    import numpy as np
+
+    from .test_signals import synthetic_ecg
+
+    at = app("pages/predict.py")
+    at.radio(key="predict_mode").set_value("Signal").run()
+    sig, peaks = synthetic_ecg(360.0, 12)
+    csv = "mV\n" + "\n".join(f"{v:.4f}" for v in sig)
+    at.file_uploader(key="predict_csv").set_value(("sig.csv", csv.encode(), "text/csv"))
+    at.run()
+    assert not at.exception and not at.error
+    beats = at.dataframe[0].value
+    assert abs(len(beats) - len(peaks)) <= 1
+    assert np.all(np.isin(beats["predicted_class"], CLASSES))
+    at.file_uploader(key="predict_csv").set_value(
+        ("bad.csv", b"1\n2\nthree\n", "text/csv")
+    )
+    at.run()
+    assert any("line 3 is not a number" in e.value for e in at.error)
+
+
+@needs_data
+def test_predict_wfdb_without_header_is_an_error(full_artifacts):
+    at = app("pages/predict.py")
+    at.radio(key="predict_mode").set_value("Signal").run()
+    at.radio(key="predict_signal_kind").set_value("WFDB record (.hea + .dat)").run()
+    at.file_uploader(key="predict_wfdb").set_value(
+        ("100.dat", b"\0" * 100, "application/octet-stream")
+    )
+    at.run()
+    assert any(".hea header" in e.value for e in at.error)
