@@ -1,4 +1,4 @@
-"""Every dashboard page renders (with and without data); Predict end to end in AppTest."""
+"""Every dashboard page renders, with and without data; Predict end to end (AppTest)."""
 
 from __future__ import annotations
 
