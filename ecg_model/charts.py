@@ -25,8 +25,13 @@ def probability_chart(probabilities: dict[str, float]) -> alt.Chart:
     df = df.sort_values("probability", ascending=False)
     order = list(df["class"])
     base = alt.Chart(df).encode(
-        y=alt.Y("class:N", sort=order, title=None),
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        y=alt.Y("class:N", sort=order, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
+        x=alt.X(
+            "probability:Q",
+            scale=alt.Scale(domain=[0, 1.1]),
+            title="probability",
+            axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1.0], format="%"),
+        ),
     )
     bars = base.mark_bar().encode(
         color=alt.Color("class:N", scale=CLASS_SCALE, legend=None),
@@ -35,7 +40,7 @@ def probability_chart(probabilities: dict[str, float]) -> alt.Chart:
     text = base.mark_text(align="left", dx=3).encode(
         text=alt.Text("probability:Q", format=".1%")
     )
-    return (bars + text).properties(height=180)
+    return (bars + text).properties(height=200)
 
 
 def counts_chart(counts: dict[str, int], title: str = "predicted class") -> alt.Chart:
