@@ -25,7 +25,12 @@ def probability_chart(probabilities: dict[str, float]) -> alt.Chart:
     df = df.sort_values("probability", ascending=False)
     order = list(df["class"])
     base = alt.Chart(df).encode(
-        y=alt.Y("class:N", sort=order, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
+        y=alt.Y(
+            "class:N",
+            sort=order,
+            title=None,
+            axis=alt.Axis(labelLimit=260, labelOverlap=False),
+        ),
         x=alt.X(
             "probability:Q",
             scale=alt.Scale(domain=[0, 1.1]),

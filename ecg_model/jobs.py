@@ -71,7 +71,7 @@ class JobRegistry:
     def __init__(
         self, runs: str | os.PathLike | None = None, env: dict[str, str] | None = None
     ) -> None:
-        self.runs = runs_dir(runs)
+        self.runs = runs  # None: artifacts/runs, resolved at each submit
         self.env = {**os.environ, **(env or {})}
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
@@ -82,7 +82,7 @@ class JobRegistry:
 
     def submit(self, config: TrainConfig) -> tuple[Path, str]:
         """Create a run for ``config``; start it or queue it. Returns (run, message)."""
-        run = run_create(config, self.runs)
+        run = run_create(config, runs_dir(self.runs))
         with self._lock:
             self._reap()
             if self._active is None:

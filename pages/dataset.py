@@ -40,7 +40,7 @@ def build_section() -> None:
             top = c3.number_input(
                 "Top rare classes up to (0: off)", 0, 20_000, 0, 100, key="dataset_min"
             )
-            go = st.form_submit_button("Build", type="primary")
+            go = st.form_submit_button("Build", type="primary", key="dataset_build")
         if go:
             out = artifacts_dir() / "datasets" / split
             bar = st.progress(0.0, text="starting ...")

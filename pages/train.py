@@ -68,7 +68,9 @@ def launch_form() -> None:
         )
         augment = c8.checkbox("Augmentation (shift)", True, key="train_augment")
         seed = c9.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
-        go = st.form_submit_button("Launch training", type="primary")
+        go = st.form_submit_button(
+            "Launch training", type="primary", key="train_launch"
+        )
     if not go:
         return
     try:

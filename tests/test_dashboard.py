@@ -165,3 +165,25 @@ def test_predict_wfdb_without_header_is_an_error(full_artifacts):
     )
     at.run()
     assert any(".hea header" in e.value for e in at.error)
+
+
+@needs_data
+def test_train_page_launches_and_shows_result(full_artifacts):
+    from ecg_model import webapp
+
+    at = app("pages/train.py")
+    at.slider(key="train_epochs").set_value(1)
+    at.selectbox(key="train_batch").set_value(64)
+    at.selectbox(key="train_dataset").set_value("tiny")
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    assert any(s.value.startswith("started") for s in at.success), [
+        e.value for e in at.error
+    ]
+    webapp.registry_get().wait(300)
+    at.run()
+    heads = [h.value for h in at.subheader]
+    assert any("(finished)" in h for h in heads), heads
+    assert at.button(key="train_activate")
+    at.button(key="train_activate").click().run()
+    assert any("active model" in s.value for s in at.success)
