@@ -184,6 +184,7 @@ class TraceQuality:
     inverted: bool
     looks_like_ecg: bool
     reason: str = ""
+    col0: int = 0  # picture column where the trace starts
 
 
 def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -320,7 +321,7 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
     ink_frac = float(mask.sum()) / mask.size
     ok = coverage > 0.6 and n_cols > 0.3 * rgb.shape[1]
     reason = "" if ok else "trace too short or broken to be an ECG"
-    q = TraceQuality(ink_frac, coverage, line, inverted, ok, reason)
+    q = TraceQuality(ink_frac, coverage, line, inverted, ok, reason, col0=c0)
     return -bot, -top, q  # rows grow downwards; values grow upwards
 
 

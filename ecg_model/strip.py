@@ -1,0 +1,364 @@
+"""Read a rhythm strip: picture -> signal -> beats -> a class for each beat.
+
+The pipeline of :func:`strip_analyze` reads as a sequence:
+
+1. grid: find the ECG-paper grid (pink/red/orange), straighten the picture by
+   the grid's tilt, and take time and amplitude scale from its spacing (1 mm
+   boxes at 25 mm/s and 10 mm/mV); without a grid, the strip's duration is given
+   (default :data:`DEFAULT_DURATION_S`) and the standard paper aspect is assumed;
+2. trace: extract the trace column by column (the same extractor as beat
+   pictures), into a signal in seconds and millivolts;
+3. beats: clean, resample and detect QRS complexes with ``wfdb``'s XQRS;
+4. classes: draw each beat with the training renderer and classify it; where no
+   organised beats are found, classify 1 s sliding windows instead (VF);
+5. report: per-beat table, counts, heart rate, RR irregularity, and the picture
+   annotated with a coloured marker and label at each beat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from .classes import CLASS_COLORS, CLASSES, SHORT_NAMES
+from .errors import EcgError
+from .render import image_trace, ink_map, windows_render
+
+#: Assumed strip length when a picture has no grid and no duration is given, s.
+DEFAULT_DURATION_S = 10.0
+#: ECG paper: 25 mm/s and 10 mm/mV, so one 1 mm box is 0.04 s and 0.1 mV.
+BOX_S, BOX_MV = 0.04, 0.1
+#: Share of sliding windows called VF above which a strip is read as VF.
+VF_SHARE = 0.5
+
+
+@dataclass
+class Grid:
+    """ECG-paper grid found in a picture."""
+
+    box_px: float  # small (1 mm) box, pixels
+    angle_deg: float  # tilt the picture was straightened by
+    color: tuple[int, int, int]
+
+
+@dataclass
+class StripResult:
+    """Everything read from one strip (times from the trace's left edge)."""
+
+    duration_s: float
+    fs: float
+    sig: np.ndarray  # the digitised trace, mV at fs (median baseline removed)
+    beat_time_s: np.ndarray
+    classes: list[str]
+    confidence: np.ndarray
+    probabilities: np.ndarray  # (n_beats, 6)
+    mode: str  # "beats" or "windows" (no organised beats: sliding windows)
+    heart_rate_bpm: float | None
+    rr_irregularity: float | None  # coefficient of variation of RR intervals
+    px_per_s: float
+    px_per_mv: float
+    grid: Grid | None
+    annotated: np.ndarray  # RGB uint8
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {c: int(sum(1 for k in self.classes if k == c)) for c in CLASSES}
+
+    def to_json(self) -> dict:
+        return {
+            "duration_s": round(self.duration_s, 3),
+            "heart_rate_bpm": None
+            if self.heart_rate_bpm is None
+            else round(self.heart_rate_bpm, 1),
+            "rr_irregularity": None
+            if self.rr_irregularity is None
+            else round(self.rr_irregularity, 3),
+            "mode": self.mode,
+            "beats": [
+                {
+                    "time_s": round(float(t), 3),
+                    "predicted_class": c,
+                    "confidence": round(float(p), 4),
+                }
+                for t, c, p in zip(self.beat_time_s, self.classes, self.confidence)
+            ],
+            "counts": self.counts,
+            "grid": None
+            if self.grid is None
+            else {
+                "box_px": round(self.grid.box_px, 2),
+                "angle_deg": round(self.grid.angle_deg, 2),
+            },
+            "notes": self.notes,
+        }
+
+
+def grid_mask(rgb: np.ndarray) -> np.ndarray:
+    """Pixels of a pink, red or orange grid, shape ``(h, w)`` bool."""
+    x = rgb.astype(np.int16)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    # A loose colour margin: JPEG's halved colour resolution fades thin lines.
+    return (r > 140) & (r - np.minimum(g, b) > 20)
+
+
+def _period(profile: np.ndarray, max_lag: int) -> float | None:
+    """Smallest clear period of a 1-D profile (autocorrelation peak), or None.
+
+    The first peak gives the period to a pixel; the peak near its largest
+    multiple within ``max_lag`` then gives it to a fraction of a pixel (an error
+    of 0.5% would shift the last beat of a 10 s strip by 50 ms).
+    """
+    p = profile - profile.mean()
+    if not np.any(p):
+        return None
+    ac = np.correlate(p, p, mode="full")[p.size - 1 :]
+    ac = ac / ac[0]
+
+    def peak_near(lag: int, reach: int) -> float | None:
+        lo, hi = max(1, lag - reach), min(ac.size - 2, lag + reach)
+        if hi <= lo:
+            return None
+        k = lo + int(np.argmax(ac[lo : hi + 1]))
+        a, b_, c = ac[k - 1], ac[k], ac[k + 1]
+        den = a - 2 * b_ + c
+        return k + (0.5 * (a - c) / den if den else 0.0)
+
+    for lag in range(3, min(max_lag, ac.size - 1)):
+        if ac[lag] > 0.2 and ac[lag] >= ac[lag - 1] and ac[lag] >= ac[lag + 1]:
+            first = peak_near(lag, 1)
+            m = int(max_lag // first)
+            if m >= 2:
+                far = peak_near(int(round(m * first)), max(2, int(first // 3)))
+                if far:
+                    return far / m
+            return first
+    return None
+
+
+def grid_detect(rgb: np.ndarray) -> Grid | None:
+    """Find an ECG-paper grid: its small-box size and tilt; None without one."""
+    mask = grid_mask(rgb)
+    if mask.mean() < 0.01:
+        return None
+    # Tilt: the angle that makes the grid's vertical lines line up best.
+    small = Image.fromarray(mask.astype(np.uint8) * 255)
+    scale = min(1.0, 800 / max(mask.shape))
+    small = small.resize(
+        (max(1, int(mask.shape[1] * scale)), max(1, int(mask.shape[0] * scale)))
+    )
+    best, best_angle = -1.0, 0.0
+    for angle in np.arange(-5.0, 5.01, 0.25):
+        rot = np.asarray(small.rotate(angle, resample=Image.BILINEAR), dtype=np.float32)
+        score = float(rot.mean(axis=0).var())
+        if score > best:
+            best, best_angle = score, float(angle)
+    if best_angle:
+        mask = (
+            np.asarray(
+                Image.fromarray(mask.astype(np.uint8) * 255).rotate(
+                    best_angle, resample=Image.BILINEAR
+                )
+            )
+            > 127
+        )
+    px = _period(mask.mean(axis=0).astype(np.float64), mask.shape[1] // 4)
+    py = _period(mask.mean(axis=1).astype(np.float64), mask.shape[0] // 4)
+    sizes = sorted(v for v in (px, py) if v)
+    if not sizes:
+        return None
+    box = sizes[0]
+    if len(sizes) == 2 and abs(sizes[1] / sizes[0] - 5) < 0.3:
+        # One axis showed only the 5 mm lines: the 1 mm box is the smaller.
+        box = sizes[0]
+    elif len(sizes) == 2 and abs(sizes[1] / sizes[0] - 1) > 0.1:
+        box = px or py  # disagreeing axes: time (x) is the more reliable
+    box = float(box)
+    color = tuple(int(v) for v in np.median(rgb[grid_mask(rgb)], axis=0))
+    return Grid(box_px=box, angle_deg=best_angle, color=color)
+
+
+def traces_count(rgb: np.ndarray) -> int:
+    """How many separate horizontal traces (leads) a picture holds."""
+    ink, _ = ink_map(rgb)
+    peak = float(np.percentile(ink, 99.9))
+    if peak < 0.15:
+        return 0
+    mask = ink > 0.5 * peak
+    rows = ndimage.binary_dilation(mask.mean(axis=1) > 0.002, iterations=3)
+    lab, n = ndimage.label(rows)
+    # A lead is a band of rows where ink runs across most of the width.
+    wide = 0
+    for i in range(1, n + 1):
+        band = mask[lab == i]
+        if band.any(axis=0).mean() > 0.5:
+            wide += 1
+    return wide
+
+
+def envelope_signal(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Two samples a column from a per-column envelope, following the stroke.
+
+    In a column the pen went from where the previous column ended to the far end
+    of this one's span: up then down near a peak, down then up near a trough.
+    Returns shape ``(2 * n_cols,)``, same units as ``lo``/``hi``.
+    """
+    mid = (lo + hi) / 2
+    prev = np.concatenate([mid[:1], mid[:-1]])
+    rising = mid >= prev
+    first = np.where(rising, lo, hi)
+    second = np.where(rising, hi, lo)
+    return np.stack([first, second], axis=1).ravel()
+
+
+def strip_analyze(
+    picture: np.ndarray, predictor, duration_s: float | None = None, name: str = "strip"
+) -> StripResult:
+    """Read one single-lead strip picture and classify every beat.
+
+    Parameters
+    ----------
+    picture : np.ndarray
+        RGB uint8, shape ``(h, w, 3)``.
+    predictor : Predictor
+        Model and drawing contract used for the beats.
+    duration_s : float, optional
+        The trace's duration, s. Needed only without a grid; default
+        :data:`DEFAULT_DURATION_S`.
+
+    Raises
+    ------
+    EcgError
+        No trace, several leads, too short for two beats, or no beats found.
+    """
+    notes: list[str] = []
+    # 1. grid: scale and tilt (the tilt is undone on the trace's coordinates
+    #    below, not by rotating the picture, which would blur a thin line).
+    grid = grid_detect(picture)
+    n_traces = traces_count(picture)
+    if n_traces == 0:
+        raise EcgError(f"{name}: no ECG trace found (blank picture or no dark line)")
+    if n_traces >= 3:
+        raise EcgError(
+            f"{name}: found {n_traces} traces, as on a multi-lead page; "
+            "crop a single lead (one rhythm strip) and try again"
+        )
+    # 2. trace -> signal in seconds and millivolts.
+    lo, hi, q = image_trace(picture)
+    if not q.looks_like_ecg:
+        raise EcgError(f"{name}: {q.reason or 'no ECG trace found'}")
+    v = envelope_signal(lo, hi)  # (2 * n_cols,) pixels, up = larger
+    x = np.repeat(np.arange(lo.size), 2) + np.tile([0.25, 0.75], lo.size)
+    if grid and grid.angle_deg:
+        # Rotate the trace's points by the grid's tilt (y up: counter-clockwise).
+        a = np.deg2rad(grid.angle_deg)
+        x, v = x * np.cos(a) - v * np.sin(a), x * np.sin(a) + v * np.cos(a)
+        order = np.argsort(x, kind="stable")
+        x, v = x[order], v[order]
+        notes.append(f"straightened by {grid.angle_deg:+.2f} degrees")
+    if grid:
+        px_per_s = grid.box_px / BOX_S
+        px_per_mv = grid.box_px / BOX_MV
+        notes.append(f"grid: 1 mm = {grid.box_px:.1f} px (25 mm/s, 10 mm/mV)")
+    else:
+        dur = float(duration_s or DEFAULT_DURATION_S)
+        px_per_s = (x[-1] - x[0] + 0.5) / dur
+        px_per_mv = px_per_s * BOX_S / BOX_MV  # the paper aspect: 0.4 s a mV
+        notes.append(
+            f"no grid: duration {dur:g} s "
+            f"{'given' if duration_s else 'assumed (default)'}"
+        )
+    duration = (x[-1] - x[0] + 0.5) / px_per_s
+    t = (x - x[0]) / px_per_s  # s from the trace's left edge
+    v = (v - np.median(v)) / px_per_mv  # mV
+    fs = predictor.spec.fs
+    if duration < 2.0:
+        raise EcgError(
+            f"{name}: strip too short ({duration:.1f} s); at least 2 s "
+            "(two beats) are needed"
+        )
+    tt = np.arange(0, t[-1], 1 / fs)
+    sig = np.interp(tt, t, v)  # the digitised trace, mV at fs
+    # 3-4. beats (or sliding windows where there are none) and their classes.
+    try:
+        table = predictor.predict_signal(sig, fs)
+        beat_t, probs = table.time_s, table.probabilities
+        clean = table.sig
+    except EcgError:
+        beat_t, probs, clean = np.zeros(0), np.zeros((0, len(CLASSES))), sig
+    win_t, win_p = _windows_classify(predictor, clean, fs)
+    vf = CLASSES.index("Ventricular Fibrillation")
+    vf_share = float((win_p.argmax(1) == vf).mean()) if len(win_p) else 0.0
+    if len(beat_t) < 2 and len(win_p) and vf_share < VF_SHARE:
+        raise EcgError(
+            f"{name}: found {len(beat_t)} beat(s) in {duration:.1f} s; at "
+            "least two are needed (is this a single-lead ECG strip?)"
+        )
+    if vf_share >= VF_SHARE or len(beat_t) < 2:
+        mode, times, p = "windows", win_t, win_p
+        notes.append(
+            f"no organised beats: {100 * vf_share:.0f}% of 1 s windows read "
+            "as flutter/fibrillation"
+        )
+    else:
+        mode, times, p = "beats", beat_t, probs
+    classes = [CLASSES[k] for k in p.argmax(axis=1)]
+    hr, irr = None, None
+    if mode == "beats" and len(times) >= 2:
+        rr = np.diff(times)
+        hr = 60.0 / float(np.median(rr))
+        irr = float(rr.std() / rr.mean()) if len(rr) >= 2 else 0.0
+    # 5. annotated picture.
+    ann = strip_annotate(picture, times, classes, px_per_s, q.col0)
+    return StripResult(
+        duration,
+        fs,
+        sig,
+        times,
+        classes,
+        p.max(axis=1) if len(p) else np.zeros(0),
+        p,
+        mode,
+        hr,
+        irr,
+        px_per_s,
+        px_per_mv,
+        grid,
+        ann,
+        notes,
+    )
+
+
+def _windows_classify(
+    predictor, sig: np.ndarray, fs: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Classify windows centred every 1 s: (centre times s, probabilities)."""
+    spec = predictor.spec
+    centres = np.arange(spec.before, sig.size - spec.after, int(round(fs)))
+    if centres.size == 0:
+        return np.zeros(0), np.zeros((0, len(CLASSES)))
+    imgs = windows_render(sig, centres, spec)
+    return centres / fs, predictor.predict_arrays(imgs)
+
+
+def strip_annotate(
+    picture: np.ndarray,
+    times: np.ndarray,
+    classes: list[str],
+    px_per_s: float,
+    col0: int,
+) -> np.ndarray:
+    """Copy of the picture with a coloured marker and label at each beat."""
+    im = Image.fromarray(picture).convert("RGB")
+    d = ImageDraw.Draw(im)
+    h = im.height
+    for t, c in zip(times, classes):
+        x = col0 + t * px_per_s
+        color = CLASS_COLORS[c]
+        d.line([(x, 0), (x, h * 0.12)], fill=color, width=3)
+        d.polygon([(x - 5, h * 0.12), (x + 5, h * 0.12), (x, h * 0.12 + 8)], fill=color)
+        d.text((x + 4, 2), SHORT_NAMES[c], fill=color)
+    return np.asarray(im)
