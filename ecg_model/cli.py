@@ -7,6 +7,7 @@ Every expected failure (bad file, missing data, bad option) prints one line
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -251,6 +252,64 @@ def cmd_style_test(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze_strip(a: argparse.Namespace) -> int:
+    import csv
+
+    from .predict import Predictor, image_read
+    from .strip import strip_analyze
+
+    pic = image_read(a.image)
+    res = strip_analyze(pic, Predictor(a.model), duration_s=a.duration, name=a.image)
+    if a.annotated:
+        from PIL import Image
+
+        from .io import atomic_write_bytes
+
+        buf = io.BytesIO()
+        Image.fromarray(res.annotated).save(buf, "PNG")
+        atomic_write_bytes(a.annotated, buf.getvalue())
+    if a.format == "json":
+        print(json.dumps(res.to_json(), indent=2))
+        return 0
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(["beat", "time_s", "predicted_class", "confidence", *CLASSES])
+    for i, (t, c, p) in enumerate(zip(res.beat_time_s, res.classes, res.probabilities)):
+        w.writerow([i + 1, f"{t:.3f}", c, f"{p.max():.6f}", *(f"{v:.6f}" for v in p)])
+    hr = "" if res.heart_rate_bpm is None else f"{res.heart_rate_bpm:.1f} bpm"
+    print(
+        f"# {len(res.classes)} {res.mode} in {res.duration_s:.2f} s; heart rate {hr}; "
+        + "; ".join(res.notes),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_strip_eval(a: argparse.Namespace) -> int:
+    from .io import atomic_write_json
+    from .predict import Predictor
+    from .strip_eval import StripEvalOptions, strip_eval_table, strip_evaluate
+
+    opts = StripEvalOptions(
+        strips_per_record=a.strips_per_record,
+        seconds=a.seconds,
+        seed=a.seed,
+        **({"records": tuple(a.records)} if a.records else {}),
+    )
+    from .io import default_model_dir
+
+    model = a.model or default_model_dir() / "patient"
+    res = strip_evaluate(
+        Predictor(model),
+        opts,
+        data=a.data_dir,
+        progress=lambda f, s: print(f"[{100 * f:5.1f}%] {s}", file=sys.stderr),
+    )
+    print(strip_eval_table(res))
+    if a.out:
+        atomic_write_json(a.out, res)
+    return 0
+
+
 def cmd_publish(a: argparse.Namespace) -> int:
     from .publish import default_publish, results_table
 
@@ -363,6 +422,28 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--per-class", type=int, default=40)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_style_test)
+
+    s = sub.add_parser("analyze-strip", help="read a rhythm strip, classify its beats")
+    s.add_argument("image")
+    s.add_argument(
+        "--duration",
+        type=float,
+        help="strip duration, s (only without a grid; default 10)",
+    )
+    s.add_argument("--format", choices=("csv", "json"), default="csv")
+    s.add_argument("--model", help="run folder (default artifacts/default)")
+    s.add_argument("--annotated", help="write the annotated picture (PNG) here")
+    s.set_defaults(fn=cmd_analyze_strip)
+
+    s = sub.add_parser("strip-eval", help="score strip reading on held-out records")
+    s.add_argument("--model", help="run folder (default artifacts/default/patient)")
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument("--records", nargs="+", help="mitdb DS2 records (default all 22)")
+    s.add_argument("--strips-per-record", type=int, default=2)
+    s.add_argument("--seconds", type=float, default=10.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", help="write the figures as JSON here")
+    s.set_defaults(fn=cmd_strip_eval)
 
     s = sub.add_parser(
         "publish-default", help="make artifacts/default from finished runs"

@@ -45,7 +45,7 @@ STRIP_STYLES: dict[str, dict] = {
 
 
 def strip_draw(sig: np.ndarray, fs: float, style: str, dpmm: float = 8.0) -> bytes:
-    """Draw a strip (mV at ``fs``) in a style at ``dpmm`` pixels per mm; PNG/JPEG bytes."""
+    """Draw a strip (mV at ``fs``) in a style, ``dpmm`` px a mm; PNG or JPEG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +66,7 @@ def strip_draw(sig: np.ndarray, fs: float, style: str, dpmm: float = 8.0) -> byt
                 x, color=major if k % 5 == 0 else minor, lw=0.5 if k % 5 else 0.9
             )
         y0 = np.floor(lo / 0.1) * 0.1
-        for k, y in enumerate(np.arange(y0, hi + 1e-9, 0.1)):
+        for y in np.arange(y0, hi + 1e-9, 0.1):
             ax.axhline(
                 y,
                 color=major if round(y / 0.1) % 5 == 0 else minor,
@@ -169,7 +169,7 @@ def strip_evaluate(
     styles: tuple[str, ...] = tuple(STRIP_STYLES),
     progress=None,
 ) -> dict:
-    """Score strip reading per style; returns ``{style: figures}`` and ``beat_image``."""
+    """Score strip reading per style (``styles``) and the beat-image path."""
     from sklearn.metrics import accuracy_score, f1_score
 
     from .strip import strip_analyze
@@ -205,7 +205,7 @@ def strip_evaluate(
         raise EcgError(f"{root}: no mitdb DS2 records found for the strip evaluation")
     # The beat-image path on the same beats: drawn from the true signal.
     bi_true, bi_pred = [], []
-    for rn, seg, full, a, ts, cls, samples in strips:
+    for _, _, full, _, _, cls, samples in strips:
         ok = [
             (s, c)
             for s, c in zip(samples, cls)
@@ -231,7 +231,7 @@ def strip_evaluate(
     }
     for k, style in enumerate(styles):
         snrs, tp, n_true, n_found, y_t, y_p, fails = [], 0, 0, 0, [], [], 0
-        for rn, seg, full, a, ts, cls, samples in strips:
+        for _, seg, _, _, ts, cls, _ in strips:
             data_ = strip_draw(seg, spec.fs, style)
             pic = np.asarray(Image.open(io.BytesIO(data_)).convert("RGB"))
             n_true += ts.size
