@@ -460,7 +460,32 @@ def parser_build() -> argparse.ArgumentParser:
     return p
 
 
+def _tensorflow_import_quietly() -> None:
+    """Import TensorFlow with C-level stderr muted.
+
+    Some TensorFlow builds print absl and CPU-feature notices straight to file
+    descriptor 2 on import, whatever TF_CPP_MIN_LOG_LEVEL says; the CLI's stderr
+    is kept for its own one-line errors.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import keras  # noqa: F401
+            import tensorflow as tf
+
+            tf.constant(0.0) + 1.0  # the first op prints the CPU-feature notice
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
+    # The parser lists the model registry, which imports Keras (and TensorFlow).
+    _tensorflow_import_quietly()
     p = parser_build()
     a = p.parse_args(argv)
     try:

