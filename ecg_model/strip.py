@@ -18,6 +18,7 @@ The pipeline of :func:`strip_analyze` reads as a sequence:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -26,6 +27,9 @@ from scipy import ndimage
 from .classes import CLASS_COLORS, CLASSES, SHORT_NAMES
 from .errors import EcgError
 from .render import image_trace, ink_map, windows_render
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Assumed strip length when a picture has no grid and no duration is given, s.
 DEFAULT_DURATION_S = 10.0
@@ -63,6 +67,32 @@ class StripResult:
     grid: Grid | None
     annotated: np.ndarray  # RGB uint8
     notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: duration, beats, heart rate and RR variation."""
+        what = "beats" if self.mode == "beats" else "1 s windows (no organised beats)"
+        out = f"rhythm strip, {self.duration_s:.1f} s, {len(self.classes)} {what}"
+        if self.heart_rate_bpm is not None:
+            out += f", heart rate {self.heart_rate_bpm:.0f} bpm"
+        if self.rr_irregularity is not None:
+            out += f", RR variation {100 * self.rr_irregularity:.0f}%"
+        return out
+
+    @property
+    def sig_time_s(self) -> np.ndarray:
+        """Time of each sample of ``sig`` from the trace's left edge, s."""
+        return np.arange(self.sig.size) / self.fs
+
+    def beats_frame(self) -> pd.DataFrame:
+        """One row per beat (or window): time, class, confidence, six probabilities."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.probabilities.round(4), columns=list(CLASSES))
+        df.insert(0, "confidence", np.round(self.confidence, 4))
+        df.insert(0, "predicted_class", self.classes)
+        df.insert(0, "time_s", np.round(self.beat_time_s, 3))
+        df.insert(0, "beat", np.arange(1, len(df) + 1))
+        return df
 
     @property
     def counts(self) -> dict[str, int]:
@@ -129,13 +159,16 @@ def _period(profile: np.ndarray, max_lag: int) -> float | None:
 
     for lag in range(3, min(max_lag, ac.size - 1)):
         if ac[lag] > 0.2 and ac[lag] >= ac[lag - 1] and ac[lag] >= ac[lag + 1]:
-            first = peak_near(lag, 1)
-            m = int(max_lag // first)
-            if m >= 2:
-                far = peak_near(int(round(m * first)), max(2, int(first // 3)))
+            period = peak_near(lag, 1)
+            # Refine in steps (5 boxes, then the farthest multiple of 5 in
+            # reach), so each step's multiple is unambiguous.
+            for m in (5, 5 * int(max_lag // (5 * period))):
+                if m < 2 or m * period > max_lag:
+                    continue
+                far = peak_near(int(round(m * period)), max(1, int(period // 3)))
                 if far:
-                    return far / m
-            return first
+                    period = far / m
+            return period
     return None
 
 
@@ -362,3 +395,17 @@ def strip_annotate(
         d.polygon([(x - 5, h * 0.12), (x + 5, h * 0.12), (x, h * 0.12 + 8)], fill=color)
         d.text((x + 4, 2), SHORT_NAMES[c], fill=color)
     return np.asarray(im)
+
+
+def picture_kind(picture: np.ndarray) -> str:
+    """Guess whether a picture is one beat (``"beat"``) or a rhythm strip (``"strip"``).
+
+    A strip is wide: on ECG paper it spans more than 3 s (75 small boxes);
+    without a grid, it is at least 3.5 times as wide as tall. A beat picture is
+    about 2.4 s of signal in a 2:1 frame, or a square thumbnail.
+    """
+    h, w = picture.shape[:2]
+    grid = grid_detect(picture)
+    if grid is not None:
+        return "strip" if w / grid.box_px * BOX_S > 3.0 else "beat"
+    return "strip" if w >= 3.5 * h else "beat"

@@ -12,10 +12,12 @@ from ecg_model.predict import (
     beats_frame,
     class_counts,
     csv_signal_read,
+    image_read,
     predictions_frame,
     wfdb_upload_read,
 )
 from ecg_model.runs import active_model, models_available
+from ecg_model.strip import picture_kind, strip_analyze
 
 DETAIL_MAX = 12  # pictures shown one by one; beyond that, the table and chart only
 
@@ -86,6 +88,39 @@ def picture_card(p: Prediction, predictor, i: int) -> None:
         )
 
 
+def strip_card(pic, predictor, name: str, duration: float, k: int) -> None:
+    """A rhythm strip: annotated picture, digitised trace, beat table and counts."""
+    res = strip_analyze(pic, predictor, duration_s=duration, name=name)
+    with st.container(border=True):
+        st.markdown(f"**{name}**: {res.summary()}")
+        st.caption("; ".join(res.notes))
+        st.image(
+            res.annotated,
+            caption="each beat marked in its class colour",
+            width="stretch",
+        )
+        st.altair_chart(
+            charts.signal_chart(res.sig_time_s, res.sig, res.beat_time_s, res.classes),
+            width="stretch",
+            key=f"predict_strip_trace_{k}",
+        )
+        a, b = st.columns([1, 1])
+        df = res.beats_frame()
+        a.dataframe(df, hide_index=True, key=f"predict_strip_table_{k}")
+        a.download_button(
+            "Download beats CSV",
+            df.to_csv(index=False),
+            f"strip_{k + 1}_beats.csv",
+            "text/csv",
+            key=f"predict_strip_download_{k}",
+        )
+        b.altair_chart(
+            charts.counts_chart(res.counts),
+            width="stretch",
+            key=f"predict_strip_counts_{k}",
+        )
+
+
 def pictures_section(predictor) -> None:
     ups = st.file_uploader(
         "Beat pictures (PNG, JPEG, BMP, WebP)",
@@ -105,10 +140,34 @@ def pictures_section(predictor) -> None:
     if not items:
         st.info("Upload one or more pictures of a beat, or pick an example.")
         return
+    kind = st.radio(
+        "Each picture is",
+        ["Detect", "A single beat", "A rhythm strip"],
+        horizontal=True,
+        key="predict_kind",
+        help="Detect: wide pictures (over 3 s of ECG paper, or 3.5 times "
+        "as wide as tall) are read as strips.",
+    )
+    duration = st.number_input(
+        "Strip duration without a grid (s)",
+        2.0,
+        60.0,
+        10.0,
+        0.5,
+        key="predict_duration",
+        help="Used only for strips drawn without ECG paper.",
+    )
     preds: list[Prediction] = []
-    for name, data in items:
+    for k, (name, data) in enumerate(items):
         try:
-            preds.append(predictor.predict_file(data, name))
+            pic = image_read(data, name)
+            is_strip = kind == "A rhythm strip" or (
+                kind == "Detect" and picture_kind(pic) == "strip"
+            )
+            if is_strip:
+                strip_card(pic, predictor, name, duration, k)
+            else:
+                preds.append(predictor.predict_picture(pic, name))
         except EcgError as e:
             st.error(str(e))
     if not preds:
