@@ -241,10 +241,12 @@ def model_card(metrics: dict, dest: Path) -> str:
         style_txt = (
             "\n## Pictures drawn by other software\n\n"
             f"{sp['n']} pictures: held-out beats "
-            "(mitdb DS2, vfdb test records) drawn by matplotlib in six styles (thick, "
-            "anti-aliased, coloured, ECG paper, monitor, JPEG, 64x64 thumbnails). The "
-            "patient model never saw these records; the default model saw other beats "
-            f"of them.\n\nOverall accuracy: patient model {_ci(sp, 'accuracy')}, macro "
+            "(mitdb DS2, vfdb test records, 40 a class) drawn by matplotlib in six "
+            "styles (thick, anti-aliased, coloured, ECG paper, monitor, JPEG, 64x64 "
+            "thumbnails), beside the same beats drawn by the project's renderer (the "
+            "first row: the model's own-style reference). The patient model never saw "
+            "these records; the default model saw other beats of them.\n\n"
+            f"Overall accuracy (all rows): patient model {_ci(sp, 'accuracy')}, macro "
             f"recall {_pct(sp['macro_recall'])}; default model {_pct(sd['accuracy'])}, "
             f"macro recall {_pct(sd['macro_recall'])}.\n\n" + "\n".join(lines) + "\n"
         )

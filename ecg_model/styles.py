@@ -25,6 +25,9 @@ from .signals import DS2, beats_extract, record_read, vf_windows
 
 #: name -> drawing options (figure size in inches at 100 dpi).
 STYLES: dict[str, dict] = {
+    # The project's own renderer on the same beats: the reference each foreign
+    # style is compared with.
+    "project-renderer": dict(own=True),
     "mpl-default": dict(color="C0", lw=1.5, axes=True, size=(3.2, 1.8)),
     "thick-black": dict(color="black", lw=3.0, axes=False, size=(2.4, 1.2)),
     "ecg-paper": dict(color="black", lw=1.2, axes=False, grid="paper", size=(3.6, 1.8)),
@@ -44,6 +47,18 @@ def style_draw(seg: np.ndarray, fs: float, style: str) -> bytes:
     import matplotlib.pyplot as plt
 
     o = STYLES[style]
+    if o.get("own"):
+        from PIL import Image
+
+        from .render import windows_render
+
+        spec = RenderSpec(fs=fs)
+        img = windows_render(
+            np.asarray(seg, np.float64), np.array([spec.before]), spec
+        )[0]
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, "PNG")
+        return buf.getvalue()
     t = np.arange(seg.size) / fs
     fig = plt.figure(figsize=o["size"], dpi=100, facecolor=o.get("bg", "white"))
     ax = fig.add_axes([0.12, 0.15, 0.85, 0.8] if o["axes"] else [0, 0, 1, 1])
