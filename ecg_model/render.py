@@ -297,6 +297,9 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
     has = mask.any(axis=0)
     top = np.where(has, mask.argmax(axis=0), 0).astype(np.float64)
     bot = np.where(has, h - 1 - mask[::-1].argmax(axis=0), 0).astype(np.float64)
+    # A line fills its column from top to bottom; blobs of a photo leave gaps.
+    span = (bot - top + 1)[has]
+    contiguity = float(mask.sum() / span.sum()) if span.size else 0.0
     # Line thickness: the vertical extent of the flattest columns.
     ext = (bot - top + 1)[has]
     line = float(np.percentile(ext, 3)) if ext.size else 1.0
@@ -319,8 +322,16 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
         bot = np.interp(idx, idx[has], bot[has])
     coverage = float(has.mean())
     ink_frac = float(mask.sum()) / mask.size
-    ok = coverage > 0.6 and n_cols > 0.3 * rgb.shape[1]
-    reason = "" if ok else "trace too short or broken to be an ECG"
+    ok = coverage > 0.6 and n_cols > 0.3 * rgb.shape[1] and contiguity > 0.6
+    reason = (
+        ""
+        if ok
+        else (
+            "no single trace: scattered dark patches, as in a photo"
+            if contiguity <= 0.6
+            else "trace too short or broken to be an ECG"
+        )
+    )
     q = TraceQuality(ink_frac, coverage, line, inverted, ok, reason, col0=c0)
     return -bot, -top, q  # rows grow downwards; values grow upwards
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 DEFAULT_DURATION_S = 10.0
 #: ECG paper: 25 mm/s and 10 mm/mV, so one 1 mm box is 0.04 s and 0.1 mV.
 BOX_S, BOX_MV = 0.04, 0.1
+#: Largest share of dark pixels in the trace's box for a line drawing.
+MAX_INK = 0.15
 #: Share of sliding windows called VF above which a strip is read as VF.
 VF_SHARE = 0.5
 
@@ -281,6 +283,14 @@ def strip_analyze(
         )
     # 2. trace -> signal in seconds and millivolts.
     lo, hi, q = image_trace(picture)
+    if q.ink_fraction > MAX_INK:
+        # A drawn trace covers a few percent of its box; a photo or a filled
+        # shape covers much more, and its "trace" would be invented.
+        raise EcgError(
+            f"{name}: no ECG trace found: {100 * q.ink_fraction:.0f}% of the "
+            "picture is dark, as in a photo or a filled image; a strip is "
+            "a thin line on a plain or gridded background"
+        )
     if not q.looks_like_ecg:
         raise EcgError(f"{name}: {q.reason or 'no ECG trace found'}")
     v = envelope_signal(lo, hi)  # (2 * n_cols,) pixels, up = larger

@@ -99,6 +99,13 @@ def test_bad_strips_are_refused_clearly(tiny_run):
     p = Predictor(tiny_run)
     with pytest.raises(EcgError, match="no ECG trace"):
         strip_analyze(np.full((200, 800, 3), 255, np.uint8), p)
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)  # a "photo": smooth random patches, no trace
+    photo = ndimage.gaussian_filter(rng.random((300, 900, 3)) * 255, (8, 8, 0))
+    photo = ((photo - photo.min()) / np.ptp(photo) * 255).astype(np.uint8)
+    with pytest.raises(EcgError, match="photo"):
+        strip_analyze(photo, p)
     sig, _ = synthetic_ecg(FS, 10)
     one = picture(sig, "plain")
     page = np.concatenate([one] * 4, axis=0)  # four leads stacked, as on a 12-lead page
