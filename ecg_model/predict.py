@@ -254,9 +254,14 @@ def signal_beats_classify(
         raise EcgError("signal holds no numbers")
     # 1. clean at the model's rate.
     x = signal_clean(signal_resample(sig, fs, spec.fs), spec.fs)
-    # 2. detect QRS complexes (wfdb's XQRS) on the cleaned signal.
-    qrs = wfdb.processing.xqrs_detect(x.astype(np.float64), fs=spec.fs, verbose=False)
-    qrs = np.asarray(qrs, dtype=np.int64)
+    # 2. detect QRS complexes (wfdb's XQRS) on the cleaned signal, padded with
+    #    0.5 s of flat signal at each end so a beat at the very edge is not lost
+    #    to the detector's start-up.
+    pad = int(0.5 * spec.fs)
+    xp = np.pad(x.astype(np.float64), pad, mode="edge") if x.size > 2 * pad else x
+    qrs = wfdb.processing.xqrs_detect(xp, fs=spec.fs, verbose=False)
+    qrs = np.asarray(qrs, dtype=np.int64) - (pad if xp is not x else 0)
+    qrs = qrs[(qrs >= 0) & (qrs < x.size)]
     if qrs.size == 0:
         raise EcgError("no beats found in the signal")
     # 3. render each beat's window (edge-padded where it leaves the signal).
