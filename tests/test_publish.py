@@ -55,10 +55,13 @@ def test_default_model_classifies_the_bundled_examples():
     examples = sorted((d / "examples").glob("*.png"))
     if not (d / "default" / "model.keras").exists() or not examples:
         pytest.skip("no committed default model or examples yet")
-    p = Predictor(d / "default" / "patient")  # examples are held out from this model
+    # A round-trip check of the shipped files (PNG -> redraw -> model), not a
+    # performance figure: the random-split model may have trained on other beats
+    # of these records.
+    p = Predictor(d / "default")
     short = {v: k for k, v in SHORT_NAMES.items()}
     right = sum(
         p.predict_file(f).predicted_class == short[f.name.split("_")[0]]
         for f in examples
     )
-    assert right >= 0.75 * len(examples), f"{right}/{len(examples)}"
+    assert right >= len(examples) - 2, f"{right}/{len(examples)}"
