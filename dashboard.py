@@ -11,12 +11,33 @@ from ecg_model import webapp
 from ecg_model.classes import CLASSES
 from ecg_model.runs import active_model
 
-PAGES = {
-    "predict": "pages/predict.py",
-    "train": "pages/train.py",
-    "dataset": "pages/dataset.py",
-    "runs": "pages/runs.py",
-}
+#: (file, title, icon, what it is for): the navigation and the home page's links.
+PAGES = [
+    (
+        "pages/predict.py",
+        "Predict",
+        ":material/ecg_heart:",
+        "classify beat pictures, strips or a signal",
+    ),
+    (
+        "pages/train.py",
+        "Train",
+        ":material/model_training:",
+        "launch and watch training runs",
+    ),
+    (
+        "pages/dataset.py",
+        "Dataset",
+        ":material/dataset:",
+        "build and browse beat images",
+    ),
+    (
+        "pages/runs.py",
+        "Runs",
+        ":material/monitoring:",
+        "compare curves and test metrics",
+    ),
+]
 
 
 def home() -> None:
@@ -50,26 +71,8 @@ def home() -> None:
     else:
         st.info("The active model has no metrics.json.")
     st.subheader("Pages")
-    st.page_link(
-        PAGES["predict"],
-        label="Predict: classify beat pictures or a signal",
-        icon=":material/ecg_heart:",
-    )
-    st.page_link(
-        PAGES["train"],
-        label="Train: launch and watch training runs",
-        icon=":material/model_training:",
-    )
-    st.page_link(
-        PAGES["dataset"],
-        label="Dataset: build and browse beat images",
-        icon=":material/dataset:",
-    )
-    st.page_link(
-        PAGES["runs"],
-        label="Runs: compare curves and test metrics",
-        icon=":material/monitoring:",
-    )
+    for path, title, icon, what in PAGES:
+        st.page_link(path, label=f"{title}: {what}", icon=icon)
     if not webapp.datasets_available():
         st.subheader("Next step")
         if webapp.data_available():
@@ -90,12 +93,7 @@ st.set_page_config(
     page_title="ECG workbench", page_icon=":material/ecg_heart:", layout="wide"
 )
 nav = st.navigation(
-    [
-        st.Page(home, title="Home", icon=":material/home:", default=True),
-        st.Page(PAGES["predict"], title="Predict", icon=":material/ecg_heart:"),
-        st.Page(PAGES["train"], title="Train", icon=":material/model_training:"),
-        st.Page(PAGES["dataset"], title="Dataset", icon=":material/dataset:"),
-        st.Page(PAGES["runs"], title="Runs", icon=":material/monitoring:"),
-    ]
+    [st.Page(home, title="Home", icon=":material/home:", default=True)]
+    + [st.Page(path, title=title, icon=icon) for path, title, icon, _ in PAGES]
 )
 nav.run()
