@@ -255,14 +255,18 @@ def tf_dataset(
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def model_predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Class probabilities ``(n, n_classes)`` for uint8 images ``(n, h, w)``."""
+def model_predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Class probabilities ``(n, n_classes)`` for uint8 images ``(n, h, w)``.
+
+    ``model`` is a Keras model or any callable taking a float32 batch
+    ``(b, h, w, 1)`` (e.g. the predictor's compiled graph).
+    """
     if len(x) == 0:
         return np.zeros((0, N_CLASSES), np.float32)
     out = []
     for s in range(0, len(x), batch):
         xb = x[s : s + batch].astype(np.float32)[..., None]  # (b, h, w, 1)
-        out.append(np.asarray(model(xb, training=False)))
+        out.append(np.asarray(model(xb)))  # Keras: inference mode outside fit()
     return np.concatenate(out)
 
 
