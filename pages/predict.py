@@ -88,6 +88,23 @@ def picture_card(p: Prediction, predictor, i: int) -> None:
         )
 
 
+def table_and_counts(
+    df, counts: dict[str, int], filename: str, key: str, left=st, right=st
+) -> None:
+    """A results table with its CSV download, and the chart of class counts."""
+    left.dataframe(df, hide_index=True, key=f"{key}_table")
+    left.download_button(
+        "Download CSV",
+        df.to_csv(index=False),
+        filename,
+        "text/csv",
+        key=f"{key}_download",
+    )
+    right.altair_chart(
+        charts.counts_chart(counts), width="stretch", key=f"{key}_counts"
+    )
+
+
 def strip_card(pic, predictor, name: str, duration: float, k: int) -> None:
     """A rhythm strip: annotated picture, digitised trace, beat table and counts."""
     res = strip_analyze(pic, predictor, duration_s=duration, name=name)
@@ -105,19 +122,13 @@ def strip_card(pic, predictor, name: str, duration: float, k: int) -> None:
             key=f"predict_strip_trace_{k}",
         )
         a, b = st.columns([1, 1])
-        df = res.beats_frame()
-        a.dataframe(df, hide_index=True, key=f"predict_strip_table_{k}")
-        a.download_button(
-            "Download beats CSV",
-            df.to_csv(index=False),
+        table_and_counts(
+            res.beats_frame(),
+            res.counts,
             f"strip_{k + 1}_beats.csv",
-            "text/csv",
-            key=f"predict_strip_download_{k}",
-        )
-        b.altair_chart(
-            charts.counts_chart(res.counts),
-            width="stretch",
-            key=f"predict_strip_counts_{k}",
+            f"predict_strip_{k}",
+            a,
+            b,
         )
 
 
@@ -183,18 +194,11 @@ def pictures_section(predictor) -> None:
     if len(preds) > 1:
         st.subheader(f"All {len(preds)} pictures")
         df = predictions_frame(preds)
-        st.dataframe(df, hide_index=True, key="predict_table")
-        st.download_button(
-            "Download CSV",
-            df.to_csv(index=False),
+        table_and_counts(
+            df,
+            class_counts(list(df["predicted_class"])),
             "predictions.csv",
-            "text/csv",
-            key="predict_download",
-        )
-        st.altair_chart(
-            charts.counts_chart(class_counts(list(df["predicted_class"]))),
-            width="stretch",
-            key="predict_counts",
+            "predict_pictures",
         )
 
 
@@ -251,19 +255,7 @@ def signal_section(predictor) -> None:
         width="stretch",
         key="predict_signal_chart",
     )
-    st.altair_chart(
-        charts.counts_chart(class_counts(table.predicted)),
-        width="stretch",
-        key="predict_signal_counts",
-    )
-    st.dataframe(df, hide_index=True, key="predict_beats")
-    st.download_button(
-        "Download beats CSV",
-        df.to_csv(index=False),
-        "beats.csv",
-        "text/csv",
-        key="predict_beats_download",
-    )
+    table_and_counts(df, class_counts(table.predicted), "beats.csv", "predict_beats")
 
 
 def page() -> None:
