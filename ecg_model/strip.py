@@ -39,6 +39,9 @@ BOX_S, BOX_MV = 0.04, 0.1
 MAX_INK = 0.15
 #: Share of sliding windows called VF above which a strip is read as VF.
 VF_SHARE = 0.5
+#: A rhythm is organised (beats, not VF) when its RR intervals vary less than this
+#: (standard deviation over median) at a rate below 200 bpm.
+ORGANISED_MAX_CV, ORGANISED_MIN_RR_S = 0.15, 0.3
 
 
 @dataclass
@@ -340,7 +343,8 @@ def strip_analyze(
             f"{name}: found {len(beat_t)} beat(s) in {duration:.1f} s; at "
             "least two are needed (is this a single-lead ECG strip?)"
         )
-    if vf_share >= VF_SHARE or len(beat_t) < 2:
+    beat_vf_share = float((probs.argmax(1) == vf).mean()) if len(probs) else 1.0
+    if strip_mode(len(beat_t), vf_share, beat_vf_share, np.diff(beat_t)) == "windows":
         mode, times, p = "windows", win_t, win_p
         notes.append(
             f"no organised beats: {100 * vf_share:.0f}% of 1 s windows read "
@@ -373,6 +377,41 @@ def strip_analyze(
         ann,
         notes,
     )
+
+
+def strip_mode(
+    n_beats: int,
+    window_vf_share: float,
+    beat_vf_share: float,
+    rr_s: np.ndarray | None = None,
+) -> str:
+    """``"beats"`` or ``"windows"``: how a strip is classified.
+
+    Parameters
+    ----------
+    n_beats : int
+        QRS complexes found.
+    window_vf_share, beat_vf_share : float
+        Share of 1 s windows, and of the found beats, classified as VF.
+    rr_s : np.ndarray, optional
+        Intervals between the found beats, s.
+
+    Organised beats win unless fewer than two were found, or both the windows
+    and the beats themselves mostly read as VF and the rhythm is not a regular
+    one below 200 bpm. Windows alone are not enough: a wide QRS (bundle branch
+    block) can look like flutter in 1 s windows while each detected beat reads
+    as a beat; and fibrillation has no steady beat-to-beat interval, while
+    flutter's is shorter than 0.3 s.
+    """
+    if n_beats < 2:
+        return "windows"
+    if window_vf_share < VF_SHARE or beat_vf_share < VF_SHARE:
+        return "beats"
+    if rr_s is not None and len(rr_s) >= 3:
+        med = float(np.median(rr_s))
+        if med >= ORGANISED_MIN_RR_S and float(np.std(rr_s)) / med < ORGANISED_MAX_CV:
+            return "beats"
+    return "windows"
 
 
 def _windows_classify(

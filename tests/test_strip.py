@@ -13,7 +13,7 @@ from PIL import Image
 
 from ecg_model.errors import EcgError
 from ecg_model.signals import BEAT_CODES, record_read
-from ecg_model.strip import grid_detect, picture_kind, strip_analyze
+from ecg_model.strip import grid_detect, picture_kind, strip_analyze, strip_mode
 from ecg_model.strip_eval import match_beats, snr_db, strip_draw
 
 from .conftest import DATA, ROOT, needs_data
@@ -82,6 +82,22 @@ def test_strip_styles_digitise_and_find_every_beat(tiny_run, strip_100, style, m
     assert set(out) >= {"duration_s", "heart_rate_bpm", "beats", "counts"}
     assert sum(out["counts"].values()) == len(out["beats"])
     assert res.annotated.shape[2] == 3
+
+
+def test_strip_mode_needs_beats_and_windows_to_agree_on_vf():
+    # Organised beats: beats, even where 1 s windows of a wide QRS read as VF.
+    assert strip_mode(15, window_vf_share=0.9, beat_vf_share=0.0) == "beats"
+    assert strip_mode(15, window_vf_share=0.1, beat_vf_share=0.9) == "beats"
+    # Flutter/fibrillation: windows and the "beats" XQRS finds in it agree.
+    assert strip_mode(30, window_vf_share=0.9, beat_vf_share=0.95) == "windows"
+    # ...unless the "beats" come at a steady rate below 200 bpm: organised.
+    steady = np.full(10, 0.74) + np.tile([-0.02, 0.02], 5)
+    assert strip_mode(11, 0.6, 0.6, steady) == "beats"
+    assert strip_mode(11, 0.6, 0.6, steady / 3) == "windows"  # 240 bpm: flutter
+    rng = np.random.default_rng(0)
+    assert strip_mode(30, 0.9, 0.9, rng.uniform(0.15, 0.5, 29)) == "windows"
+    # Fewer than two beats: nothing to classify beat by beat.
+    assert strip_mode(1, window_vf_share=0.0, beat_vf_share=0.0) == "windows"
 
 
 def test_picture_kind():
