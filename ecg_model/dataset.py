@@ -93,9 +93,24 @@ class BuildOptions:
     seed: int = 0
 
 
+def _png_name(db: str, rn: str, sample: int, shift: int = 0) -> str:
+    return f"{db}_{rn}_{sample}{'' if shift == 0 else f'_s{shift:+d}'}.png"
+
+
+def _pngs_write(folder: Path, names: list[str], imgs: np.ndarray) -> None:
+    """Write uint8 images ``(n, h, w)`` as 8-bit grayscale PNGs named ``names``."""
+    for name, im in zip(names, imgs):
+        Image.fromarray(im).save(folder / name, compress_level=1)
+
+
 def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
-    """Worker: one record -> (metadata rows, images, skipped counts)."""
-    path, db, spec, stride = args
+    """Worker: one record -> (metadata rows, packed images, skipped counts).
+
+    The images are written as PNGs into the staging folder ``stage`` here, in
+    the worker, so encoding runs on every core; what comes back is 1 bit a pixel
+    (``np.packbits`` of the ink, ``(n, h, ceil(w / 8))``).
+    """
+    path, db, spec, stride, stage = args
     rec = record_read(path, fs=spec.fs, database=db)
     skipped: Counter = Counter()
     if db == "vfdb":
@@ -121,7 +136,8 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
         if centres.size
         else np.zeros((0, spec.image_height, spec.image_width), np.uint8)
     )
-    return meta, images, skipped
+    _pngs_write(Path(stage), [_png_name(db, rec.name, c) for c in centres], images)
+    return meta, np.packbits(images == 0, axis=-1), skipped
 
 
 def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
@@ -192,6 +208,9 @@ def dataset_build(
             "or fetch it with 'python -m ecg_model download')"
         )
     wanted = set(opts.records)
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.building-{os.getpid()}")
+    stage = tmp / "_stage"  # every rendered PNG, before the split sorts them
     jobs = []
     for db in ("mitdb", "vfdb"):
         if not (root / db).is_dir():
@@ -201,121 +220,16 @@ def dataset_build(
                 continue
             if opts.split == "patient" and db == "mitdb" and name not in DS1 + DS2:
                 continue
-            jobs.append((str(root / db / name), db, spec, opts.vf_stride_s))
+            jobs.append((str(root / db / name), db, spec, opts.vf_stride_s, str(stage)))
     if not jobs:
         raise EcgError(
             f"{root}: no mitdb or vfdb records found (or none match --records)"
         )
-
-    # 1. records -> beats and windows, rendered (in parallel: one record a task).
-    metas, images, skipped = [], [], Counter()
-    workers = workers or min(len(jobs), os.cpu_count() or 1)
-    with ProcessPoolExecutor(workers) as ex:
-        for i, (m, im, sk) in enumerate(ex.map(_record_items, jobs)):
-            metas.append(m)
-            images.append(im)
-            skipped.update(sk)
-            progress(
-                0.6 * (i + 1) / len(jobs),
-                f"read {m['database'].iat[0] if len(m) else ''} "
-                f"{Path(jobs[i][0]).name}",
-            )
-    meta = pd.concat(metas, ignore_index=True)
-    imgs = (
-        np.concatenate(images)
-        if images
-        else np.zeros((0, spec.image_height, spec.image_width))
-    )
-    if len(meta) == 0:
-        raise EcgError(f"{root}: the selected records hold no beats of the six classes")
-
-    # 2. split, then cap the training part (the test part is never capped).
-    meta["split"] = _split_assign(meta, opts)
-    excluded = int((meta["split"] == "").sum())
-    tr = np.flatnonzero(meta["split"] == "train")
-    te = np.flatnonzero(meta["split"] == "test")
-    tr = tr[caps_apply(meta["class"].to_numpy()[tr], opts.caps, opts.seed)]
-    keep = np.sort(np.concatenate([tr, te]))
-    meta, imgs = meta.iloc[keep].reset_index(drop=True), imgs[keep]
-    meta["shift"] = 0
-
-    # 3. top up rare training classes by redrawing with the window shifted.
-    if opts.min_per_class > 0:
-        meta, imgs = _top_up(meta, imgs, opts, spec, root)
-
-    # 4. write PNGs and the manifest into a temporary folder, then swap it in.
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(f".{out_dir.name}.building-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        paths = [
-            f"{s}/{c}/{d}_{r}_{n}{'' if sh == 0 else f'_s{sh:+d}'}.png"
-            for s, c, d, r, n, sh in zip(
-                meta["split"],
-                meta["class"],
-                meta["database"],
-                meta["record"],
-                meta["sample"],
-                meta["shift"],
-            )
-        ]
-        meta.insert(0, "path", paths)
-        for s in ("train", "test"):
-            for c in CLASSES:
-                (tmp / s / c).mkdir(parents=True, exist_ok=True)
-
-        def write(i: int) -> None:
-            Image.fromarray(imgs[i]).save(tmp / paths[i], compress_level=1)
-
-        with ThreadPoolExecutor(4) as ex:
-            for j, _ in enumerate(ex.map(write, range(len(paths)), chunksize=256)):
-                if j % 5000 == 0:
-                    progress(
-                        0.6 + 0.35 * j / len(paths), f"wrote {j} of {len(paths)} images"
-                    )
-        meta[list(MANIFEST_COLUMNS)].to_csv(tmp / "manifest.csv", index=False)
-        # The renderer draws pure black on white: 1 bit a pixel keeps the cache small.
-        np.savez(
-            tmp / "cache.npz",
-            bits=np.packbits(imgs == 0, axis=-1),
-            width=imgs.shape[-1],
-            paths=np.asarray(paths),
-        )
-        report = {
-            "split": opts.split,
-            "n_images": len(meta),
-            "counts": {
-                s: {
-                    c: int(((meta["split"] == s) & (meta["class"] == c)).sum())
-                    for c in CLASSES
-                }
-                for s in ("train", "test")
-            },
-            "records": {
-                s: sorted(
-                    set(
-                        meta.loc[meta["split"] == s, "database"]
-                        + "/"
-                        + meta.loc[meta["split"] == s, "record"]
-                    )
-                )
-                for s in ("train", "test")
-            },
-            "skipped": dict(sorted(skipped.items())),
-            "excluded_beats": excluded,
-            "topped_up": int((meta["shift"] != 0).sum()),
-            "elapsed_s": round(time.perf_counter() - t0, 2),
-        }
-        atomic_write_json(tmp / "build_report.json", report)
-        atomic_write_json(
-            tmp / "dataset.json",
-            {
-                "preprocessing": spec.to_json(),
-                "options": asdict(opts),
-                "data_dir": str(root),
-            },
-        )
+        stage.mkdir(parents=True)
+        report = _build_into(tmp, stage, jobs, opts, spec, root, progress, workers, t0)
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
         if out_dir.exists():
             out_dir.rename(old)
@@ -328,20 +242,132 @@ def dataset_build(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    progress(1.0, f"built {len(meta)} images in {report['elapsed_s']} s")
+    progress(1.0, f"built {report['n_images']} images in {report['elapsed_s']} s")
+    return report
+
+
+def _build_into(
+    tmp: Path,
+    stage: Path,
+    jobs: list[tuple],
+    opts: BuildOptions,
+    spec: RenderSpec,
+    root: Path,
+    progress: ProgressFn,
+    workers: int | None,
+    t0: float,
+) -> dict:
+    """The build proper, into the temporary folder ``tmp``; returns the report."""
+    # 1. records -> beats and windows, rendered and staged as PNGs (in parallel:
+    #    one record a task).
+    metas, bits, skipped = [], [], Counter()
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    with ProcessPoolExecutor(workers) as ex:
+        for i, (m, bt, sk) in enumerate(ex.map(_record_items, jobs)):
+            metas.append(m)
+            bits.append(bt)
+            skipped.update(sk)
+            progress(
+                0.85 * (i + 1) / len(jobs),
+                f"read and drew {m['database'].iat[0] if len(m) else ''} "
+                f"{Path(jobs[i][0]).name}",
+            )
+    meta = pd.concat(metas, ignore_index=True)
+    packed = np.concatenate(bits)  # (n, h, ceil(w / 8)) ink bits
+    if len(meta) == 0:
+        raise EcgError(f"{root}: the selected records hold no beats of the six classes")
+
+    # 2. split, then cap the training part (the test part is never capped).
+    meta["split"] = _split_assign(meta, opts)
+    excluded = int((meta["split"] == "").sum())
+    tr = np.flatnonzero(meta["split"] == "train")
+    te = np.flatnonzero(meta["split"] == "test")
+    tr = tr[caps_apply(meta["class"].to_numpy()[tr], opts.caps, opts.seed)]
+    keep = np.sort(np.concatenate([tr, te]))
+    meta, packed = meta.iloc[keep].reset_index(drop=True), packed[keep]
+    meta["shift"] = 0
+
+    # 3. top up rare training classes by redrawing with the window shifted.
+    if opts.min_per_class > 0:
+        meta, packed = _top_up(meta, packed, opts, spec, root, stage)
+
+    # 4. sort the staged PNGs into split/class folders (a rename each; what the
+    #    split or the caps left out is deleted with the staging folder).
+    staged = [
+        _png_name(d, r, n, sh)
+        for d, r, n, sh in zip(
+            meta["database"], meta["record"], meta["sample"], meta["shift"]
+        )
+    ]
+    paths = [f"{s}/{c}/{f}" for s, c, f in zip(meta["split"], meta["class"], staged)]
+    meta.insert(0, "path", paths)
+    for s in ("train", "test"):
+        for c in CLASSES:
+            (tmp / s / c).mkdir(parents=True, exist_ok=True)
+    for j, (f, p) in enumerate(zip(staged, paths)):
+        os.rename(stage / f, tmp / p)
+        if j % 20000 == 0:
+            progress(0.85 + 0.1 * j / len(paths), f"sorted {j} of {len(paths)} images")
+    shutil.rmtree(stage)
+    meta[list(MANIFEST_COLUMNS)].to_csv(tmp / "manifest.csv", index=False)
+    np.savez(
+        tmp / "cache.npz",
+        bits=packed,
+        width=spec.image_width,
+        paths=np.asarray(paths),
+    )
+    report = {
+        "split": opts.split,
+        "n_images": len(meta),
+        "counts": {
+            s: {
+                c: int(((meta["split"] == s) & (meta["class"] == c)).sum())
+                for c in CLASSES
+            }
+            for s in ("train", "test")
+        },
+        "records": {
+            s: sorted(
+                set(
+                    meta.loc[meta["split"] == s, "database"]
+                    + "/"
+                    + meta.loc[meta["split"] == s, "record"]
+                )
+            )
+            for s in ("train", "test")
+        },
+        "skipped": dict(sorted(skipped.items())),
+        "excluded_beats": excluded,
+        "topped_up": int((meta["shift"] != 0).sum()),
+        "elapsed_s": round(time.perf_counter() - t0, 2),
+    }
+    atomic_write_json(tmp / "build_report.json", report)
+    atomic_write_json(
+        tmp / "dataset.json",
+        {
+            "preprocessing": spec.to_json(),
+            "options": asdict(opts),
+            "data_dir": str(root),
+        },
+    )
     return report
 
 
 def _top_up(
     meta: pd.DataFrame,
-    imgs: np.ndarray,
+    packed: np.ndarray,
     opts: BuildOptions,
     spec: RenderSpec,
     root: Path,
+    stage: Path,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Add shifted redraws of rare training beats up to ``min_per_class`` a class."""
+    """Add shifted redraws of rare training beats up to ``min_per_class`` a class.
+
+    The new images are staged as PNGs in ``stage``; returns the grown manifest
+    and packed ink bits.
+    """
     rng = np.random.default_rng(opts.seed + 1)
-    extra_meta, extra_img = [], []
+    extra_meta, extra_bits = [], []
     train = meta[meta["split"] == "train"]
     cache: dict = {}
     for c in CLASSES:
@@ -349,10 +375,14 @@ def _top_up(
         need = opts.min_per_class - len(rows)
         if need <= 0 or len(rows) == 0:
             continue
-        pick = rows.iloc[rng.integers(0, len(rows), need)].copy()
-        # A shift of 4..20 ms either way: a different window of the same real beat.
-        mag = rng.integers(1, 6, need) * rng.choice([-1, 1], need)
-        pick["shift"] = mag
+        # A shift of 1..5 samples (4..20 ms) either way: a different window of
+        # the same real beat. Each (beat, shift) pair is drawn at most once.
+        shifts = np.array([-5, -4, -3, -2, -1, 1, 2, 3, 4, 5])
+        k = rng.choice(
+            len(rows) * shifts.size, min(need, len(rows) * shifts.size), replace=False
+        )
+        pick = rows.iloc[k // shifts.size].copy()
+        pick["shift"] = shifts[k % shifts.size]
         for (db, rn), grp in pick.groupby(["database", "record"]):
             if (db, rn) not in cache:
                 cache[(db, rn)] = record_read(
@@ -364,13 +394,22 @@ def _top_up(
                 spec.before,
                 sig.size - spec.after,
             )
-            extra_img.append(windows_render(sig, centres, spec))
+            imgs = windows_render(sig, centres, spec)  # (n, h, w)
+            _pngs_write(
+                stage,
+                [
+                    _png_name(db, rn, n, sh)
+                    for n, sh in zip(grp["sample"], grp["shift"])
+                ],
+                imgs,
+            )
+            extra_bits.append(np.packbits(imgs == 0, axis=-1))
             extra_meta.append(grp)
     if not extra_meta:
-        return meta, imgs
+        return meta, packed
     return (
         pd.concat([meta, *extra_meta], ignore_index=True),
-        np.concatenate([imgs, *extra_img]),
+        np.concatenate([packed, *extra_bits]),
     )
 
 
