@@ -439,7 +439,7 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--model", help="run folder (default artifacts/default/patient)")
     s.add_argument("--data-dir", help=data_help)
     s.add_argument("--records", nargs="+", help="mitdb DS2 records (default all 22)")
-    s.add_argument("--strips-per-record", type=int, default=2)
+    s.add_argument("--strips-per-record", type=int, default=5)
     s.add_argument("--seconds", type=float, default=10.0)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="write the figures as JSON here")

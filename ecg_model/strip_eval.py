@@ -157,7 +157,7 @@ def match_beats(
 @dataclass
 class StripEvalOptions:
     records: tuple[str, ...] = DS2
-    strips_per_record: int = 2
+    strips_per_record: int = 5
     seconds: float = 10.0
     seed: int = 0
 
