@@ -91,6 +91,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                 class_caps=_caps(a.cap),
                 balance=a.balance,
                 augment=not a.no_augment,
+                edge_blank=a.edge_blank,
                 seed=a.seed,
                 patience=a.patience,
                 strategy=a.strategy,
@@ -385,6 +386,14 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--cap", action="append", metavar="CLASS=N")
     s.add_argument("--balance", choices=BALANCE, default="sqrt")
     s.add_argument("--no-augment", action="store_true")
+    s.add_argument(
+        "--edge-blank",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of augmented pictures with one edge blanked, as at a strip's "
+        "start or end (default 0)",
+    )
     s.add_argument("--patience", type=int, default=4)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--strategy", choices=STRATEGIES, default="default")

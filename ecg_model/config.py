@@ -37,6 +37,9 @@ class TrainConfig:
         ``balanced`` (inverse frequency).
     augment : bool
         Random horizontal shift (+-4 px) and line thickening of training images.
+    edge_blank : float
+        Share of augmented training pictures whose left or right edge is blanked
+        (as a beat near a strip's start or end is drawn); 0: off.
     val_fraction : float
         Share of the training part held out (stratified) for early stopping.
     patience : int
@@ -58,6 +61,7 @@ class TrainConfig:
     class_caps: dict = field(default_factory=dict)
     balance: str = "sqrt"
     augment: bool = True
+    edge_blank: float = 0.0
     val_fraction: float = 0.1
     patience: int = 4
     seed: int = 0
@@ -78,6 +82,8 @@ class TrainConfig:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+        if not 0 <= self.edge_blank <= 1:
+            raise ValueError("edge_blank must be between 0 and 1")
         if not 0 < self.val_fraction < 0.5:
             raise ValueError("val_fraction must be between 0 and 0.5")
         bad = set(self.class_caps) - set(CLASSES)

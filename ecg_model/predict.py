@@ -22,7 +22,13 @@ from PIL import Image, UnidentifiedImageError
 from .classes import CLASSES
 from .errors import EcgError
 from .io import default_model_dir, json_read
-from .render import RenderSpec, TraceQuality, image_normalize, windows_render
+from .render import (
+    RenderSpec,
+    TraceQuality,
+    image_normalize,
+    outside_blank,
+    windows_render,
+)
 from .signals import signal_clean, signal_resample
 
 if TYPE_CHECKING:
@@ -279,9 +285,10 @@ def signal_beats_classify(
     qrs = qrs[(qrs >= 0) & (qrs < x.size)]
     if qrs.size == 0:
         raise EcgError("no beats found in the signal")
-    # 3. render each beat's window (edge-padded where it leaves the signal).
+    # 3. render each beat's window; where it leaves the signal, the paper is blank.
     pad = np.pad(x, (spec.before, spec.after), mode="edge")
     imgs = windows_render(pad, qrs + spec.before, spec)  # (n_beats, h, w)
+    imgs = outside_blank(imgs, qrs, x.size, spec)
     # 4. classify.
     probs = predictor.predict_arrays(imgs)
     return BeatTable(

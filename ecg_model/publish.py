@@ -263,7 +263,8 @@ Research and education: exploring how a CNN separates beat types on beat images.
   `python -m ecg_model train` with `config.json` beside the weights
   (epochs {cfg["epochs"]}, batch {cfg["batch_size"]},
   learning rate {cfg["learning_rate"]},
-  class weights `{cfg["balance"]}`, augmentation {cfg["augment"]}, seed {cfg["seed"]}).
+  class weights `{cfg["balance"]}`, augmentation {cfg["augment"]},
+  edge blanking {cfg.get("edge_blank", 0.0)}, seed {cfg["seed"]}).
 - Input: a {pre["image_height"]}x{pre["image_width"]} grayscale picture of
   {pre["window_before_s"] + pre["window_after_s"]:.1f} s of single-lead ECG
   ({pre["window_before_s"]} s before the beat, {pre["window_after_s"]} s after), so the

@@ -153,6 +153,38 @@ def windows_render(
     return out
 
 
+def outside_blank(
+    imgs: np.ndarray, centres: np.ndarray, sig_len: int, spec: RenderSpec
+) -> np.ndarray:
+    """White out the columns of each window that lie outside the signal.
+
+    A beat near the start or end of a short signal (a strip) has no neighbour on
+    one side; blank paper says "no signal here", where a padded flat line would
+    say "a pause".
+
+    Parameters
+    ----------
+    imgs : np.ndarray
+        uint8 windows, shape ``(n, image_height, image_width)``.
+    centres : np.ndarray
+        Beat positions in samples of the unpadded signal, shape ``(n,)``.
+    sig_len : int
+        Length of the unpadded signal, samples.
+
+    Returns
+    -------
+    np.ndarray
+        A copy of ``imgs`` with those columns set to 255.
+    """
+    w = spec.image_width
+    span = (spec.before + spec.after) / w  # samples a column
+    t0 = np.asarray(centres)[:, None] - spec.before + np.arange(w) * span  # (n, w)
+    outside = (t0 + span <= 0) | (t0 >= sig_len)  # (n, w)
+    out = np.array(imgs, copy=True)
+    out[np.broadcast_to(outside[:, None, :], out.shape)] = 255
+    return out
+
+
 def beat_render(sig: np.ndarray, centre: int, spec: RenderSpec) -> np.ndarray:
     """Render one window; the signal is zero-padded where the window leaves it.
 

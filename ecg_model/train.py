@@ -227,12 +227,16 @@ def tf_dataset(
     shuffle: bool,
     augment: bool,
     seed: int,
+    edge_blank: float = 0.0,
 ):
     """A ``tf.data`` pipeline over uint8 images ``(n, h, w)``.
 
     Yields float32 images ``(b, h, w, 1)``, labels ``(b,)`` and, with ``w``,
     sample weights ``(b,)``. Augmentation shifts the picture horizontally by up
-    to 4 px (white fill), as a beat found a little off-centre would be.
+    to 4 px (white fill), as a beat found a little off-centre would be; with
+    ``edge_blank`` > 0, that share of the pictures also loses a random stretch
+    (1 px to just short of the beat) at its left or right edge to blank paper,
+    as a beat near the start or end of a strip is drawn.
     """
     import tensorflow as tf
 
@@ -250,6 +254,17 @@ def tf_dataset(
             off = tf.random.uniform([], 0, 9, dtype=tf.int32)
             img = img[:, :, off : off + wd, :]  # (b, h, w, 1)
             img = tf.ensure_shape(img, [None, h, wd, 1])
+            if edge_blank > 0:
+                b = tf.shape(img)[0]
+                hit = tf.random.uniform([b]) < edge_blank  # (b,)
+                left = tf.random.uniform([b]) < 0.5  # (b,)
+                k = tf.random.uniform([b], 1, wd // 2 - 6, dtype=tf.int32)  # (b,)
+                cols = tf.range(wd)[None, :]  # (1, w)
+                gone = tf.where(
+                    left[:, None], cols < k[:, None], cols >= wd - k[:, None]
+                )  # (b, w)
+                gone = tf.logical_and(gone, hit[:, None])
+                img = tf.where(gone[:, None, :, None], 255.0, img)  # (b, h, w, 1)
         return (img, *rest)
 
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -386,6 +401,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         True,
         config.augment,
         config.seed,
+        config.edge_blank,
     )
     val_ds = tf_dataset(
         x[va], y[va], None, config.batch_size, False, False, config.seed

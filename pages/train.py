@@ -68,6 +68,15 @@ def launch_form() -> None:
         )
         augment = c8.checkbox("Augmentation (shift)", True, key="train_augment")
         seed = c9.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
+        edge_blank = st.slider(
+            "Share of pictures with one edge blanked (as beats at a strip's start "
+            "or end are drawn)",
+            0.0,
+            0.5,
+            float(TrainConfig().edge_blank),
+            0.05,
+            key="train_edge_blank",
+        )
         go = st.form_submit_button(
             "Launch training", type="primary", key="train_launch"
         )
@@ -83,6 +92,7 @@ def launch_form() -> None:
             class_caps={"Normal": int(cap)} if cap else {},
             balance=balance,
             augment=augment,
+            edge_blank=float(edge_blank),
             seed=int(seed),
             dataset=str(datasets[ds_label]) if ds_label in datasets else "",
         )

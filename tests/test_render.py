@@ -7,7 +7,13 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ecg_model.render import RenderSpec, beat_render, image_normalize, windows_render
+from ecg_model.render import (
+    RenderSpec,
+    beat_render,
+    image_normalize,
+    outside_blank,
+    windows_render,
+)
 
 from .test_signals import synthetic_ecg
 
@@ -26,6 +32,26 @@ def test_render_shape_polarity_and_determinism():
     # Each column holds ink (a continuous line) and the picture is mostly paper.
     assert ((imgs == 0).any(axis=1)).all()
     assert (imgs == 255).mean() > 0.8
+
+
+def test_outside_blank_whites_out_only_what_lies_outside_the_signal():
+    sig, peaks = synthetic_ecg(SPEC.fs, 10)
+    seg = sig[peaks[2] - 50 : peaks[6] + 50]  # a strip: beat 2 is 0.2 s from its start
+    c = np.array([50, peaks[6] - peaks[2] + 50])  # first and last beat of the strip
+    pad = np.pad(seg, (SPEC.before, SPEC.after), mode="edge")
+    imgs = windows_render(pad, c + SPEC.before, SPEC)
+    out = outside_blank(imgs, c, seg.size, SPEC)
+    blank = (out == 255).all(axis=1)  # (2, w)
+    px_per_s = SPEC.image_width / (SPEC.window_before_s + SPEC.window_after_s)
+    # First beat: the 1.0 s before the strip starts is blank, nothing after it.
+    n_left = int(np.flatnonzero(~blank[0])[0])
+    assert abs(n_left - (SPEC.window_before_s - 0.2) * px_per_s) <= 1.5
+    assert not blank[0, n_left:].any()
+    # Last beat: blank after the strip's end, from its right edge inward.
+    n_right = SPEC.image_width - 1 - int(np.flatnonzero(~blank[1])[-1])
+    assert abs(n_right - (SPEC.window_after_s - 0.2) * px_per_s) <= 1.5
+    # What lies inside the signal is drawn as before.
+    assert np.array_equal(out[0][:, n_left:], imgs[0][:, n_left:])
 
 
 def test_beat_sits_at_window_before_and_neighbours_show():

@@ -18,6 +18,7 @@ from ecg_model.train import (
     run_cancel,
     run_create,
     status_read,
+    tf_dataset,
     train_run,
 )
 
@@ -118,12 +119,32 @@ def test_class_weights():
     assert np.all(class_weights(y, "none") == 1)
 
 
+def test_edge_blank_augmentation_blanks_one_edge_never_the_beat():
+    # All-ink pictures: any blank column was blanked by the augmentation.
+    x = np.zeros((512, 64, 128), np.uint8)
+    ds = tf_dataset(x, np.zeros(512, int), None, 512, False, True, 0, edge_blank=0.3)
+    img = next(iter(ds))[0].numpy()[..., 0]  # (b, h, w)
+    blank = (img == 255).all(axis=1)  # (b, w)
+    # The +-4 px shift leaves at most 4 blank columns; more is a blanked edge.
+    hit = blank.sum(axis=1) > 4
+    assert 0.2 < hit.mean() < 0.4
+    left, right = blank[:, :8].all(axis=1), blank[:, -8:].all(axis=1)
+    assert not (hit & left & right).any()  # one side only
+    assert not blank[:, 60:68].any()  # the beat's columns keep their ink
+    # Off by default: only the shift's few columns.
+    ds = tf_dataset(x, np.zeros(512, int), None, 512, False, True, 0)
+    img = next(iter(ds))[0].numpy()[..., 0]
+    assert ((img == 255).all(axis=1).sum(axis=1) <= 4).all()
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="model must be"):
         TrainConfig(model="nope")
     with pytest.raises(ValueError, match="unknown classes"):
         TrainConfig(class_caps={"Nrmal": 3})
-    c = TrainConfig(epochs=3, class_caps={"Normal": 10})
+    with pytest.raises(ValueError, match="edge_blank"):
+        TrainConfig(edge_blank=1.5)
+    c = TrainConfig(epochs=3, class_caps={"Normal": 10}, edge_blank=0.25)
     assert TrainConfig.from_json(json.loads(c.dumps())) == c
 
 
