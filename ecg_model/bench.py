@@ -76,7 +76,7 @@ def bench_train(
         metrics=["accuracy"],
     )
     ds = tf_dataset(x, y, np.ones(len(y), np.float32), batch, True, True, 0)
-    m.fit(ds.take(3), epochs=1, verbose=0)  # build and trace the graph
+    m.fit(ds.take(3), epochs=1, verbose=0, shuffle=False)  # build, trace the graph
     # A shared 2-core machine varies by a third from one epoch to the next: time
     # several epochs and report the median and the range.
     rates = []
@@ -88,7 +88,8 @@ def bench_train(
         def on_epoch_end(self, epoch, logs=None):
             rates.append(len(x) / (time.perf_counter() - self.t))
 
-    m.fit(ds, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
+    # tf_dataset shuffles already; fit must not try to.
+    m.fit(ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[EpochTimer()])
     return {
         f"train_images_per_s_{model}": round(float(np.median(rates))),
         f"train_images_per_s_{model}_range": f"{min(rates):.0f}-{max(rates):.0f}",

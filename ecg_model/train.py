@@ -427,6 +427,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # tf_dataset shuffles already
     )
     if status.cancelled:
         return {
