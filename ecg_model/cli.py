@@ -134,6 +134,26 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 2 if st["state"] == "failed" else 1 if status_read(run_dir) else 1
 
 
+def cmd_fit_rhythm(a: argparse.Namespace) -> int:
+    from .evaluate import metrics_table
+    from .rhythm import rhythm_fit_run
+
+    res = rhythm_fit_run(a.run, a.data_dir)
+    print("threshold sweep on the training records (PAC sensitivity / PPV):")
+    for row in res["fit_sweep"]:
+        print(
+            f"  ratio < {row['threshold']:.2f}: {100 * row['sensitivity']:.1f}% / "
+            f"{100 * row['ppv']:.1f}%"
+        )
+    print(
+        f"kept {res['pac_ratio_threshold']:.2f} (largest with PPV >= 50%), "
+        f"saved in {Path(a.run) / 'rhythm.json'}"
+    )
+    print("test part, picture + rhythm step:")
+    print(metrics_table(res))
+    return 0
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .dataset import dataset_load
     from .evaluate import baseline_compute, metrics_compute, metrics_table
@@ -401,6 +421,15 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--run-dir", help="train this existing queued run folder instead")
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser(
+        "fit-rhythm",
+        help="fit the rhythm step (early normal-looking beats -> PAC) on a run's "
+        "training records; score its test part",
+    )
+    s.add_argument("run")
+    s.add_argument("--data-dir", help=data_help)
+    s.set_defaults(fn=cmd_fit_rhythm)
 
     s = sub.add_parser(
         "evaluate", help="test metrics of a run, with CIs and the baseline"

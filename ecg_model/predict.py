@@ -29,6 +29,7 @@ from .render import (
     outside_blank,
     windows_render,
 )
+from .rhythm import rhythm_adjust, rhythm_read, rr_ratio
 from .signals import signal_clean, signal_resample
 
 if TYPE_CHECKING:
@@ -162,6 +163,8 @@ class Predictor:
             )
         self.spec = RenderSpec.from_json(pre)
         self.classes = CLASSES
+        # Beats of a signal also get the rhythm step when the run has one.
+        self.pac_ratio_threshold = rhythm_read(self.run_dir)
         import keras
 
         try:
@@ -289,8 +292,12 @@ def signal_beats_classify(
     pad = np.pad(x, (spec.before, spec.after), mode="edge")
     imgs = windows_render(pad, qrs + spec.before, spec)  # (n_beats, h, w)
     imgs = outside_blank(imgs, qrs, x.size, spec)
-    # 4. classify.
+    # 4. classify by picture, then by rhythm: a beat the picture calls Normal that
+    #    comes early against its neighbours is a PAC (see ecg_model.rhythm).
     probs = predictor.predict_arrays(imgs)
+    probs = rhythm_adjust(
+        probs, rr_ratio(qrs / spec.fs), getattr(predictor, "pac_ratio_threshold", None)
+    )
     return BeatTable(
         fs=fs,
         sig=x,

@@ -25,6 +25,7 @@ from .classes import BEAT_SYMBOLS, CLASSES
 from .errors import EcgError
 from .io import data_dir
 from .render import windows_render
+from .rhythm import record_beat_times, rhythm_adjust, rr_ratio
 from .signals import BEAT_CODES, DS2, record_read
 
 #: Style name -> drawing options. Paper styles use 25 mm/s, 10 mm/mV at ``dpmm``
@@ -203,17 +204,24 @@ def strip_evaluate(
             )
     if not strips:
         raise EcgError(f"{root}: no mitdb DS2 records found for the strip evaluation")
-    # The beat-image path on the same beats: drawn from the true signal.
+    # The beat-image path on the same beats: drawn from the true signal, with the
+    # rhythm step on the annotated beats of the whole record where the model has one.
     bi_true, bi_pred = [], []
-    for _, _, full, _, _, cls, samples in strips:
+    for rn, _, full, _, _, cls, samples in strips:
         ok = [
             (s, c)
             for s, c in zip(samples, cls)
             if c and spec.before <= s < full.size - spec.after
         ]
         if ok:
-            imgs = windows_render(full, np.array([s for s, _ in ok]), spec)
-            p = predictor.predict_arrays(imgs).argmax(1)
+            c = np.array([s for s, _ in ok])
+            t = record_beat_times(root / "mitdb" / rn)
+            ratio = dict(zip(np.round(t * spec.fs).astype(np.int64), rr_ratio(t)))
+            p = rhythm_adjust(
+                predictor.predict_arrays(windows_render(full, c, spec)),
+                np.array([ratio.get(int(s), np.nan) for s in c]),
+                getattr(predictor, "pac_ratio_threshold", None),
+            ).argmax(1)
             bi_true += [CLASSES.index(c) for _, c in ok]
             bi_pred += list(p)
     out = {

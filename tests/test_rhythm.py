@@ -1,0 +1,137 @@
+"""Rhythm step: RR ratio, early normal-looking beats called PAC, fitted threshold."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ecg_model.classes import CLASSES
+from ecg_model.predict import Predictor, signal_beats_classify
+from ecg_model.render import RenderSpec
+from ecg_model.rhythm import (
+    NORMAL,
+    PAC,
+    RHYTHM_FILE,
+    rhythm_adjust,
+    rhythm_fit_run,
+    rhythm_read,
+    rr_ratio,
+    threshold_fit,
+)
+
+from .conftest import DATA, ROOT, needs_data
+
+FS = 250.0
+
+
+def beats_with_one_early(n: int = 30, rr: float = 0.8, early: int = 15) -> np.ndarray:
+    """Beat times (s) at a steady ``rr``; beat ``early`` 30% early, then a pause."""
+    t = np.arange(n) * rr
+    t[early] -= 0.3 * rr  # the next beat stays on the sinus schedule
+    return t
+
+
+def test_rr_ratio_marks_the_early_beat():
+    t = beats_with_one_early()
+    r = rr_ratio(t)
+    assert np.isnan(r[0])
+    assert r[15] == pytest.approx(0.7, abs=0.03)
+    # The beat after it follows the pause: late; the rest are on time.
+    assert r[16] == pytest.approx(1.3, abs=0.05)
+    others = np.delete(r, [0, 15, 16])
+    assert np.allclose(others, 1.0, atol=0.03)
+    # A steady rhythm at any rate is on time everywhere.
+    assert np.allclose(rr_ratio(np.arange(20) * 0.45)[1:], 1.0)
+    assert np.isnan(rr_ratio(np.array([0.0, 0.8]))).all()
+
+
+def test_rhythm_adjust_swaps_normal_and_pac_for_early_normal_beats():
+    p = np.zeros((4, len(CLASSES)), np.float32)
+    p[:, NORMAL], p[:, PAC] = 0.7, 0.2
+    p[:, -1] = 0.1
+    p[3] = 0
+    p[3, CLASSES.index("Premature Ventricular Contraction")] = 1.0
+    ratio = np.array([0.7, 0.95, np.nan, 0.6])
+    out = rhythm_adjust(p, ratio, 0.8)
+    assert out[0, PAC] == pytest.approx(0.7) and out[0, NORMAL] == pytest.approx(0.2)
+    assert np.array_equal(out[1:], p[1:])  # on time, unknown, or not Normal: kept
+    assert np.allclose(out.sum(axis=1), p.sum(axis=1))
+    assert np.array_equal(rhythm_adjust(p, ratio, None), p)
+
+
+def test_threshold_fit_keeps_the_largest_with_ppv_floor():
+    rng = np.random.default_rng(0)
+    # 100 PACs at ratio ~0.7, 900 normal beats at ~1.0 with a tail of early ones.
+    ratio = np.r_[rng.normal(0.7, 0.03, 100), rng.normal(1.0, 0.08, 900)]
+    y = np.r_[np.full(100, PAC), np.full(900, NORMAL)]
+    probs = np.zeros((1000, len(CLASSES)), np.float32)
+    probs[:, NORMAL] = 1.0  # the picture calls every beat Normal
+    t, sweep = threshold_fit(ratio, y, probs)
+    ppv = {s["threshold"]: s["ppv"] for s in sweep}
+    se = [s["sensitivity"] for s in sweep]
+    assert ppv[t] >= 0.5
+    assert all(ppv[s["threshold"]] < 0.5 for s in sweep if s["threshold"] > t)
+    assert se == sorted(se) and se[-1] > 0.95
+
+
+class _NormalEverywhere:
+    """A stand-in model that calls every picture Normal, with a rhythm step."""
+
+    spec = RenderSpec()
+    pac_ratio_threshold = 0.8
+
+    def predict_arrays(self, images: np.ndarray) -> np.ndarray:
+        p = np.full((len(images), len(CLASSES)), 0.02, np.float32)
+        p[:, NORMAL] = 0.9
+        return p
+
+
+def test_signal_beats_get_the_rhythm_step():
+    t = beats_with_one_early(n=20)[1:] + 0.5  # s, first beat at 1.3 s
+    x = np.arange(int((t[-1] + 1.0) * FS)) / FS
+    sig = np.zeros_like(x)
+    for p in t:
+        sig += np.exp(-0.5 * ((x - p) / 0.01) ** 2)
+    table = signal_beats_classify(_NormalEverywhere(), sig, FS)
+    called = np.array(table.predicted)
+    found_early = np.argmin(np.abs(table.time_s - t[14]))
+    assert abs(table.time_s[found_early] - t[14]) < 0.05
+    assert called[found_early] == "Premature Atrial Contraction"
+    assert (np.delete(called, found_early) == "Normal").all()
+
+
+@needs_data
+def test_fit_rhythm_on_a_run(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    res = rhythm_fit_run(run, DATA)
+    assert 0.6 <= res["pac_ratio_threshold"] <= 0.95
+    assert rhythm_read(run) == res["pac_ratio_threshold"]
+    saved = json.loads((run / RHYTHM_FILE).read_text())
+    assert saved["pac_ratio_threshold"] == res["pac_ratio_threshold"]
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["rr_context"]["per_class"].keys() == set(CLASSES)
+    assert 0 <= m["rr_context"]["accuracy"] <= 1 and m["accuracy"]  # both kept
+    assert Predictor(run).pac_ratio_threshold == res["pac_ratio_threshold"]
+    # The CLI prints the sweep and the test table.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ecg_model",
+            "fit-rhythm",
+            str(run),
+            "--data-dir",
+            str(DATA),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ratio < 0.60" in out.stdout and "rhythm.json" in out.stdout
