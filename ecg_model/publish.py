@@ -26,6 +26,7 @@ RUN_KEEP = (
     "confusion_matrix.csv",
     "metrics.json",
     "status.json",
+    "rhythm.json",
 )
 HEADLINE = ("accuracy", "macro_recall", "macro_f1")
 CITATIONS = "\n".join(
@@ -59,6 +60,8 @@ def _copy_run(run: Path, dest: Path) -> None:
             tmp = dest / f".{f}.tmp"
             shutil.copyfile(run / f, tmp)
             os.replace(tmp, dest / f)
+        elif (dest / f).exists():  # e.g. a rhythm step the new run does not have
+            (dest / f).unlink()
     atomic_write_text(dest / "SOURCE_RUN", run.name + "\n")
 
 
@@ -79,6 +82,20 @@ def _summary(m: dict) -> dict:
     keep["baseline"] = {
         k: m["baseline"][k] for k in (*HEADLINE, "predicts", "per_class")
     }
+    if "rr_context" in m:
+        rr = m["rr_context"]
+        keep["rr_context"] = {
+            k: rr[k]
+            for k in (
+                *HEADLINE,
+                "ci",
+                "per_class",
+                "confusion_matrix",
+                "pac_ratio_threshold",
+                "fit_sweep",
+            )
+            if k in rr
+        }
     return keep
 
 
@@ -195,6 +212,13 @@ def results_table(metrics: dict) -> str:
                 f"| {proto} | seed (original report's CNN) | {_ci(s, 'accuracy')} | "
                 f"{_ci(s, 'macro_recall')} | {_ci(s, 'macro_f1')} |"
             )
+        rr = m.get("rr_context")
+        if rr:
+            rows.append(
+                f"| {proto} | {metrics['model']} + rhythm step (PAC if RR ratio < "
+                f"{rr['pac_ratio_threshold']:.2f}) | {_ci(rr, 'accuracy')} | "
+                f"{_ci(rr, 'macro_recall')} | {_ci(rr, 'macro_f1')} |"
+            )
         b = m["baseline"]
         rows.append(
             f"| {proto} | baseline: always {SHORT_NAMES[b['predicts']]} | "
@@ -225,6 +249,19 @@ def model_card(metrics: dict, dest: Path) -> str:
     pre = json_read(dest / "preprocessing.json")
     cfg = json_read(dest / "config.json")
     r, p = metrics["protocols"]["random"], metrics["protocols"]["patient"]
+    rhythm_txt = ""
+    if p.get("rr_context"):
+        rr = p["rr_context"]
+        rhythm_txt = (
+            "\n### Patient protocol with the rhythm step, per class\n\n"
+            "Where a beat's neighbours are known (a record, a signal, a strip), a "
+            "beat the picture calls Normal whose RR interval is less than "
+            f"{rr['pac_ratio_threshold']:.2f} of the local mean RR (16 intervals "
+            "each side) is called a PAC (`patient/rhythm.json`, fitted on the "
+            "training records only: the largest ratio keeping PAC PPV >= 50% "
+            "there; `python -m ecg_model fit-rhythm RUN`).\n\n"
+            f"{per_class_table(rr)}\n"
+        )
     style = metrics.get("style_test")
     style_txt = ""
     if style:
@@ -298,7 +335,7 @@ resampled to {pre["fs"]:g} Hz, band-passed 0.5-40 Hz, lead MLII where present.
 ### Patient protocol, per class
 
 {per_class_table(p)}
-{style_txt}
+{rhythm_txt}{style_txt}
 ## Known failure modes
 - New patients (patient protocol) are much harder than the random split suggests,
   above all premature atrial contractions, whose shape matches normal beats and

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from ecg_model.classes import CLASSES, SHORT_NAMES
 from ecg_model.predict import Predictor
 from ecg_model.publish import default_publish, examples_write
+from ecg_model.rhythm import rhythm_fit_run
 
-from .conftest import ROOT, needs_data
+from .conftest import DATA, ROOT, needs_data
 
 
 @needs_data
@@ -29,6 +31,19 @@ def test_publish_default_folder(tiny_run, tiny_dataset, tmp_path):
     card = (dest / "MODEL_CARD.md").read_text()
     assert "Not a medical device" in card and "| random |" in card
     assert Predictor(dest).classes == CLASSES and Predictor(dest / "patient")
+    # A patient run with a rhythm step publishes it, with its figures beside.
+    pat = tmp_path / "pat"
+    shutil.copytree(tiny_run, pat)
+    rhythm_fit_run(pat, DATA)
+    m = default_publish(tiny_run, pat, dest=dest)
+    assert (dest / "patient" / "rhythm.json").exists()
+    assert not (dest / "rhythm.json").exists()
+    assert "pac_ratio_threshold" in m["protocols"]["patient"]["rr_context"]
+    assert "rhythm step" in (dest / "MODEL_CARD.md").read_text()
+    assert Predictor(dest / "patient").pac_ratio_threshold is not None
+    # ...and a later run without one takes the stale step away.
+    default_publish(tiny_run, tiny_run, dest=dest)
+    assert not (dest / "patient" / "rhythm.json").exists()
     ex = examples_write(tiny_dataset, tmp_path / "ex", per_class=1)
     assert {p.name.split("_")[0] for p in ex} == set(SHORT_NAMES.values())
 
