@@ -352,6 +352,12 @@ def strip_analyze(
         )
     else:
         mode, times, p = "beats", beat_t, probs
+        t_pac = getattr(predictor, "pac_ratio_threshold", None)
+        if t_pac is not None:
+            notes.append(
+                f"rhythm step: normal-looking beats earlier than {t_pac:.2f} of the "
+                "local mean RR read as PAC"
+            )
     classes = [CLASSES[k] for k in p.argmax(axis=1)]
     hr, irr = None, None
     if mode == "beats" and len(times) >= 2:

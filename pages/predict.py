@@ -250,6 +250,12 @@ def signal_section(predictor) -> None:
         st.stop()
     df = beats_frame(table)
     st.subheader(f"{label}: {len(df)} beats")
+    if predictor.pac_ratio_threshold is not None:
+        st.caption(
+            "Rhythm step on: a beat the picture calls Normal whose RR interval is "
+            f"below {predictor.pac_ratio_threshold:.2f} of the local mean is called "
+            "a PAC (fitted on this model's training records)."
+        )
     st.altair_chart(
         charts.signal_chart(table.sig_time_s, table.sig, table.time_s, table.predicted),
         width="stretch",
