@@ -56,6 +56,15 @@ def page() -> None:
         a, b2 = st.columns([1, 1])
         a.altair_chart(charts.confusion_chart(m["confusion_matrix"]), key="runs_cm")
         b2.dataframe(per_class_frame(m), hide_index=True, key="runs_per_class")
+        rr = m.get("rr_context")
+        if rr:
+            st.markdown(
+                f"**With the rhythm step** (PAC if RR ratio < "
+                f"{rr['pac_ratio_threshold']:.2f}, fitted on the training records): "
+                f"accuracy {100 * rr['accuracy']:.2f}%, macro recall "
+                f"{100 * rr['macro_recall']:.2f}%, macro F1 {100 * rr['macro_f1']:.2f}%"
+            )
+            st.dataframe(per_class_frame(rr), hide_index=True, key="runs_per_class_rr")
     else:
         state = runs.loc[runs["run"] == pick, "state"].iloc[0]
         st.info(f"{pick} has no test metrics ({state}).")

@@ -187,3 +187,22 @@ def test_train_page_launches_and_shows_result(full_artifacts):
     assert at.button(key="train_activate")
     at.button(key="train_activate").click().run()
     assert any("active model" in s.value for s in at.success)
+
+
+@needs_data
+def test_runs_page_shows_the_rhythm_step(tmp_path, monkeypatch, tiny_run):
+    import shutil
+
+    from ecg_model.rhythm import rhythm_fit_run
+
+    from .conftest import DATA
+
+    run = tmp_path / "runs" / tiny_run.name
+    shutil.copytree(tiny_run, run)
+    rr = rhythm_fit_run(run, DATA)
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+    at = app("pages/runs.py")
+    text = " ".join(m.value for m in at.markdown)
+    assert "With the rhythm step" in text
+    assert f"{100 * rr['macro_f1']:.2f}%" in text
+    assert len(at.dataframe) >= 3  # runs, per class, per class with the step
