@@ -339,7 +339,9 @@ resampled to {pre["fs"]:g} Hz, band-passed 0.5-40 Hz, lead MLII where present.
 ## Known failure modes
 - New patients (patient protocol) are much harder than the random split suggests,
   above all premature atrial contractions, whose shape matches normal beats and
-  whose only cue is prematurity.
+  whose only cue is prematurity. The patient model's rhythm step, used where a
+  beat's neighbours are known, finds two thirds of them; in atrial fibrillation or
+  sinus arrhythmia it also calls some normal beats PAC.
 - Beats of the classes it does not know (fusion, escape, paced, aberrant, nodal)
   are forced into one of the six.
 - Ventricular fibrillation training windows come from 5 patients (mitdb 207 and 4
