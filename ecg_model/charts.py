@@ -53,33 +53,32 @@ def counts_chart(counts: dict[str, int], title: str = "predicted class") -> alt.
     df = pd.DataFrame(
         {"class": list(CLASSES), "count": [int(counts.get(c, 0)) for c in CLASSES]}
     )
-    return (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            x=alt.X("count:Q"),
-            y=alt.Y("class:N", sort=list(CLASSES), title=title),
-            color=alt.Color("class:N", scale=CLASS_SCALE, legend=None),
-            tooltip=["class", "count"],
-        )
-        .properties(height=180)
-    )
+    return _class_bars(df, "count", title, 180)
 
 
 def distribution_chart(manifest: pd.DataFrame) -> alt.Chart:
     """Images per class, one bar group per split."""
     df = manifest.groupby(["split", "class"]).size().reset_index(name="images")
+    return _class_bars(df, "images", None, 150, row="split")
+
+
+def _class_bars(
+    df: pd.DataFrame, value: str, title: str | None, height: int, row: str = ""
+) -> alt.Chart:
+    """Horizontal bars of ``value`` per class in class order and colour; with
+    ``row``, one bar group per value of that column."""
+    extra = {"row": alt.Row(f"{row}:N")} if row else {}
     return (
         alt.Chart(df)
         .mark_bar()
         .encode(
-            x=alt.X("images:Q"),
-            y=alt.Y("class:N", sort=list(CLASSES), title=None),
+            x=alt.X(f"{value}:Q"),
+            y=alt.Y("class:N", sort=list(CLASSES), title=title),
             color=alt.Color("class:N", scale=CLASS_SCALE, legend=None),
-            row=alt.Row("split:N"),
-            tooltip=["split", "class", "images"],
+            tooltip=[*([row] if row else []), "class", value],
+            **extra,
         )
-        .properties(height=150)
+        .properties(height=height)
     )
 
 

@@ -295,9 +295,7 @@ def signal_beats_classify(
     # 4. classify by picture, then by rhythm: a beat the picture calls Normal that
     #    comes early against its neighbours is a PAC (see ecg_model.rhythm).
     probs = predictor.predict_arrays(imgs)
-    probs = rhythm_adjust(
-        probs, rr_ratio(qrs / spec.fs), getattr(predictor, "pac_ratio_threshold", None)
-    )
+    probs = rhythm_adjust(probs, rr_ratio(qrs / spec.fs), predictor.pac_ratio_threshold)
     return BeatTable(
         fs=fs,
         sig=x,

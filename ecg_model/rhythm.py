@@ -150,6 +150,13 @@ def record_beat_times(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(ann.sample)[keep] / fs
 
 
+def ratio_lookup(beat_s: np.ndarray, fs: float) -> dict[int, float]:
+    """Sample (at ``fs``) of each beat -> its :func:`rr_ratio`, for lookups."""
+    return dict(
+        zip(np.round(np.asarray(beat_s) * fs).astype(np.int64), rr_ratio(beat_s))
+    )
+
+
 def manifest_ratios(
     meta, data: str | os.PathLike | None = None, fs: float = 250.0
 ) -> np.ndarray:
@@ -166,8 +173,7 @@ def manifest_ratios(
     if "path" in meta:
         is_beat &= ~meta["path"].str.contains("_s[+-]", regex=True).to_numpy()
     for rn in np.unique(meta.loc[is_beat, "record"].astype(str)):
-        t = record_beat_times(root / "mitdb" / rn)
-        ratio = dict(zip(np.round(t * fs).astype(np.int64), rr_ratio(t)))
+        ratio = ratio_lookup(record_beat_times(root / "mitdb" / rn), fs)
         rows = np.flatnonzero(is_beat & (meta["record"].astype(str) == rn).to_numpy())
         out[rows] = [ratio.get(int(s), np.nan) for s in meta["sample"].to_numpy()[rows]]
     return out
@@ -199,9 +205,9 @@ def rhythm_fit_run(
         raise EcgError(
             f"{run_dir}: its dataset has no mitdb beats to fit the rhythm step on"
         )
-    p_tr = pred.predict_arrays(ds.x_train)
     fit = np.isfinite(r_tr)
-    threshold, sweep = threshold_fit(r_tr[fit], ds.y_train[fit], p_tr[fit])
+    p_tr = pred.predict_arrays(ds.x_train[fit])
+    threshold, sweep = threshold_fit(r_tr[fit], ds.y_train[fit], p_tr)
     rhythm_write(
         run_dir,
         threshold,

@@ -352,7 +352,7 @@ def strip_analyze(
         )
     else:
         mode, times, p = "beats", beat_t, probs
-        t_pac = getattr(predictor, "pac_ratio_threshold", None)
+        t_pac = predictor.pac_ratio_threshold
         if t_pac is not None:
             notes.append(
                 f"rhythm step: normal-looking beats earlier than {t_pac:.2f} of the "

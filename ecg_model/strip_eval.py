@@ -25,7 +25,7 @@ from .classes import BEAT_SYMBOLS, CLASSES
 from .errors import EcgError
 from .io import data_dir
 from .render import windows_render
-from .rhythm import record_beat_times, rhythm_adjust, rr_ratio
+from .rhythm import ratio_lookup, record_beat_times, rhythm_adjust
 from .signals import BEAT_CODES, DS2, record_read
 
 #: Style name -> drawing options. Paper styles use 25 mm/s, 10 mm/mV at ``dpmm``
@@ -179,10 +179,13 @@ def strip_evaluate(
     spec = predictor.spec
     rng = np.random.default_rng(opts.seed)
     strips = []  # (record, sig segment, true beat times, true classes)
+    ratios: dict[str, dict[int, float]] = {}  # record -> beat sample -> RR ratio
     for rn in opts.records:
         if not (root / "mitdb" / f"{rn}.hea").exists():
             continue
         rec = record_read(root / "mitdb" / rn, fs=spec.fs)
+        # From the annotation times themselves, as fit-rhythm reads them.
+        ratios[rn] = ratio_lookup(record_beat_times(root / "mitdb" / rn), spec.fs)
         n = int(opts.seconds * spec.fs)
         for _ in range(opts.strips_per_record):
             a = int(rng.integers(0, rec.sig.size - n))
@@ -207,7 +210,7 @@ def strip_evaluate(
     # The beat-image path on the same beats: drawn from the true signal and
     # classified by picture alone (as single beat pictures are); and, where the
     # model has a rhythm step, also with it, on the record's annotated beats.
-    t_pac = getattr(predictor, "pac_ratio_threshold", None)
+    t_pac = predictor.pac_ratio_threshold
     bi_true, bi_pred, bi_pred_rr = [], [], []
     for rn, _, full, _, _, cls, samples in strips:
         ok = [
@@ -221,9 +224,7 @@ def strip_evaluate(
             bi_true += [CLASSES.index(k) for _, k in ok]
             bi_pred += list(p.argmax(1))
             if t_pac is not None:
-                t = record_beat_times(root / "mitdb" / rn)
-                ratio = dict(zip(np.round(t * spec.fs).astype(np.int64), rr_ratio(t)))
-                r = np.array([ratio.get(int(s), np.nan) for s in c])
+                r = np.array([ratios[rn].get(int(s), np.nan) for s in c])
                 bi_pred_rr += list(rhythm_adjust(p, r, t_pac).argmax(1))
 
     def scores(y_t: list, y_p: list) -> dict:
