@@ -185,3 +185,27 @@ def test_cli_analyze_strip_json(tiny_run, strip_100, tmp_path):
         timeout=300,
     )
     assert r.returncode == 2 and "file not found" in r.stderr
+
+
+@needs_data
+def test_strip_evaluate_scores_a_strip_beside_the_beat_image_path(tiny_run):
+    from ecg_model.predict import Predictor
+    from ecg_model.strip_eval import StripEvalOptions, strip_eval_table, strip_evaluate
+
+    p = Predictor(tiny_run)
+    p.pac_ratio_threshold = 0.8  # a rhythm step, so both rhythm references appear
+    opts = StripEvalOptions(records=("100",), strips_per_record=1)
+    res = strip_evaluate(p, opts, data=DATA, styles=("plain",))
+    assert res["n_strips"] == 1 and res["records"] == ["100"]
+    f = res["styles"]["plain"]
+    assert f["sensitivity"] >= 0.9 and f["ppv"] >= 0.9 and f["snr_db_median"] > 10
+    # Every reference scores the same beats: ~7-14 beats in 10 s of record 100.
+    n = res["beat_image"]["n"]
+    assert 7 <= n <= 14
+    assert res["beat_image_rhythm_strip"]["n"] == res["beat_image_rhythm"]["n"] == n
+    for k in ("beat_image", "beat_image_rhythm_strip", "beat_image_rhythm"):
+        assert 0.0 <= res[k]["accuracy"] <= 1.0
+    table = strip_eval_table(res)
+    assert (
+        "strip's annotated beats" in table and table.count("\n") == 5
+    )  # header, rule, style, 3 refs
