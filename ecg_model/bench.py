@@ -88,8 +88,16 @@ def bench_train(
         def on_epoch_end(self, epoch, logs=None):
             rates.append(len(x) / (time.perf_counter() - self.t))
 
-    # tf_dataset shuffles already; fit must not try to.
-    m.fit(ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[EpochTimer()])
+    # As train_run fits: one repeating iterator, steps counted; tf_dataset
+    # shuffles already, so fit must not try to.
+    m.fit(
+        ds.repeat(),
+        steps_per_epoch=steps,
+        epochs=epochs,
+        verbose=0,
+        shuffle=False,
+        callbacks=[EpochTimer()],
+    )
     return {
         f"train_images_per_s_{model}": round(float(np.median(rates))),
         f"train_images_per_s_{model}_range": f"{min(rates):.0f}-{max(rates):.0f}",

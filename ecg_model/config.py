@@ -21,7 +21,8 @@ class TrainConfig:
     Attributes
     ----------
     model : str
-        Registry name (``ecgnet`` default, ``seed`` the original report's network).
+        Registry name (``ecgnet`` default, ``ecgnet_v1`` the first default,
+        ``seed`` the original report's network).
     split : str
         ``random`` or ``patient`` (used when the dataset is built for the run).
     dataset : str

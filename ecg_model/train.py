@@ -241,13 +241,17 @@ def tf_dataset(
     import tensorflow as tf
 
     h, wd = x.shape[1:3]
-    parts = (x, y) if w is None else (x, y, w)
-    ds = tf.data.Dataset.from_tensor_slices(parts)
+    # Shuffle and batch indices, then gather each batch in one op: slicing the
+    # images one by one into a shuffle buffer kept one core busy and the other
+    # idle for seconds at every epoch start.
+    parts = tuple(tf.constant(a) for a in ((x, y) if w is None else (x, y, w)))
+    ds = tf.data.Dataset.range(len(x))
     if shuffle:
-        ds = ds.shuffle(min(len(x), 200_000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch)
 
-    def prep(img, *rest):
+    def prep(idx):
+        img, *rest = (tf.gather(a, idx) for a in parts)  # img: (b, h, w) uint8
         img = tf.cast(img, tf.float32)[..., None]  # (b, h, w, 1)
         if augment:
             img = tf.pad(img, [[0, 0], [0, 0], [4, 4], [0, 0]], constant_values=255.0)
@@ -420,10 +424,15 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         class_weights={c: round(float(w), 4) for c, w in zip(CLASSES, cw)},
     )
 
-    # 4. fit; a stop file ends it after the batch in hand.
+    # 4. fit; a stop file ends it after the batch in hand. The datasets repeat
+    # and fit counts the batches of an epoch: with one iterator for the whole
+    # run, Keras no longer builds a new one at every epoch, which stalled the
+    # first step of each epoch for up to 5 s on 2 cores.
     model.fit(
-        train_ds,
-        validation_data=val_ds,
+        train_ds.repeat(),
+        steps_per_epoch=n_batches,
+        validation_data=val_ds.repeat(),
+        validation_steps=max(int(np.ceil(len(va) / config.batch_size)), 1),
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=verbose,

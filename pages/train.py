@@ -43,8 +43,10 @@ def launch_form() -> None:
         model = c3.selectbox(
             "Architecture",
             list(MODELS),
+            index=list(MODELS).index(TrainConfig.model),
             key="train_model",
-            help="ecgnet: the default; seed: the original report's CNN.",
+            help="ecgnet: the default; ecgnet_v1: the first default, slower to "
+            "train; seed: the original report's CNN.",
         )
         c4, c5, c6 = st.columns(3)
         split = c4.radio(
