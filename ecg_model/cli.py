@@ -138,8 +138,10 @@ def cmd_fit_rhythm(a: argparse.Namespace) -> int:
     from .evaluate import metrics_table
     from .rhythm import rhythm_fit_run
 
-    res = rhythm_fit_run(a.run, a.data_dir)
-    print("threshold sweep on the training records (PAC sensitivity / PPV):")
+    res = rhythm_fit_run(
+        a.run, a.data_dir, a.folds, lambda msg: print(msg, file=sys.stderr)
+    )
+    print(f"threshold sweep on the {res['fitted_on']} (PAC sensitivity / PPV):")
     for row in res["fit_sweep"]:
         print(
             f"  ratio < {row['threshold']:.2f}: {100 * row['sensitivity']:.1f}% / "
@@ -429,6 +431,14 @@ def parser_build() -> argparse.ArgumentParser:
     )
     s.add_argument("run")
     s.add_argument("--data-dir", help=data_help)
+    s.add_argument(
+        "--folds",
+        type=int,
+        default=2,
+        help="fit on out-of-fold pictures: train this many extra models, each on "
+        "part of the training records (default 2); 0: use the run's own model, "
+        "which has seen those beats",
+    )
     s.set_defaults(fn=cmd_fit_rhythm)
 
     s = sub.add_parser(

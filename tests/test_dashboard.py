@@ -199,7 +199,7 @@ def test_runs_page_shows_the_rhythm_step(tmp_path, monkeypatch, tiny_run):
 
     run = tmp_path / "runs" / tiny_run.name
     shutil.copytree(tiny_run, run)
-    rr = rhythm_fit_run(run, DATA)
+    rr = rhythm_fit_run(run, DATA, folds=0)
     monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
     at = app("pages/runs.py")
     text = " ".join(m.value for m in at.markdown)

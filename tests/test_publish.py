@@ -34,7 +34,7 @@ def test_publish_default_folder(tiny_run, tiny_dataset, tmp_path):
     # A patient run with a rhythm step publishes it, with its figures beside.
     pat = tmp_path / "pat"
     shutil.copytree(tiny_run, pat)
-    rhythm_fit_run(pat, DATA)
+    rhythm_fit_run(pat, DATA, folds=0)
     m = default_publish(tiny_run, pat, dest=dest)
     assert (dest / "patient" / "rhythm.json").exists()
     assert not (dest / "rhythm.json").exists()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ecg_model.classes import CLASSES
@@ -109,11 +110,36 @@ def test_signal_beats_get_the_rhythm_step():
 def test_fit_rhythm_on_a_run(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    res = rhythm_fit_run(run, DATA)
+    res = rhythm_fit_run(run, DATA, folds=2)
     assert 0.6 <= res["pac_ratio_threshold"] <= 0.95
     assert rhythm_read(run) == res["pac_ratio_threshold"]
     saved = json.loads((run / RHYTHM_FILE).read_text())
     assert saved["pac_ratio_threshold"] == res["pac_ratio_threshold"]
+    assert saved["folds"] == 2 and "out-of-fold" in saved["fitted_on"]
+    # Two fold runs, each trained on the other fold's records and finished.
+    fold_runs = sorted(
+        p for p in (run / "rhythm_folds").iterdir() if "-dataset" not in p.name
+    )
+    assert len(fold_runs) == 2
+    for fr in fold_runs:
+        assert json.loads((fr / "status.json").read_text())["state"] == "finished"
+    seen = [
+        set(
+            pd.read_csv(d / "manifest.csv", dtype={"record": str})
+            .query("split == 'test'")
+            .record
+        )
+        for d in sorted((run / "rhythm_folds").glob("fold*-dataset"))
+    ]
+    trained = [
+        set(
+            pd.read_csv(d / "manifest.csv", dtype={"record": str})
+            .query("split == 'train'")
+            .record
+        )
+        for d in sorted((run / "rhythm_folds").glob("fold*-dataset"))
+    ]
+    assert all(not (a & b) for a, b in zip(seen, trained))  # never its own records
     m = json.loads((run / "metrics.json").read_text())
     assert m["rr_context"]["per_class"].keys() == set(CLASSES)
     assert 0 <= m["rr_context"]["accuracy"] <= 1 and m["accuracy"]  # both kept
@@ -128,6 +154,8 @@ def test_fit_rhythm_on_a_run(tiny_run, tmp_path):
             str(run),
             "--data-dir",
             str(DATA),
+            "--folds",
+            "0",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -135,3 +163,4 @@ def test_fit_rhythm_on_a_run(tiny_run, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "ratio < 0.60" in out.stdout and "rhythm.json" in out.stdout
+    assert "the run's own model" in out.stdout
