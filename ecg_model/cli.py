@@ -141,14 +141,18 @@ def cmd_fit_rhythm(a: argparse.Namespace) -> int:
     res = rhythm_fit_run(
         a.run, a.data_dir, a.folds, lambda msg: print(msg, file=sys.stderr)
     )
-    print(f"threshold sweep on the {res['fitted_on']} (PAC sensitivity / PPV):")
+    print(f"sweep on the {res['fitted_on']} (PAC sensitivity / PPV):")
     for row in res["fit_sweep"]:
+        g = row["irregular_max"]
         print(
-            f"  ratio < {row['threshold']:.2f}: {100 * row['sensitivity']:.1f}% / "
-            f"{100 * row['ppv']:.1f}%"
+            f"  ratio < {row['threshold']:.2f}, irregularity < "
+            f"{'any' if g is None else f'{g:.2f}'}: "
+            f"{100 * row['sensitivity']:.1f}% / {100 * row['ppv']:.1f}%"
         )
+    g = res["irregular_max"]
     print(
-        f"kept {res['pac_ratio_threshold']:.2f} (largest with PPV >= 50%), "
+        f"kept ratio < {res['pac_ratio_threshold']:.2f}, irregularity < "
+        f"{'any' if g is None else f'{g:.2f}'} (most PACs with PPV >= 50%), "
         f"saved in {Path(a.run) / 'rhythm.json'}"
     )
     print("test part, picture + rhythm step:")

@@ -164,7 +164,9 @@ class Predictor:
         self.spec = RenderSpec.from_json(pre)
         self.classes = CLASSES
         # Beats of a signal also get the rhythm step when the run has one.
-        self.pac_ratio_threshold = rhythm_read(self.run_dir)
+        rhythm = rhythm_read(self.run_dir) or {}
+        self.pac_ratio_threshold = rhythm.get("pac_ratio_threshold")
+        self.irregular_max = rhythm.get("irregular_max")
         import keras
 
         try:
@@ -295,7 +297,8 @@ def signal_beats_classify(
     # 4. classify by picture, then by rhythm: a beat the picture calls Normal that
     #    comes early against its neighbours is a PAC (see ecg_model.rhythm).
     probs = predictor.predict_arrays(imgs)
-    probs = rhythm_adjust(probs, rr_ratio(qrs / spec.fs), predictor.pac_ratio_threshold)
+    ratio = rr_ratio(qrs / spec.fs, predictor.irregular_max)
+    probs = rhythm_adjust(probs, ratio, predictor.pac_ratio_threshold)
     return BeatTable(
         fs=fs,
         sig=x,

@@ -17,6 +17,7 @@ from pathlib import Path
 from .classes import CLASSES, SHORT_NAMES
 from .errors import EcgError
 from .io import atomic_write_json, atomic_write_text, default_model_dir, json_read
+from .rhythm import rhythm_describe
 
 RUN_KEEP = (
     "model.keras",
@@ -92,6 +93,8 @@ def _summary(m: dict) -> dict:
                 "per_class",
                 "confusion_matrix",
                 "pac_ratio_threshold",
+                "irregular_max",
+                "fitted_on",
                 "fit_sweep",
             )
             if k in rr
@@ -214,9 +217,12 @@ def results_table(metrics: dict) -> str:
             )
         rr = m.get("rr_context")
         if rr:
+            gate = rr.get("irregular_max")
             rows.append(
                 f"| {proto} | {metrics['model']} + rhythm step (PAC if RR ratio < "
-                f"{rr['pac_ratio_threshold']:.2f}) | {_ci(rr, 'accuracy')} | "
+                f"{rr['pac_ratio_threshold']:.2f}"
+                + (f", irregularity < {gate:.2f}" if gate is not None else "")
+                + f") | {_ci(rr, 'accuracy')} | "
                 f"{_ci(rr, 'macro_recall')} | {_ci(rr, 'macro_f1')} |"
             )
         b = m["baseline"]
@@ -254,12 +260,12 @@ def model_card(metrics: dict, dest: Path) -> str:
         rr = p["rr_context"]
         rhythm_txt = (
             "\n### Patient protocol with the rhythm step, per class\n\n"
-            "Where a beat's neighbours are known (a record, a signal, a strip), a "
-            "beat the picture calls Normal whose RR interval is less than "
-            f"{rr['pac_ratio_threshold']:.2f} of the local mean RR (16 intervals "
-            "each side) is called a PAC (`patient/rhythm.json`, fitted on the "
-            "training records only: the largest ratio keeping PAC PPV >= 50% "
-            "there; `python -m ecg_model fit-rhythm RUN`).\n\n"
+            "Where a beat's neighbours are known (a record, a signal, a strip), "
+            + rhythm_describe(rr["pac_ratio_threshold"], rr.get("irregular_max"))
+            + " (local: 16 intervals each side; `patient/rhythm.json`, fitted on "
+            f"the {rr.get('fitted_on', 'training part')}: the rule finding the "
+            "most PACs with PAC PPV >= 50% there; `python -m ecg_model fit-rhythm "
+            "RUN`).\n\n"
             f"{per_class_table(rr)}\n"
         )
     style = metrics.get("style_test")

@@ -8,10 +8,13 @@ the beats around it are known (a record, a CSV signal, a strip), the beat's
 interval to the previous beat over the local mean interval says it (de Chazal et
 al. 2004 used the same RR features).
 
-The pipeline reads: beat times -> RR ratio -> beats the image model calls Normal
-that come early enough are called PAC. The one number, the ratio threshold, is
-fitted on the training records only (:func:`threshold_fit`) and kept beside the
-model as ``rhythm.json``.
+The pipeline reads: beat times -> RR ratio and local irregularity -> beats the
+image model calls Normal that come early enough, in a rhythm regular enough, are
+called PAC (in atrial fibrillation every interval differs and there are no P
+waves: an early beat there is no premature *atrial* contraction). The two numbers,
+the ratio threshold and the irregularity limit, are fitted on the training records
+only (:func:`threshold_fit`, on out-of-fold pictures: :func:`folds_predict`) and
+kept beside the model as ``rhythm.json``.
 """
 
 from __future__ import annotations
@@ -33,35 +36,74 @@ NORMAL = CLASSES.index("Normal")
 PAC = CLASSES.index("Premature Atrial Contraction")
 
 
-def rr_ratio(beat_s: np.ndarray, local_beats: int = LOCAL_BEATS) -> np.ndarray:
-    """Each beat's preceding RR interval over the local mean RR.
+def rr_features(beat_s: np.ndarray, local_beats: int = LOCAL_BEATS) -> np.ndarray:
+    """Each beat's RR ratio and the local irregularity of the rhythm around it.
 
     Parameters
     ----------
     beat_s : np.ndarray
         Times of every beat of one signal, s, increasing, shape ``(n,)``.
     local_beats : int
-        Intervals on each side of the beat in the local mean.
+        Intervals on each side of the beat that make its neighbourhood.
 
     Returns
     -------
     np.ndarray
-        Shape ``(n,)``; 1 for a beat on time, < 1 for an early one; NaN for the
-        first beat (no preceding interval) and for signals with < 3 beats.
+        Shape ``(n, 2)``. Column 0, the ratio: the beat's preceding RR interval over
+        the local mean RR; 1 for a beat on time, < 1 for an early one; NaN for the
+        first beat and for signals with < 3 beats. Column 1, the irregularity: the
+        median change from one RR interval to the next, over their mean, in the
+        neighbourhood; ~0.02-0.05 in sinus rhythm with or without isolated early
+        beats, 0.15-0.4 in atrial fibrillation; NaN with < 4 beats.
     """
     t = np.asarray(beat_s, dtype=np.float64)
-    out = np.full(t.size, np.nan)
+    out = np.full((t.size, 2), np.nan)
     if t.size < 3:
         return out
     rr = np.diff(t)  # (n - 1,): rr[i - 1] precedes beat i
-    # Local mean of intervals rr[i - k : i + k] by cumulative sums, shape (n,).
-    c = np.r_[0.0, np.cumsum(rr)]
     i = np.arange(t.size)
     lo = np.clip(i - local_beats, 0, rr.size)
     hi = np.clip(i + local_beats, 0, rr.size)
-    local = (c[hi] - c[lo]) / np.maximum(hi - lo, 1)  # (n,)
-    out[1:] = rr / local[1:]
+    # Local mean of intervals rr[lo:hi] by cumulative sums, shape (n,).
+    c = np.r_[0.0, np.cumsum(rr)]
+    local = (c[hi] - c[lo]) / np.maximum(hi - lo, 1)
+    out[1:, 0] = rr / local[1:]
+    if rr.size >= 3:
+        # Successive changes d[j] between rr[j] and rr[j + 1], shape (n - 2,);
+        # the median over the same neighbourhood, one window per beat.
+        d = np.abs(np.diff(rr)) / ((rr[1:] + rr[:-1]) / 2)
+        hi_d = np.clip(hi - 1, 1, d.size)
+        lo_d = np.minimum(lo, hi_d - 1)
+        out[:, 1] = [np.median(d[a:b]) for a, b in zip(lo_d, hi_d)]
     return out
+
+
+def rr_ratio(
+    beat_s: np.ndarray,
+    irregular_max: float | None = None,
+    local_beats: int = LOCAL_BEATS,
+) -> np.ndarray:
+    """Each beat's preceding RR interval over the local mean RR, shape ``(n,)``.
+
+    With ``irregular_max``, beats whose neighbourhood is more irregular than that
+    (see :func:`rr_features`) get NaN, so :func:`rhythm_adjust` leaves them be: in
+    atrial fibrillation there are no P waves and every interval differs, so an
+    early beat there is not a premature *atrial* contraction.
+    """
+    return rr_gate(rr_features(beat_s, local_beats), irregular_max)
+
+
+def rhythm_describe(threshold: float, irregular_max: float | None) -> str:
+    """The rhythm step's rule in words, for pages, notes and the model card."""
+    gate = (
+        f" in a regular rhythm (local RR irregularity < {irregular_max:.2f})"
+        if irregular_max is not None
+        else ""
+    )
+    return (
+        f"a beat the picture calls Normal whose RR interval is below {threshold:.2f} "
+        f"of the local mean RR{gate} is called a PAC"
+    )
 
 
 def rhythm_adjust(
@@ -87,49 +129,91 @@ def rhythm_adjust(
     return out
 
 
+#: Irregularity limits tried by :func:`threshold_fit`; None: no limit.
+IRREGULAR_GRID: tuple[float | None, ...] = (0.05, 0.1, 0.15, 0.2, 0.3, None)
+
+
 def threshold_fit(
-    ratio: np.ndarray,
+    rr: np.ndarray,
     y_true: np.ndarray,
     probs: np.ndarray,
     min_ppv: float = 0.5,
     grid: np.ndarray | None = None,
-) -> tuple[float, list[dict]]:
-    """The largest ratio threshold whose PAC PPV on these beats stays >= ``min_ppv``.
+    irregular_grid: tuple[float | None, ...] = IRREGULAR_GRID,
+) -> tuple[float, float | None, list[dict]]:
+    """The rule finding the most PACs whose PPV on these beats is >= ``min_ppv``.
 
-    A larger threshold finds more PACs and more false ones; the PPV floor is the
-    project's PAC target. Fit it on training records only.
+    A larger ratio threshold finds more PACs and more false ones; a lower
+    irregularity limit drops the false ones of atrial fibrillation, and the true
+    ones of very irregular sinus rhythms. The PPV floor is the project's PAC
+    target. Fit it on training records only.
+
+    Parameters
+    ----------
+    rr : np.ndarray
+        :func:`rr_features` of the beats, shape ``(n, 2)``.
 
     Returns
     -------
     threshold : float
+    irregular_max : float or None
     sweep : list of dict
-        ``{"threshold", "sensitivity", "ppv"}`` for every threshold tried.
+        ``{"threshold", "irregular_max", "sensitivity", "ppv"}`` for every pair tried.
     """
     grid = np.round(np.arange(0.6, 0.951, 0.05), 2) if grid is None else grid
-    sweep, best = [], float(grid[0])
+    rr = np.asarray(rr, dtype=np.float64)
     is_pac = np.asarray(y_true) == PAC
-    for t in grid:
-        pred = rhythm_adjust(probs, ratio, float(t)).argmax(axis=1) == PAC
-        tp = int((pred & is_pac).sum())
-        se = tp / max(int(is_pac.sum()), 1)
-        ppv = tp / max(int(pred.sum()), 1)
-        sweep.append({"threshold": float(t), "sensitivity": se, "ppv": ppv})
-        if ppv >= min_ppv:
-            best = float(t)
-    return best, sweep
+    sweep, best = [], (-1.0, -1.0, float(grid[0]), None)
+    for g in irregular_grid:
+        ratio = rr_gate(rr, g)
+        for t in grid:
+            pred = rhythm_adjust(probs, ratio, float(t)).argmax(axis=1) == PAC
+            tp = int((pred & is_pac).sum())
+            se = tp / max(int(is_pac.sum()), 1)
+            ppv = tp / max(int(pred.sum()), 1)
+            sweep.append(
+                {
+                    "threshold": float(t),
+                    "irregular_max": g,
+                    "sensitivity": se,
+                    "ppv": ppv,
+                }
+            )
+            if ppv >= min_ppv and (se, ppv) > best[:2]:
+                best = (se, ppv, float(t), g)
+    return best[2], best[3], sweep
 
 
-def rhythm_read(run_dir: str | os.PathLike) -> float | None:
-    """The run's PAC ratio threshold (``rhythm.json``), or None without one."""
+def rhythm_read(run_dir: str | os.PathLike) -> dict | None:
+    """The run's rhythm step (``rhythm.json``), or None without one.
+
+    Keys ``pac_ratio_threshold`` (float) and ``irregular_max`` (float or None).
+    """
     p = Path(run_dir) / RHYTHM_FILE
-    return float(json_read(p)["pac_ratio_threshold"]) if p.exists() else None
+    if not p.exists():
+        return None
+    d = json_read(p)
+    return {
+        "pac_ratio_threshold": float(d["pac_ratio_threshold"]),
+        "irregular_max": d.get("irregular_max"),
+    }
 
 
-def rhythm_write(run_dir: str | os.PathLike, threshold: float, info: dict) -> None:
-    """Save the threshold and how it was fitted as ``rhythm.json``."""
+def rhythm_write(
+    run_dir: str | os.PathLike,
+    threshold: float,
+    irregular_max: float | None,
+    info: dict,
+) -> None:
+    """Save the rule and how it was fitted as ``rhythm.json``."""
     atomic_write_json(
         Path(run_dir) / RHYTHM_FILE,
-        {"pac_ratio_threshold": threshold, "local_beats": LOCAL_BEATS, **info},
+        {
+            "pac_ratio_threshold": threshold,
+            "irregular_max": irregular_max,
+            "local_beats": LOCAL_BEATS,
+            **info,
+        },
     )
 
 
@@ -152,33 +236,48 @@ def record_beat_times(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(ann.sample)[keep] / fs
 
 
-def ratio_lookup(beat_s: np.ndarray, fs: float) -> dict[int, float]:
+def ratio_lookup(
+    beat_s: np.ndarray, fs: float, irregular_max: float | None = None
+) -> dict[int, float]:
     """Sample (at ``fs``) of each beat -> its :func:`rr_ratio`, for lookups."""
     return dict(
-        zip(np.round(np.asarray(beat_s) * fs).astype(np.int64), rr_ratio(beat_s))
+        zip(
+            np.round(np.asarray(beat_s) * fs).astype(np.int64),
+            rr_ratio(beat_s, irregular_max),
+        )
     )
 
 
-def manifest_ratios(
+def manifest_rr(
     meta, data: str | os.PathLike | None = None, fs: float = 250.0
 ) -> np.ndarray:
-    """RR ratio of each manifest row from its record's annotations, shape ``(n,)``.
+    """:func:`rr_features` of each manifest row from its record's annotations.
 
-    Rows that are not mitdb beats (VF windows, plain image folders) and shifted
-    redraws get NaN, so :func:`rhythm_adjust` leaves them alone.
+    Returns shape ``(n, 2)``. Rows that are not mitdb beats (VF windows, plain
+    image folders) and shifted redraws get NaN, so :func:`rhythm_adjust` leaves
+    them alone.
     """
     from .io import data_dir
 
     root = data_dir(data)
-    out = np.full(len(meta), np.nan)
+    out = np.full((len(meta), 2), np.nan)
     is_beat = (meta["database"] == "mitdb").to_numpy().copy()
     if "path" in meta:
         is_beat &= ~meta["path"].str.contains("_s[+-]", regex=True).to_numpy()
     for rn in np.unique(meta.loc[is_beat, "record"].astype(str)):
-        ratio = ratio_lookup(record_beat_times(root / "mitdb" / rn), fs)
+        t = record_beat_times(root / "mitdb" / rn)
+        at = dict(zip(np.round(t * fs).astype(np.int64), rr_features(t)))
         rows = np.flatnonzero(is_beat & (meta["record"].astype(str) == rn).to_numpy())
-        out[rows] = [ratio.get(int(s), np.nan) for s in meta["sample"].to_numpy()[rows]]
+        nan2 = np.full(2, np.nan)
+        out[rows] = [at.get(int(s), nan2) for s in meta["sample"].to_numpy()[rows]]
     return out
+
+
+def rr_gate(rr: np.ndarray, irregular_max: float | None) -> np.ndarray:
+    """Ratios of :func:`rr_features` rows, NaN where more irregular than the limit."""
+    if irregular_max is None:
+        return rr[:, 0]
+    return np.where(np.nan_to_num(rr[:, 1], nan=0.0) < irregular_max, rr[:, 0], np.nan)
 
 
 def folds_predict(
@@ -291,33 +390,41 @@ def rhythm_fit_run(
     pred = Predictor(run_dir)
     cfg = TrainConfig.from_json(json_read(run_dir / "config.json"))
     ds = dataset_load(dataset_for(cfg, pred.spec), pred.spec)
-    # 1. training records: picture probabilities and each beat's ratio.
-    r_tr = manifest_ratios(ds.meta_train, data, pred.spec.fs)
-    if not np.isfinite(r_tr).any():
+    # 1. training records: picture probabilities and each beat's RR features.
+    rr_tr = manifest_rr(ds.meta_train, data, pred.spec.fs)
+    fit = np.isfinite(rr_tr[:, 0])
+    if not fit.any():
         raise EcgError(
             f"{run_dir}: its dataset has no mitdb beats to fit the rhythm step on"
         )
-    fit = np.isfinite(r_tr)
     if folds:
         p_tr = folds_predict(run_dir, ds, fit, folds, progress)
         fitted_on = f"training part, mitdb beats, out-of-fold ({folds} folds by record)"
     else:
         p_tr = pred.predict_arrays(ds.x_train[fit])
         fitted_on = "training part, mitdb beats, the run's own model"
-    # 2. the threshold: the largest keeping PAC PPV >= 50% on those beats (a fold
+    # 2. the rule: most PAC sensitivity with PPV >= 50% on those beats (a fold
     #    of VF records only leaves none of its rows predicted: they drop out).
     ok = np.isfinite(p_tr).all(axis=1)
-    threshold, sweep = threshold_fit(r_tr[fit][ok], ds.y_train[fit][ok], p_tr[ok])
+    threshold, irregular_max, sweep = threshold_fit(
+        rr_tr[fit][ok], ds.y_train[fit][ok], p_tr[ok]
+    )
     rhythm_write(
         run_dir,
         threshold,
+        irregular_max,
         {"fitted_on": fitted_on, "criterion": "PAC PPV >= 0.5", "folds": folds},
     )
     # 3. test part, scored with the image alone and with the rhythm step.
-    r_te = manifest_ratios(ds.meta_test, data, pred.spec.fs)
-    p_te = rhythm_adjust(pred.predict_arrays(ds.x_test), r_te, threshold)
+    rr_te = rr_gate(manifest_rr(ds.meta_test, data, pred.spec.fs), irregular_max)
+    p_te = rhythm_adjust(pred.predict_arrays(ds.x_test), rr_te, threshold)
     res = metrics_compute(ds.y_test, p_te.argmax(axis=1), seed=cfg.seed)
-    res.update(pac_ratio_threshold=threshold, fit_sweep=sweep, fitted_on=fitted_on)
+    res.update(
+        pac_ratio_threshold=threshold,
+        irregular_max=irregular_max,
+        fit_sweep=sweep,
+        fitted_on=fitted_on,
+    )
     metrics = json_read(run_dir / "metrics.json")
     metrics["rr_context"] = res
     atomic_write_json(run_dir / "metrics.json", metrics)

@@ -27,6 +27,7 @@ from scipy import ndimage
 from .classes import CLASS_COLORS, CLASSES, SHORT_NAMES
 from .errors import EcgError
 from .render import image_trace, ink_map, windows_render
+from .rhythm import rhythm_describe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -355,8 +356,7 @@ def strip_analyze(
         t_pac = predictor.pac_ratio_threshold
         if t_pac is not None:
             notes.append(
-                f"rhythm step: normal-looking beats earlier than {t_pac:.2f} of the "
-                "local mean RR read as PAC"
+                "rhythm step: " + rhythm_describe(t_pac, predictor.irregular_max)
             )
     classes = [CLASSES[k] for k in p.argmax(axis=1)]
     hr, irr = None, None

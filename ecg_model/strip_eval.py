@@ -185,7 +185,9 @@ def strip_evaluate(
             continue
         rec = record_read(root / "mitdb" / rn, fs=spec.fs)
         # From the annotation times themselves, as fit-rhythm reads them.
-        ratios[rn] = ratio_lookup(record_beat_times(root / "mitdb" / rn), spec.fs)
+        ratios[rn] = ratio_lookup(
+            record_beat_times(root / "mitdb" / rn), spec.fs, predictor.irregular_max
+        )
         n = int(opts.seconds * spec.fs)
         for _ in range(opts.strips_per_record):
             a = int(rng.integers(0, rec.sig.size - n))
@@ -228,7 +230,8 @@ def strip_evaluate(
             bi_true += [CLASSES.index(k) for k, ok in zip(cls, keep) if ok]
             bi_pred += list(p.argmax(1))
             if t_pac is not None:
-                r_strip = rr_ratio(ts)[keep]  # (n,) from the strip's own beats
+                # (n,) from the strip's own beats
+                r_strip = rr_ratio(ts, predictor.irregular_max)[keep]
                 bi_pred_strip += list(rhythm_adjust(p, r_strip, t_pac).argmax(1))
                 r = np.array([ratios[rn].get(int(s), np.nan) for s in c])
                 bi_pred_rr += list(rhythm_adjust(p, r, t_pac).argmax(1))
@@ -248,6 +251,7 @@ def strip_evaluate(
         "records": sorted({s[0] for s in strips}),
         "beat_image": scores(bi_true, bi_pred),
         "pac_ratio_threshold": t_pac,
+        "irregular_max": predictor.irregular_max,
         "styles": {},
     }
     if t_pac is not None:

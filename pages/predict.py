@@ -16,6 +16,7 @@ from ecg_model.predict import (
     predictions_frame,
     wfdb_upload_read,
 )
+from ecg_model.rhythm import rhythm_describe
 from ecg_model.runs import active_model, models_available
 from ecg_model.strip import picture_kind, strip_analyze
 
@@ -252,9 +253,9 @@ def signal_section(predictor) -> None:
     st.subheader(f"{label}: {len(df)} beats")
     if predictor.pac_ratio_threshold is not None:
         st.caption(
-            "Rhythm step on: a beat the picture calls Normal whose RR interval is "
-            f"below {predictor.pac_ratio_threshold:.2f} of the local mean is called "
-            "a PAC (fitted on this model's training records)."
+            "Rhythm step on: "
+            + rhythm_describe(predictor.pac_ratio_threshold, predictor.irregular_max)
+            + " (fitted on this model's training records)."
         )
     st.altair_chart(
         charts.signal_chart(table.sig_time_s, table.sig, table.time_s, table.predicted),

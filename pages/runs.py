@@ -10,6 +10,7 @@ from ecg_model import charts
 from ecg_model.errors import EcgError
 from ecg_model.evaluate import per_class_frame
 from ecg_model.io import json_read
+from ecg_model.rhythm import rhythm_describe
 from ecg_model.runs import run_delete, run_history, runs_list
 
 
@@ -59,8 +60,9 @@ def page() -> None:
         rr = m.get("rr_context")
         if rr:
             st.markdown(
-                f"**With the rhythm step** (PAC if RR ratio < "
-                f"{rr['pac_ratio_threshold']:.2f}, fitted on the training records): "
+                "**With the rhythm step** ("
+                + rhythm_describe(rr["pac_ratio_threshold"], rr.get("irregular_max"))
+                + "; fitted on the training records): "
                 f"accuracy {100 * rr['accuracy']:.2f}%, macro recall "
                 f"{100 * rr['macro_recall']:.2f}%, macro F1 {100 * rr['macro_f1']:.2f}%"
             )

@@ -21,6 +21,7 @@ from ecg_model.rhythm import (
     rhythm_adjust,
     rhythm_fit_run,
     rhythm_read,
+    rr_features,
     rr_ratio,
     threshold_fit,
 )
@@ -65,19 +66,41 @@ def test_rhythm_adjust_swaps_normal_and_pac_for_early_normal_beats():
     assert np.array_equal(rhythm_adjust(p, ratio, None), p)
 
 
-def test_threshold_fit_keeps_the_largest_with_ppv_floor():
+def test_rr_features_tell_atrial_fibrillation_from_an_isolated_early_beat():
+    f = rr_features(beats_with_one_early(n=40))
+    assert np.nanmax(f[:, 1]) < 0.05  # one early beat in a steady rhythm: regular
     rng = np.random.default_rng(0)
-    # 100 PACs at ratio ~0.7, 900 normal beats at ~1.0 with a tail of early ones.
-    ratio = np.r_[rng.normal(0.7, 0.03, 100), rng.normal(1.0, 0.08, 900)]
-    y = np.r_[np.full(100, PAC), np.full(900, NORMAL)]
-    probs = np.zeros((1000, len(CLASSES)), np.float32)
+    af = np.cumsum(rng.uniform(0.4, 1.0, 80))  # irregularly irregular, s
+    irr = rr_features(af)[:, 1]
+    assert np.nanmin(irr[5:-5]) > 0.15
+    # Gated: the ratios of irregular neighbourhoods are dropped (NaN).
+    assert np.isnan(rr_ratio(af, irregular_max=0.15)).all()
+    steady = rr_ratio(beats_with_one_early(n=40), irregular_max=0.15)
+    assert steady[15] == pytest.approx(0.7, abs=0.03)
+    assert np.isnan(rr_features(np.array([0.0, 1.0]))).all()
+
+
+def test_threshold_fit_finds_most_pacs_with_ppv_floor():
+    rng = np.random.default_rng(0)
+    # 100 PACs at ratio ~0.7 in regular rhythms; 900 normal beats at ~1.0 with a
+    # tail of early ones; 300 more in atrial fibrillation, early half the time.
+    ratio = np.r_[
+        rng.normal(0.7, 0.03, 100),
+        rng.normal(1.0, 0.08, 900),
+        rng.uniform(0.5, 1.5, 300),
+    ]
+    irr = np.r_[np.full(1000, 0.03), np.full(300, 0.25)]
+    y = np.r_[np.full(100, PAC), np.full(1200, NORMAL)]
+    probs = np.zeros((1300, len(CLASSES)), np.float32)
     probs[:, NORMAL] = 1.0  # the picture calls every beat Normal
-    t, sweep = threshold_fit(ratio, y, probs)
-    ppv = {s["threshold"]: s["ppv"] for s in sweep}
-    se = [s["sensitivity"] for s in sweep]
-    assert ppv[t] >= 0.5
-    assert all(ppv[s["threshold"]] < 0.5 for s in sweep if s["threshold"] > t)
-    assert se == sorted(se) and se[-1] > 0.95
+    t, g, sweep = threshold_fit(np.c_[ratio, irr], y, probs)
+    assert g is not None and 0.03 < g <= 0.25  # AF gated off
+    row = {(s["threshold"], s["irregular_max"]): s for s in sweep}
+    assert row[(t, g)]["ppv"] >= 0.5 and row[(t, g)]["sensitivity"] > 0.95
+    # Without the gate, AF's early beats keep PPV under 50% at that threshold.
+    assert row[(t, None)]["ppv"] < 0.5
+    best = max(s["sensitivity"] for s in sweep if s["ppv"] >= 0.5)
+    assert row[(t, g)]["sensitivity"] == best
 
 
 class _NormalEverywhere:
@@ -85,6 +108,7 @@ class _NormalEverywhere:
 
     spec = RenderSpec()
     pac_ratio_threshold = 0.8
+    irregular_max = None
 
     def predict_arrays(self, images: np.ndarray) -> np.ndarray:
         p = np.full((len(images), len(CLASSES)), 0.02, np.float32)
@@ -112,7 +136,10 @@ def test_fit_rhythm_on_a_run(tiny_run, tmp_path):
     shutil.copytree(tiny_run, run)
     res = rhythm_fit_run(run, DATA, folds=2)
     assert 0.6 <= res["pac_ratio_threshold"] <= 0.95
-    assert rhythm_read(run) == res["pac_ratio_threshold"]
+    assert rhythm_read(run) == {
+        "pac_ratio_threshold": res["pac_ratio_threshold"],
+        "irregular_max": res["irregular_max"],
+    }
     saved = json.loads((run / RHYTHM_FILE).read_text())
     assert saved["pac_ratio_threshold"] == res["pac_ratio_threshold"]
     assert saved["folds"] == 2 and "out-of-fold" in saved["fitted_on"]
