@@ -69,6 +69,20 @@ def _conv_block(x, filters: int, name: str | None = None):
     return layers.ReLU()(x)
 
 
+def _ecgnet_top(inp, x, name: str) -> keras.Model:
+    """Blocks and head of the ecgnet family over a stem's map ``(b, h/4, w/4, c)``."""
+    x = _conv_block(x, 32)  # (b, h/4, w/4, 32)
+    x = layers.MaxPooling2D(2)(x)  # (b, h/8, w/8, 32)
+    x = _conv_block(x, 32, name=LAST_CONV)
+    x = layers.MaxPooling2D(2)(x)  # (b, h/16, w/16, 32)
+    x = layers.Flatten()(x)  # (b, h/16 * w/16 * 32) = (b, 1024) at 64x128
+    x = layers.Dropout(0.3)(x)
+    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inp, out, name=name)
+
+
 @register("ecgnet")
 def ecgnet_build(image_size: tuple[int, int]) -> keras.Model:
     """The default: a 4x4 patch stem, two batch-normed blocks, a small head.
@@ -89,30 +103,13 @@ def ecgnet_build(image_size: tuple[int, int]) -> keras.Model:
     x = layers.Conv2D(16, 4, strides=4, activation="relu", name="patches")(
         x
     )  # (b, h/4, w/4, 16)
-    x = _conv_block(x, 32)  # (b, h/4, w/4, 32)
-    x = layers.MaxPooling2D(2)(x)  # (b, h/8, w/8, 32)
-    x = _conv_block(x, 32, name=LAST_CONV)
-    x = layers.MaxPooling2D(2)(x)  # (b, h/16, w/16, 32)
-    x = layers.Flatten()(x)  # (b, h/16 * w/16 * 32) = (b, 1024) at 64x128
-    x = layers.Dropout(0.3)(x)
-    x = layers.Dense(64, activation="relu")(x)
-    x = layers.Dropout(0.2)(x)
-    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
-    return keras.Model(inp, out, name="ecgnet")
+    return _ecgnet_top(inp, x, "ecgnet")
 
 
 @register("ecgnet_v1")
 def ecgnet_v1_build(image_size: tuple[int, int]) -> keras.Model:
-    """The first default (kept to reproduce its figures): as ``ecgnet``, with a
-    5x5 and a 3x3 strided convolution for a stem.
-
-    Sized for a 2-core CPU: the strided stem shrinks the picture 4x before the
-    wider layers (a line drawing has little detail at the pixel scale), and
-    batch norm sits where the maps are small, where it costs little. The head
-    flattens instead of global pooling because *where* things are matters: the
-    beat sits at a fixed column, and its neighbours' distance from it is the RR
-    interval that separates premature beats.
-    """
+    """The first default, kept to reproduce its figures: ``ecgnet`` with a 5x5
+    and a 3x3 strided convolution for a stem instead of 4x4 patches."""
     inp = keras.Input((*image_size, 1), name="image")
     # Trace = 1, background = 0: the ink is the signal, the paper is nothing.
     x = layers.Rescaling(-1.0 / 255, offset=1.0)(inp)
@@ -122,13 +119,4 @@ def ecgnet_v1_build(image_size: tuple[int, int]) -> keras.Model:
     x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(
         x
     )  # (b, h/4, w/4, 16)
-    x = _conv_block(x, 32)
-    x = layers.MaxPooling2D(2)(x)  # (b, h/8, w/8, 32)
-    x = _conv_block(x, 32, name=LAST_CONV)
-    x = layers.MaxPooling2D(2)(x)  # (b, h/16, w/16, 32)
-    x = layers.Flatten()(x)  # (b, h/16 * w/16 * 32) = (b, 1024) at 64x128
-    x = layers.Dropout(0.3)(x)
-    x = layers.Dense(64, activation="relu")(x)
-    x = layers.Dropout(0.2)(x)
-    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
-    return keras.Model(inp, out, name="ecgnet_v1")
+    return _ecgnet_top(inp, x, "ecgnet_v1")
