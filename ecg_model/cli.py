@@ -139,7 +139,11 @@ def cmd_fit_rhythm(a: argparse.Namespace) -> int:
     from .rhythm import rhythm_fit_run
 
     res = rhythm_fit_run(
-        a.run, a.data_dir, a.folds, lambda msg: print(msg, file=sys.stderr)
+        a.run,
+        a.data_dir,
+        a.folds,
+        lambda msg: print(msg, file=sys.stderr),
+        retrain=a.retrain_folds,
     )
     print(f"sweep on the {res['fitted_on']} (PAC sensitivity / PPV):")
     for row in res["fit_sweep"]:
@@ -152,7 +156,7 @@ def cmd_fit_rhythm(a: argparse.Namespace) -> int:
     g = res["irregular_max"]
     print(
         f"kept ratio < {res['pac_ratio_threshold']:.2f}, irregularity < "
-        f"{'any' if g is None else f'{g:.2f}'} (most PACs with PPV >= 50%), "
+        f"{'any' if g is None else f'{g:.2f}'} ({res['criterion']}), "
         f"saved in {Path(a.run) / 'rhythm.json'}"
     )
     print("test part, picture + rhythm step:")
@@ -442,6 +446,12 @@ def parser_build() -> argparse.ArgumentParser:
         help="fit on out-of-fold pictures: train this many extra models, each on "
         "part of the training records (default 2); 0: use the run's own model, "
         "which has seen those beats",
+    )
+    s.add_argument(
+        "--retrain-folds",
+        action="store_true",
+        help="train the fold models again even if an earlier fit kept their "
+        "predictions",
     )
     s.set_defaults(fn=cmd_fit_rhythm)
 

@@ -95,6 +95,7 @@ def _summary(m: dict) -> dict:
                 "pac_ratio_threshold",
                 "irregular_max",
                 "fitted_on",
+                "criterion",
                 "fit_sweep",
             )
             if k in rr

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .classes import CLASSES
-from .io import atomic_write_json, json_read
+from .io import atomic_write_csv, atomic_write_json, json_read
 
 #: Intervals on each side averaged into the local mean RR.
 LOCAL_BEATS = 16
@@ -143,6 +143,8 @@ def threshold_fit(
 ) -> tuple[float, float | None, list[dict]]:
     """The rule finding the most PACs whose PPV on these beats is >= ``min_ppv``.
 
+    Where no rule reaches ``min_ppv``, the one with the highest PPV.
+
     A larger ratio threshold finds more PACs and more false ones; a lower
     irregularity limit drops the false ones of atrial fibrillation, and the true
     ones of very irregular sinus rhythms. The PPV floor is the project's PAC
@@ -163,7 +165,7 @@ def threshold_fit(
     grid = np.round(np.arange(0.6, 0.951, 0.05), 2) if grid is None else grid
     rr = np.asarray(rr, dtype=np.float64)
     is_pac = np.asarray(y_true) == PAC
-    sweep, best = [], (-1.0, -1.0, float(grid[0]), None)
+    sweep, best, closest = [], (-1.0, -1.0, float(grid[0]), None), None
     for g in irregular_grid:
         ratio = rr_gate(rr, g)
         for t in grid:
@@ -181,6 +183,10 @@ def threshold_fit(
             )
             if ppv >= min_ppv and (se, ppv) > best[:2]:
                 best = (se, ppv, float(t), g)
+            if closest is None or (ppv, se) > closest[:2]:
+                closest = (ppv, se, float(t), g)
+    if best[0] < 0:  # no rule reaches the floor: the one that comes closest
+        return closest[2], closest[3], sweep
     return best[2], best[3], sweep
 
 
@@ -286,6 +292,7 @@ def folds_predict(
     rows: np.ndarray,
     folds: int,
     progress: Callable[[str], None] | None = None,
+    retrain: bool = False,
 ) -> np.ndarray:
     """Picture probabilities of training rows from models that never saw their record.
 
@@ -294,7 +301,9 @@ def folds_predict(
     the PACs it will miss in new patients. So the training records are split into
     ``folds`` groups (scikit-learn ``GroupKFold`` by record); for each, a model
     with the run's configuration is trained on the other groups and predicts the
-    held-out group's ``rows``. The fold runs are kept in ``run_dir/rhythm_folds/``.
+    held-out group's ``rows``. The fold runs are kept in ``run_dir/rhythm_folds/``,
+    with the predictions in ``oof-<folds>.csv``, reused by later calls unless
+    ``retrain``.
 
     Parameters
     ----------
@@ -331,6 +340,17 @@ def folds_predict(
     root = Path(ds.root).resolve()
     out = np.full((len(meta), len(CLASSES)), np.nan, np.float32)
     base = run_dir / "rhythm_folds"
+    # The folds' predictions are kept: fitting again (another criterion, say)
+    # needs no new training unless asked for.
+    saved = base / f"oof-{folds}.csv"
+    if saved.exists() and not retrain:
+        prev = pd.read_csv(saved)
+        by_path = dict(zip(prev["path"], prev[list(CLASSES)].to_numpy(np.float32)))
+        want = meta["path"].to_numpy()[rows]
+        if all(p in by_path for p in want):
+            if progress:
+                progress(f"out-of-fold pictures from {saved}")
+            return np.stack([by_path[p] for p in want])
     if base.exists():  # a fit that ran before: its folds are redone
         shutil.rmtree(base)
     splits = GroupKFold(n_splits=folds).split(np.zeros(len(meta)), groups=groups)
@@ -359,6 +379,15 @@ def folds_predict(
         pred = pd.read_csv(run / "test_predictions.csv")
         by_path = dict(zip(pred["path"], pred[list(CLASSES)].to_numpy(np.float32)))
         out[te] = np.stack([by_path[p] for p in meta["path"].to_numpy()[te]])
+    keep = np.flatnonzero(np.isfinite(out).all(axis=1))
+    atomic_write_csv(
+        saved,
+        ["path", *CLASSES],
+        (
+            [p, *(f"{v:.6f}" for v in row)]
+            for p, row in zip(meta["path"].to_numpy()[keep], out[keep])
+        ),
+    )
     return out[rows]
 
 
@@ -367,6 +396,7 @@ def rhythm_fit_run(
     data: str | os.PathLike | None = None,
     folds: int = 2,
     progress: Callable[[str], None] | None = None,
+    retrain: bool = False,
 ) -> dict:
     """Fit the run's PAC ratio threshold on its training records; score its test part.
 
@@ -398,7 +428,7 @@ def rhythm_fit_run(
             f"{run_dir}: its dataset has no mitdb beats to fit the rhythm step on"
         )
     if folds:
-        p_tr = folds_predict(run_dir, ds, fit, folds, progress)
+        p_tr = folds_predict(run_dir, ds, fit, folds, progress, retrain)
         fitted_on = f"training part, mitdb beats, out-of-fold ({folds} folds by record)"
     else:
         p_tr = pred.predict_arrays(ds.x_train[fit])
@@ -409,11 +439,25 @@ def rhythm_fit_run(
     threshold, irregular_max, sweep = threshold_fit(
         rr_tr[fit][ok], ds.y_train[fit][ok], p_tr[ok]
     )
+    kept = next(
+        s
+        for s in sweep
+        if s["threshold"] == threshold and s["irregular_max"] == irregular_max
+    )
+    criterion = "most PACs with PAC PPV >= 0.5" + (
+        "" if kept["ppv"] >= 0.5 else "; no rule reached it there: the highest PPV"
+    )
     rhythm_write(
         run_dir,
         threshold,
         irregular_max,
-        {"fitted_on": fitted_on, "criterion": "PAC PPV >= 0.5", "folds": folds},
+        {
+            "fitted_on": fitted_on,
+            "criterion": criterion,
+            "fit_sensitivity": kept["sensitivity"],
+            "fit_ppv": kept["ppv"],
+            "folds": folds,
+        },
     )
     # 3. test part, scored with the image alone and with the rhythm step.
     rr_te = rr_gate(manifest_rr(ds.meta_test, data, pred.spec.fs), irregular_max)
@@ -424,6 +468,7 @@ def rhythm_fit_run(
         irregular_max=irregular_max,
         fit_sweep=sweep,
         fitted_on=fitted_on,
+        criterion=criterion,
     )
     metrics = json_read(run_dir / "metrics.json")
     metrics["rr_context"] = res
