@@ -264,9 +264,9 @@ def model_card(metrics: dict, dest: Path) -> str:
             "Where a beat's neighbours are known (a record, a signal, a strip), "
             + rhythm_describe(rr["pac_ratio_threshold"], rr.get("irregular_max"))
             + " (local: 16 intervals each side; `patient/rhythm.json`, fitted on "
-            f"the {rr.get('fitted_on', 'training part')}: the rule finding the "
-            "most PACs with PAC PPV >= 50% there; `python -m ecg_model fit-rhythm "
-            "RUN`).\n\n"
+            f"the {rr.get('fitted_on', 'training part')}: "
+            f"{rr.get('criterion', 'most PACs with PAC PPV >= 0.5')}; "
+            "`python -m ecg_model fit-rhythm RUN`).\n\n"
             f"{per_class_table(rr)}\n"
         )
     style = metrics.get("style_test")
@@ -347,8 +347,9 @@ resampled to {pre["fs"]:g} Hz, band-passed 0.5-40 Hz, lead MLII where present.
 - New patients (patient protocol) are much harder than the random split suggests,
   above all premature atrial contractions, whose shape matches normal beats and
   whose only cue is prematurity. The patient model's rhythm step, used where a
-  beat's neighbours are known, finds two thirds of them; in atrial fibrillation or
-  sinus arrhythmia it also calls some normal beats PAC.
+  beat's neighbours are known, finds about three quarters of them in the test
+  records; it stays off in irregular rhythms (atrial fibrillation), and in a
+  regular rhythm it still calls some early normal beats (sinus arrhythmia) PAC.
 - Beats of the classes it does not know (fusion, escape, paced, aberrant, nodal)
   are forced into one of the six.
 - Ventricular fibrillation training windows come from 5 patients (mitdb 207 and 4
