@@ -145,9 +145,16 @@ def test_fit_rhythm_on_a_run(tiny_run, tmp_path):
     assert saved["folds"] == 2 and "out-of-fold" in saved["fitted_on"]
     # Two fold runs, each trained on the other fold's records and finished.
     fold_runs = sorted(
-        p for p in (run / "rhythm_folds").iterdir() if "-dataset" not in p.name
+        p
+        for p in (run / "rhythm_folds").iterdir()
+        if p.is_dir() and "-dataset" not in p.name
     )
     assert len(fold_runs) == 2
+    # Their predictions are kept, and a second fit reuses them: no new training.
+    assert (run / "rhythm_folds" / "oof-2.csv").exists()
+    again = rhythm_fit_run(run, DATA, folds=2)
+    assert again["pac_ratio_threshold"] == res["pac_ratio_threshold"]
+    assert all(p.exists() for p in fold_runs)  # retraining would replace them
     for fr in fold_runs:
         assert json.loads((fr / "status.json").read_text())["state"] == "finished"
     for d in sorted((run / "rhythm_folds").glob("fold*-dataset")):
