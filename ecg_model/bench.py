@@ -65,7 +65,7 @@ def bench_train(
     import keras
 
     from .models import model_build
-    from .train import tf_dataset
+    from .train import model_fit, tf_dataset
 
     x = _images(batch * steps)
     y = np.random.default_rng(0).integers(0, 6, len(x))
@@ -88,16 +88,7 @@ def bench_train(
         def on_epoch_end(self, epoch, logs=None):
             rates.append(len(x) / (time.perf_counter() - self.t))
 
-    # As train_run fits: one repeating iterator, steps counted; tf_dataset
-    # shuffles already, so fit must not try to.
-    m.fit(
-        ds.repeat(),
-        steps_per_epoch=steps,
-        epochs=epochs,
-        verbose=0,
-        shuffle=False,
-        callbacks=[EpochTimer()],
-    )
+    model_fit(m, ds, steps, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
     return {
         f"train_images_per_s_{model}": round(float(np.median(rates))),
         f"train_images_per_s_{model}_range": f"{min(rates):.0f}-{max(rates):.0f}",

@@ -145,19 +145,19 @@ def cmd_fit_rhythm(a: argparse.Namespace) -> int:
         lambda msg: print(msg, file=sys.stderr),
         retrain=a.retrain_folds,
     )
+
+    def rule(t: float, g: float | None) -> str:
+        return f"ratio < {t:.2f}, irregularity < {'any' if g is None else f'{g:.2f}'}"
+
     print(f"sweep on the {res['fitted_on']} (PAC sensitivity / PPV):")
     for row in res["fit_sweep"]:
-        g = row["irregular_max"]
         print(
-            f"  ratio < {row['threshold']:.2f}, irregularity < "
-            f"{'any' if g is None else f'{g:.2f}'}: "
+            f"  {rule(row['threshold'], row['irregular_max'])}: "
             f"{100 * row['sensitivity']:.1f}% / {100 * row['ppv']:.1f}%"
         )
-    g = res["irregular_max"]
     print(
-        f"kept ratio < {res['pac_ratio_threshold']:.2f}, irregularity < "
-        f"{'any' if g is None else f'{g:.2f}'} ({res['criterion']}), "
-        f"saved in {Path(a.run) / 'rhythm.json'}"
+        f"kept {rule(res['pac_ratio_threshold'], res['irregular_max'])} "
+        f"({res['criterion']}), saved in {Path(a.run) / 'rhythm.json'}"
     )
     print("test part, picture + rhythm step:")
     print(metrics_table(res))

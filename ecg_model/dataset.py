@@ -97,10 +97,15 @@ def _png_name(db: str, rn: str, sample: int, shift: int = 0) -> str:
     return f"{db}_{rn}_{sample}{'' if shift == 0 else f'_s{shift:+d}'}.png"
 
 
-def _pngs_write(folder: Path, names: list[str], imgs: np.ndarray) -> None:
-    """Write uint8 images ``(n, h, w)`` as 8-bit grayscale PNGs named ``names``."""
+def _images_stage(folder: Path, names: list[str], imgs: np.ndarray) -> np.ndarray:
+    """Write uint8 images ``(n, h, w)`` as grayscale PNGs named ``names``.
+
+    Returns their ink (the renderer draws pure black on white) packed 1 bit a
+    pixel, ``(n, h, ceil(w / 8))``.
+    """
     for name, im in zip(names, imgs):
         Image.fromarray(im).save(folder / name, compress_level=1)
+    return np.packbits(imgs == 0, axis=-1)
 
 
 def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
@@ -136,8 +141,8 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
         if centres.size
         else np.zeros((0, spec.image_height, spec.image_width), np.uint8)
     )
-    _pngs_write(Path(stage), [_png_name(db, rec.name, c) for c in centres], images)
-    return meta, np.packbits(images == 0, axis=-1), skipped
+    names = [_png_name(db, rec.name, c) for c in centres]
+    return meta, _images_stage(Path(stage), names, images), skipped
 
 
 def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
@@ -395,15 +400,10 @@ def _top_up(
                 sig.size - spec.after,
             )
             imgs = windows_render(sig, centres, spec)  # (n, h, w)
-            _pngs_write(
-                stage,
-                [
-                    _png_name(db, rn, n, sh)
-                    for n, sh in zip(grp["sample"], grp["shift"])
-                ],
-                imgs,
-            )
-            extra_bits.append(np.packbits(imgs == 0, axis=-1))
+            names = [
+                _png_name(db, rn, n, sh) for n, sh in zip(grp["sample"], grp["shift"])
+            ]
+            extra_bits.append(_images_stage(stage, names, imgs))
             extra_meta.append(grp)
     if not extra_meta:
         return meta, packed

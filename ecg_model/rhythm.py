@@ -93,6 +93,13 @@ def rr_ratio(
     return rr_gate(rr_features(beat_s, local_beats), irregular_max)
 
 
+def rr_gate(rr: np.ndarray, irregular_max: float | None) -> np.ndarray:
+    """Ratios of :func:`rr_features` rows, NaN where more irregular than the limit."""
+    if irregular_max is None:
+        return rr[:, 0]
+    return np.where(np.nan_to_num(rr[:, 1], nan=0.0) < irregular_max, rr[:, 0], np.nan)
+
+
 def rhythm_describe(threshold: float, irregular_max: float | None) -> str:
     """The rhythm step's rule in words, for pages, notes and the model card."""
     gate = (
@@ -242,15 +249,10 @@ def record_beat_times(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(ann.sample)[keep] / fs
 
 
-def ratio_lookup(
-    beat_s: np.ndarray, fs: float, irregular_max: float | None = None
-) -> dict[int, float]:
-    """Sample (at ``fs``) of each beat -> its :func:`rr_ratio`, for lookups."""
+def rr_lookup(beat_s: np.ndarray, fs: float) -> dict[int, np.ndarray]:
+    """Sample (at ``fs``) of each beat -> its :func:`rr_features` row, for lookups."""
     return dict(
-        zip(
-            np.round(np.asarray(beat_s) * fs).astype(np.int64),
-            rr_ratio(beat_s, irregular_max),
-        )
+        zip(np.round(np.asarray(beat_s) * fs).astype(np.int64), rr_features(beat_s))
     )
 
 
@@ -271,19 +273,11 @@ def manifest_rr(
     if "path" in meta:
         is_beat &= ~meta["path"].str.contains("_s[+-]", regex=True).to_numpy()
     for rn in np.unique(meta.loc[is_beat, "record"].astype(str)):
-        t = record_beat_times(root / "mitdb" / rn)
-        at = dict(zip(np.round(t * fs).astype(np.int64), rr_features(t)))
+        at = rr_lookup(record_beat_times(root / "mitdb" / rn), fs)
         rows = np.flatnonzero(is_beat & (meta["record"].astype(str) == rn).to_numpy())
         nan2 = np.full(2, np.nan)
         out[rows] = [at.get(int(s), nan2) for s in meta["sample"].to_numpy()[rows]]
     return out
-
-
-def rr_gate(rr: np.ndarray, irregular_max: float | None) -> np.ndarray:
-    """Ratios of :func:`rr_features` rows, NaN where more irregular than the limit."""
-    if irregular_max is None:
-        return rr[:, 0]
-    return np.where(np.nan_to_num(rr[:, 1], nan=0.0) < irregular_max, rr[:, 0], np.nan)
 
 
 def folds_predict(

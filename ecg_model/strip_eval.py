@@ -25,7 +25,7 @@ from .classes import BEAT_SYMBOLS, CLASSES
 from .errors import EcgError
 from .io import data_dir
 from .render import windows_render
-from .rhythm import ratio_lookup, record_beat_times, rhythm_adjust, rr_ratio
+from .rhythm import record_beat_times, rhythm_adjust, rr_gate, rr_lookup, rr_ratio
 from .signals import BEAT_CODES, DS2, record_read
 
 #: Style name -> drawing options. Paper styles use 25 mm/s, 10 mm/mV at ``dpmm``
@@ -178,16 +178,18 @@ def strip_evaluate(
     root = data_dir(data)
     spec = predictor.spec
     rng = np.random.default_rng(opts.seed)
-    strips = []  # (record, sig segment, true beat times, true classes)
-    ratios: dict[str, dict[int, float]] = {}  # record -> beat sample -> RR ratio
+    t_pac = predictor.pac_ratio_threshold
+    # (record, segment, whole signal, beat times in the segment (s), their classes,
+    # their samples in the whole signal)
+    strips = []
+    rr_at: dict[str, dict[int, np.ndarray]] = {}  # record -> beat sample -> RR
     for rn in opts.records:
         if not (root / "mitdb" / f"{rn}.hea").exists():
             continue
         rec = record_read(root / "mitdb" / rn, fs=spec.fs)
-        # From the annotation times themselves, as fit-rhythm reads them.
-        ratios[rn] = ratio_lookup(
-            record_beat_times(root / "mitdb" / rn), spec.fs, predictor.irregular_max
-        )
+        if t_pac is not None:
+            # From the annotation times themselves, as fit-rhythm reads them.
+            rr_at[rn] = rr_lookup(record_beat_times(root / "mitdb" / rn), spec.fs)
         n = int(opts.seconds * spec.fs)
         for _ in range(opts.strips_per_record):
             a = int(rng.integers(0, rec.sig.size - n))
@@ -201,7 +203,6 @@ def strip_evaluate(
                     rn,
                     rec.sig[a : a + n],
                     rec.sig,
-                    a,
                     np.array([(s - a) / spec.fs for s, _ in sel]),
                     [BEAT_SYMBOLS.get(sym, "") for _, sym in sel],
                     np.array([s for s, _ in sel]),
@@ -214,9 +215,9 @@ def strip_evaluate(
     # model has a rhythm step, also with it: once with the RR context the strip
     # itself holds (its annotated beats: like with like, only the digitising and
     # the beat detection differ) and once with the whole record's beats.
-    t_pac = predictor.pac_ratio_threshold
     bi_true, bi_pred, bi_pred_strip, bi_pred_rr = [], [], [], []
-    for rn, _, full, _, ts, cls, samples in strips:
+    nan2 = np.full(2, np.nan)
+    for rn, _, full, ts, cls, samples in strips:
         keep = np.array(
             [
                 bool(c) and spec.before <= s < full.size - spec.after
@@ -233,7 +234,8 @@ def strip_evaluate(
                 # (n,) from the strip's own beats
                 r_strip = rr_ratio(ts, predictor.irregular_max)[keep]
                 bi_pred_strip += list(rhythm_adjust(p, r_strip, t_pac).argmax(1))
-                r = np.array([ratios[rn].get(int(s), np.nan) for s in c])
+                rr = np.array([rr_at[rn].get(int(s), nan2) for s in c])  # (n, 2)
+                r = rr_gate(rr, predictor.irregular_max)
                 bi_pred_rr += list(rhythm_adjust(p, r, t_pac).argmax(1))
 
     def scores(y_t: list, y_p: list) -> dict:
@@ -259,7 +261,7 @@ def strip_evaluate(
         out["beat_image_rhythm"] = scores(bi_true, bi_pred_rr)
     for k, style in enumerate(styles):
         snrs, tp, n_true, n_found, y_t, y_p, fails = [], 0, 0, 0, [], [], 0
-        for _, seg, _, _, ts, cls, _ in strips:
+        for _, seg, _, ts, cls, _ in strips:
             data_ = strip_draw(seg, spec.fs, style)
             pic = np.asarray(Image.open(io.BytesIO(data_)).convert("RGB"))
             n_true += ts.size

@@ -274,6 +274,31 @@ def tf_dataset(
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def model_fit(
+    model,
+    ds,
+    n_batches: int,
+    val_ds=None,
+    val_batches: int | None = None,
+    **kwargs: Any,
+):
+    """``model.fit`` on :func:`tf_dataset` pipelines, ``n_batches`` an epoch.
+
+    The datasets repeat and fit counts the batches of an epoch: with one iterator
+    for the whole run, Keras no longer builds a new one at every epoch, which
+    stalled the first step of each epoch for up to 5 s on 2 cores. ``kwargs`` go
+    to ``fit`` (epochs, callbacks, verbose).
+    """
+    return model.fit(
+        ds.repeat(),
+        steps_per_epoch=n_batches,
+        validation_data=None if val_ds is None else val_ds.repeat(),
+        validation_steps=val_batches,
+        shuffle=False,  # tf_dataset shuffles already
+        **kwargs,
+    )
+
+
 def model_predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
     """Class probabilities ``(n, n_classes)`` for uint8 images ``(n, h, w)``.
 
@@ -424,19 +449,16 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         class_weights={c: round(float(w), 4) for c, w in zip(CLASSES, cw)},
     )
 
-    # 4. fit; a stop file ends it after the batch in hand. The datasets repeat
-    # and fit counts the batches of an epoch: with one iterator for the whole
-    # run, Keras no longer builds a new one at every epoch, which stalled the
-    # first step of each epoch for up to 5 s on 2 cores.
-    model.fit(
-        train_ds.repeat(),
-        steps_per_epoch=n_batches,
-        validation_data=val_ds.repeat(),
-        validation_steps=max(int(np.ceil(len(va) / config.batch_size)), 1),
+    # 4. fit; a stop file ends it after the batch in hand.
+    model_fit(
+        model,
+        train_ds,
+        n_batches,
+        val_ds,
+        max(int(np.ceil(len(va) / config.batch_size)), 1),
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=verbose,
-        shuffle=False,  # tf_dataset shuffles already
     )
     if status.cancelled:
         return {

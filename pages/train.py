@@ -75,7 +75,7 @@ def launch_form() -> None:
             "or end are drawn)",
             0.0,
             0.5,
-            float(TrainConfig().edge_blank),
+            TrainConfig.edge_blank,
             0.05,
             key="train_edge_blank",
         )
