@@ -149,11 +149,8 @@ def cmd_fit_rhythm(a: argparse.Namespace) -> int:
     def rule(t: float, g: float | None) -> str:
         return f"ratio < {t:.2f}, irregularity < {'any' if g is None else f'{g:.2f}'}"
 
-    # Every 0.05 of the ratio: the whole sweep (0.01 steps) is in metrics.json.
     print(f"sweep on the {res['fitted_on']} (PAC sensitivity / PPV):")
     for row in res["fit_sweep"]:
-        if round(100 * row["threshold"]) % 5:
-            continue
         print(
             f"  {rule(row['threshold'], row['irregular_max'])}: "
             f"{100 * row['sensitivity']:.1f}% / {100 * row['ppv']:.1f}%"
@@ -445,11 +442,10 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument(
         "--folds",
         type=int,
-        default=5,
+        default=2,
         help="fit on out-of-fold pictures: train this many extra models, each on "
-        "the other folds' training records (default 5: each sees 4/5 of them, "
-        "close to the run's own model); 0: use the run's own model, which has "
-        "seen those beats",
+        "part of the training records (default 2); 0: use the run's own model, "
+        "which has seen those beats",
     )
     s.add_argument(
         "--retrain-folds",

@@ -29,7 +29,7 @@ from .render import (
     outside_blank,
     windows_render,
 )
-from .rhythm import rhythm_adjust, rhythm_read, rr_features
+from .rhythm import rhythm_adjust, rhythm_read, rr_ratio
 from .signals import signal_clean, signal_resample
 
 if TYPE_CHECKING:
@@ -297,10 +297,8 @@ def signal_beats_classify(
     # 4. classify by picture, then by rhythm: a beat the picture calls Normal that
     #    comes early against its neighbours is a PAC (see ecg_model.rhythm).
     probs = predictor.predict_arrays(imgs)
-    rr = rr_features(qrs / spec.fs)  # (n_beats, 2)
-    probs = rhythm_adjust(
-        probs, rr, predictor.pac_ratio_threshold, predictor.irregular_max
-    )
+    ratio = rr_ratio(qrs / spec.fs, predictor.irregular_max)
+    probs = rhythm_adjust(probs, ratio, predictor.pac_ratio_threshold)
     return BeatTable(
         fs=fs,
         sig=x,

@@ -10,9 +10,8 @@ al. 2004 used the same RR features).
 
 The pipeline reads: beat times -> RR ratio and local irregularity -> beats the
 image model calls Normal that come early enough, in a rhythm regular enough, are
-called PAC; in an irregular rhythm no beat is (in atrial fibrillation every
-interval differs and there are no P waves: an early beat there, or one whose
-picture looks like a PAC, is no premature *atrial* contraction). The two numbers,
+called PAC (in atrial fibrillation every interval differs and there are no P
+waves: an early beat there is no premature *atrial* contraction). The two numbers,
 the ratio threshold and the irregularity limit, are fitted on the training records
 only (:func:`threshold_fit`, on out-of-fold pictures: :func:`folds_predict`) and
 kept beside the model as ``rhythm.json``.
@@ -79,43 +78,49 @@ def rr_features(beat_s: np.ndarray, local_beats: int = LOCAL_BEATS) -> np.ndarra
     return out
 
 
+def rr_ratio(
+    beat_s: np.ndarray,
+    irregular_max: float | None = None,
+    local_beats: int = LOCAL_BEATS,
+) -> np.ndarray:
+    """Each beat's preceding RR interval over the local mean RR, shape ``(n,)``.
+
+    With ``irregular_max``, beats whose neighbourhood is more irregular than that
+    (see :func:`rr_features`) get NaN, so :func:`rhythm_adjust` leaves them be: in
+    atrial fibrillation there are no P waves and every interval differs, so an
+    early beat there is not a premature *atrial* contraction.
+    """
+    return rr_gate(rr_features(beat_s, local_beats), irregular_max)
+
+
+def rr_gate(rr: np.ndarray, irregular_max: float | None) -> np.ndarray:
+    """Ratios of :func:`rr_features` rows, NaN where more irregular than the limit."""
+    if irregular_max is None:
+        return rr[:, 0]
+    return np.where(np.nan_to_num(rr[:, 1], nan=0.0) < irregular_max, rr[:, 0], np.nan)
+
+
 def rhythm_describe(threshold: float, irregular_max: float | None) -> str:
     """The rhythm step's rule in words, for pages, notes and the model card."""
-    rule = (
-        f"a beat the picture calls Normal whose RR interval is below {threshold:.2f} "
-        f"of the local mean RR"
+    gate = (
+        f" in a regular rhythm (local RR irregularity < {irregular_max:.2f})"
+        if irregular_max is not None
+        else ""
     )
-    if irregular_max is None:
-        return rule + " is called a PAC"
     return (
-        rule + f" in a regular rhythm (local RR irregularity < {irregular_max:.2f}) "
-        "is called a PAC; in a more irregular rhythm no beat is a PAC"
+        f"a beat the picture calls Normal whose RR interval is below {threshold:.2f} "
+        f"of the local mean RR{gate} is called a PAC"
     )
 
 
 def rhythm_adjust(
-    probs: np.ndarray,
-    rr: np.ndarray,
-    threshold: float | None,
-    irregular_max: float | None = None,
+    probs: np.ndarray, ratio: np.ndarray, threshold: float | None
 ) -> np.ndarray:
     """Call the early beats the image model calls Normal PAC.
 
     For those beats the Normal and PAC probabilities are swapped, so PAC leads
     with the confidence the picture had in a narrow, normal-looking beat and the
-    six still sum to 1. With ``irregular_max``, the rule holds only where the
-    rhythm is regular; where it is more irregular than that (atrial
-    fibrillation: no P waves, every interval differs) no beat is a premature
-    *atrial* contraction, so beats the picture calls PAC there are swapped back
-    to Normal. ``threshold`` None leaves every beat as it is; a NaN ratio leaves
-    its beat to the picture and a NaN irregularity counts as regular.
-
-    Parameters
-    ----------
-    probs : np.ndarray
-        Picture probabilities, shape ``(n, 6)``.
-    rr : np.ndarray
-        :func:`rr_features` of the same beats, shape ``(n, 2)``.
+    six still sum to 1. ``threshold`` None or NaN ratios leave beats as they are.
 
     Returns
     -------
@@ -125,23 +130,14 @@ def rhythm_adjust(
     out = np.array(probs, dtype=np.float32, copy=True)
     if threshold is None or len(out) == 0:
         return out
-    rr = np.asarray(rr, dtype=np.float64).reshape(len(out), 2)
-    called = out.argmax(axis=1)
-    regular = (
-        np.ones(len(out), bool)
-        if irregular_max is None
-        else np.nan_to_num(rr[:, 1], nan=0.0) < irregular_max
-    )
-    early = np.nan_to_num(rr[:, 0], nan=np.inf) < threshold
-    swap = ((called == NORMAL) & regular & early) | ((called == PAC) & ~regular)
-    out[swap, NORMAL], out[swap, PAC] = out[swap, PAC], out[swap, NORMAL]
+    r = np.asarray(ratio, dtype=np.float64)
+    early = (out.argmax(axis=1) == NORMAL) & (np.nan_to_num(r, nan=np.inf) < threshold)
+    out[early, NORMAL], out[early, PAC] = probs[early, PAC], probs[early, NORMAL]
     return out
 
 
 #: Irregularity limits tried by :func:`threshold_fit`; None: no limit.
-IRREGULAR_GRID: tuple[float | None, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, None)
-#: Ratio thresholds tried by :func:`threshold_fit`, in steps of 0.01.
-RATIO_GRID = np.round(np.arange(0.6, 0.9501, 0.01), 2)
+IRREGULAR_GRID: tuple[float | None, ...] = (0.05, 0.1, 0.15, 0.2, 0.3, None)
 
 
 def threshold_fit(
@@ -157,9 +153,9 @@ def threshold_fit(
     Where no rule reaches ``min_ppv``, the one with the highest PPV.
 
     A larger ratio threshold finds more PACs and more false ones; a lower
-    irregularity limit drops the false ones of atrial fibrillation (the rule's
-    and the picture's), and the true ones of very irregular sinus rhythms. The
-    PPV floor is the project's PAC target. Fit it on training records only.
+    irregularity limit drops the false ones of atrial fibrillation, and the true
+    ones of very irregular sinus rhythms. The PPV floor is the project's PAC
+    target. Fit it on training records only.
 
     Parameters
     ----------
@@ -173,13 +169,14 @@ def threshold_fit(
     sweep : list of dict
         ``{"threshold", "irregular_max", "sensitivity", "ppv"}`` for every pair tried.
     """
-    grid = RATIO_GRID if grid is None else grid
+    grid = np.round(np.arange(0.6, 0.951, 0.05), 2) if grid is None else grid
     rr = np.asarray(rr, dtype=np.float64)
     is_pac = np.asarray(y_true) == PAC
     sweep, best, closest = [], (-1.0, -1.0, float(grid[0]), None), None
     for g in irregular_grid:
+        ratio = rr_gate(rr, g)
         for t in grid:
-            pred = rhythm_adjust(probs, rr, float(t), g).argmax(axis=1) == PAC
+            pred = rhythm_adjust(probs, ratio, float(t)).argmax(axis=1) == PAC
             tp = int((pred & is_pac).sum())
             se = tp / max(int(is_pac.sum()), 1)
             ppv = tp / max(int(pred.sum()), 1)
@@ -393,7 +390,7 @@ def folds_predict(
 def rhythm_fit_run(
     run_dir: str | os.PathLike,
     data: str | os.PathLike | None = None,
-    folds: int = 5,
+    folds: int = 2,
     progress: Callable[[str], None] | None = None,
     retrain: bool = False,
 ) -> dict:
@@ -459,9 +456,8 @@ def rhythm_fit_run(
         },
     )
     # 3. test part, scored with the image alone and with the rhythm step.
-    rr_te = manifest_rr(ds.meta_test, data, pred.spec.fs)
-    p_te = pred.predict_arrays(ds.x_test)
-    p_te = rhythm_adjust(p_te, rr_te, threshold, irregular_max)
+    rr_te = rr_gate(manifest_rr(ds.meta_test, data, pred.spec.fs), irregular_max)
+    p_te = rhythm_adjust(pred.predict_arrays(ds.x_test), rr_te, threshold)
     res = metrics_compute(ds.y_test, p_te.argmax(axis=1), seed=cfg.seed)
     res.update(
         pac_ratio_threshold=threshold,

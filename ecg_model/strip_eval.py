@@ -25,7 +25,7 @@ from .classes import BEAT_SYMBOLS, CLASSES
 from .errors import EcgError
 from .io import data_dir
 from .render import windows_render
-from .rhythm import record_beat_times, rhythm_adjust, rr_features, rr_lookup
+from .rhythm import record_beat_times, rhythm_adjust, rr_gate, rr_lookup, rr_ratio
 from .signals import BEAT_CODES, DS2, record_read
 
 #: Style name -> drawing options. Paper styles use 25 mm/s, 10 mm/mV at ``dpmm``
@@ -232,11 +232,11 @@ def strip_evaluate(
             bi_pred += list(p.argmax(1))
             if t_pac is not None:
                 # (n,) from the strip's own beats
-                g = predictor.irregular_max
-                rr_strip = rr_features(ts)[keep]  # (n, 2) from the strip's own beats
-                bi_pred_strip += list(rhythm_adjust(p, rr_strip, t_pac, g).argmax(1))
+                r_strip = rr_ratio(ts, predictor.irregular_max)[keep]
+                bi_pred_strip += list(rhythm_adjust(p, r_strip, t_pac).argmax(1))
                 rr = np.array([rr_at[rn].get(int(s), nan2) for s in c])  # (n, 2)
-                bi_pred_rr += list(rhythm_adjust(p, rr, t_pac, g).argmax(1))
+                r = rr_gate(rr, predictor.irregular_max)
+                bi_pred_rr += list(rhythm_adjust(p, r, t_pac).argmax(1))
 
     def scores(y_t: list, y_p: list) -> dict:
         return {
