@@ -88,7 +88,7 @@ def bench_train(
         def on_epoch_end(self, epoch, logs=None):
             rates.append(len(x) / (time.perf_counter() - self.t))
 
-    model_fit(m, ds, steps, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
+    model_fit(m, ds, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
     return {
         f"train_images_per_s_{model}": round(float(np.median(rates))),
         f"train_images_per_s_{model}_range": f"{min(rates):.0f}-{max(rates):.0f}",

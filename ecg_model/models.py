@@ -69,6 +69,13 @@ def _conv_block(x, filters: int, name: str | None = None):
     return layers.ReLU()(x)
 
 
+def _ecgnet_input(image_size: tuple[int, int]) -> tuple:
+    """The ecgnet family's input and its ink map ``(b, h, w, 1)``."""
+    inp = keras.Input((*image_size, 1), name="image")
+    # Trace = 1, background = 0: the ink is the signal, the paper is nothing.
+    return inp, layers.Rescaling(-1.0 / 255, offset=1.0)(inp)
+
+
 def _ecgnet_top(inp, x, name: str) -> keras.Model:
     """Blocks and head of the ecgnet family over a stem's map ``(b, h/4, w/4, c)``."""
     x = _conv_block(x, 32)  # (b, h/4, w/4, 32)
@@ -97,9 +104,7 @@ def ecgnet_build(image_size: tuple[int, int]) -> keras.Model:
     beat sits at a fixed column, and its neighbours' distance from it is the RR
     interval that separates premature beats.
     """
-    inp = keras.Input((*image_size, 1), name="image")
-    # Trace = 1, background = 0: the ink is the signal, the paper is nothing.
-    x = layers.Rescaling(-1.0 / 255, offset=1.0)(inp)
+    inp, x = _ecgnet_input(image_size)
     x = layers.Conv2D(16, 4, strides=4, activation="relu", name="patches")(
         x
     )  # (b, h/4, w/4, 16)
@@ -110,9 +115,7 @@ def ecgnet_build(image_size: tuple[int, int]) -> keras.Model:
 def ecgnet_v1_build(image_size: tuple[int, int]) -> keras.Model:
     """The first default, kept to reproduce its figures: ``ecgnet`` with a 5x5
     and a 3x3 strided convolution for a stem instead of 4x4 patches."""
-    inp = keras.Input((*image_size, 1), name="image")
-    # Trace = 1, background = 0: the ink is the signal, the paper is nothing.
-    x = layers.Rescaling(-1.0 / 255, offset=1.0)(inp)
+    inp, x = _ecgnet_input(image_size)
     x = layers.Conv2D(8, 5, strides=2, padding="same", activation="relu")(
         x
     )  # (b, h/2, w/2, 8)

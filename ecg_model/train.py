@@ -274,26 +274,20 @@ def tf_dataset(
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def model_fit(
-    model,
-    ds,
-    n_batches: int,
-    val_ds=None,
-    val_batches: int | None = None,
-    **kwargs: Any,
-):
-    """``model.fit`` on :func:`tf_dataset` pipelines, ``n_batches`` an epoch.
+def model_fit(model, ds, val_ds=None, **kwargs: Any):
+    """``model.fit`` on :func:`tf_dataset` pipelines, one pass over each an epoch.
 
-    The datasets repeat and fit counts the batches of an epoch: with one iterator
-    for the whole run, Keras no longer builds a new one at every epoch, which
-    stalled the first step of each epoch for up to 5 s on 2 cores. ``kwargs`` go
-    to ``fit`` (epochs, callbacks, verbose).
+    The datasets repeat and fit counts the batches of an epoch (their
+    cardinality, known since they batch a range): with one iterator for the whole
+    run, Keras no longer builds a new one at every epoch, which stalled the first
+    step of each epoch for up to 5 s on 2 cores. ``kwargs`` go to ``fit``
+    (epochs, callbacks, verbose).
     """
     return model.fit(
         ds.repeat(),
-        steps_per_epoch=n_batches,
+        steps_per_epoch=int(ds.cardinality()),
         validation_data=None if val_ds is None else val_ds.repeat(),
-        validation_steps=val_batches,
+        validation_steps=None if val_ds is None else max(int(val_ds.cardinality()), 1),
         shuffle=False,  # tf_dataset shuffles already
         **kwargs,
     )
@@ -435,7 +429,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     val_ds = tf_dataset(
         x[va], y[va], None, config.batch_size, False, False, config.seed
     )
-    n_batches = int(np.ceil(len(tr) / config.batch_size))
+    n_batches = int(train_ds.cardinality())
     callbacks, status = _keras_callbacks(run_dir, config, n_batches)
     status_write(
         run_dir,
@@ -453,9 +447,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     model_fit(
         model,
         train_ds,
-        n_batches,
         val_ds,
-        max(int(np.ceil(len(va) / config.batch_size)), 1),
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=verbose,
