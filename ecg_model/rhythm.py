@@ -249,11 +249,21 @@ def record_beat_times(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(ann.sample)[keep] / fs
 
 
-def rr_lookup(beat_s: np.ndarray, fs: float) -> dict[int, np.ndarray]:
-    """Sample (at ``fs``) of each beat -> its :func:`rr_features` row, for lookups."""
-    return dict(
-        zip(np.round(np.asarray(beat_s) * fs).astype(np.int64), rr_features(beat_s))
-    )
+def record_rr(path: str | os.PathLike, fs: float) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`rr_features` of a record's annotated beats, looked up by sample.
+
+    The annotations are read once; the returned function maps samples (at
+    ``fs``), shape ``(n,)``, to their rows, shape ``(n, 2)``: NaN for a sample
+    that is no annotated beat.
+    """
+    t = record_beat_times(path)
+    at = dict(zip(np.round(t * fs).astype(np.int64), rr_features(t)))
+    nan2 = np.full(2, np.nan)
+
+    def rows(samples: np.ndarray) -> np.ndarray:
+        return np.array([at.get(int(s), nan2) for s in samples]).reshape(-1, 2)
+
+    return rows
 
 
 def manifest_rr(
@@ -273,10 +283,8 @@ def manifest_rr(
     if "path" in meta:
         is_beat &= ~meta["path"].str.contains("_s[+-]", regex=True).to_numpy()
     for rn in np.unique(meta.loc[is_beat, "record"].astype(str)):
-        at = rr_lookup(record_beat_times(root / "mitdb" / rn), fs)
         rows = np.flatnonzero(is_beat & (meta["record"].astype(str) == rn).to_numpy())
-        nan2 = np.full(2, np.nan)
-        out[rows] = [at.get(int(s), nan2) for s in meta["sample"].to_numpy()[rows]]
+        out[rows] = record_rr(root / "mitdb" / rn, fs)(meta["sample"].to_numpy()[rows])
     return out
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from .classes import BEAT_SYMBOLS, CLASSES
 from .errors import EcgError
 from .io import data_dir
 from .render import windows_render
-from .rhythm import record_beat_times, rhythm_adjust, rr_gate, rr_lookup, rr_ratio
+from .rhythm import record_rr, rhythm_adjust, rr_gate, rr_ratio
 from .signals import BEAT_CODES, DS2, record_read
 
 #: Style name -> drawing options. Paper styles use 25 mm/s, 10 mm/mV at ``dpmm``
@@ -182,14 +183,14 @@ def strip_evaluate(
     # (record, segment, whole signal, beat times in the segment (s), their classes,
     # their samples in the whole signal)
     strips = []
-    rr_at: dict[str, dict[int, np.ndarray]] = {}  # record -> beat sample -> RR
+    rr_at: dict[str, Callable] = {}  # record -> (beat samples -> RR features)
     for rn in opts.records:
         if not (root / "mitdb" / f"{rn}.hea").exists():
             continue
         rec = record_read(root / "mitdb" / rn, fs=spec.fs)
         if t_pac is not None:
             # From the annotation times themselves, as fit-rhythm reads them.
-            rr_at[rn] = rr_lookup(record_beat_times(root / "mitdb" / rn), spec.fs)
+            rr_at[rn] = record_rr(root / "mitdb" / rn, spec.fs)
         n = int(opts.seconds * spec.fs)
         for _ in range(opts.strips_per_record):
             a = int(rng.integers(0, rec.sig.size - n))
@@ -216,7 +217,6 @@ def strip_evaluate(
     # itself holds (its annotated beats: like with like, only the digitising and
     # the beat detection differ) and once with the whole record's beats.
     bi_true, bi_pred, bi_pred_strip, bi_pred_rr = [], [], [], []
-    nan2 = np.full(2, np.nan)
     for rn, _, full, ts, cls, samples in strips:
         keep = np.array(
             [
@@ -234,8 +234,7 @@ def strip_evaluate(
                 # (n,) from the strip's own beats
                 r_strip = rr_ratio(ts, predictor.irregular_max)[keep]
                 bi_pred_strip += list(rhythm_adjust(p, r_strip, t_pac).argmax(1))
-                rr = np.array([rr_at[rn].get(int(s), nan2) for s in c])  # (n, 2)
-                r = rr_gate(rr, predictor.irregular_max)
+                r = rr_gate(rr_at[rn](c), predictor.irregular_max)  # (n,)
                 bi_pred_rr += list(rhythm_adjust(p, r, t_pac).argmax(1))
 
     def scores(y_t: list, y_p: list) -> dict:
