@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ecg_model import webapp
-from ecg_model.classes import CLASSES
-from ecg_model.runs import active_model
+from ecg_model.app import webapp
+from ecg_model.app.runs import active_model
+from ecg_model.core.classes import CLASSES
 
 #: (file, title, icon, what it is for): the navigation and the home page's links.
 PAGES = [

@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def bench_build(data: str | None) -> dict:
-    from .dataset import BuildOptions, dataset_build
+    from .data.dataset import BuildOptions, dataset_build
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -43,7 +43,7 @@ def bench_build(data: str | None) -> dict:
 
 def _images(n: int) -> np.ndarray:
     """Real-looking beat images: synthetic ECG windows drawn by the renderer."""
-    from .render import RenderSpec, windows_render
+    from .data.render import RenderSpec, windows_render
 
     spec = RenderSpec()
     rng = np.random.default_rng(0)
@@ -64,8 +64,8 @@ def bench_train(
 ) -> dict:
     import keras
 
-    from .models import model_build
-    from .train import model_fit, tf_dataset
+    from .training.models import model_build
+    from .training.train import model_fit, tf_dataset
 
     x = _images(batch * steps)
     y = np.random.default_rng(0).integers(0, 6, len(x))
@@ -98,7 +98,7 @@ def bench_train(
 def bench_predict(model_dir: str | None) -> dict:
     from PIL import Image
 
-    from .predict import Predictor
+    from .inference.predict import Predictor
 
     p = Predictor(model_dir)
     imgs = _images(8192)

@@ -14,8 +14,21 @@ import signal
 import sys
 from pathlib import Path
 
-from .classes import CLASSES
-from .errors import EcgError
+from .core.classes import CLASSES
+from .core.errors import EcgError
+from .core.io import (
+    artifacts_dir,
+    atomic_write_bytes,
+    atomic_write_json,
+    data_dir,
+    default_model_dir,
+    json_read,
+)
+from .data.databases import DATABASES
+
+# The commands import the layers they need inside their functions: those layers
+# load Keras and TensorFlow, whose import notices must be muted first
+# (_tensorflow_import_quietly), and a command loads only what it uses.
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,8 +48,7 @@ def _caps(items: list[str] | None) -> dict:
 
 
 def cmd_download(a: argparse.Namespace) -> int:
-    from .io import data_dir
-    from .signals import database_download
+    from .data.signals import database_download
 
     root = data_dir(a.data_dir)
     for db in a.databases:
@@ -47,8 +59,7 @@ def cmd_download(a: argparse.Namespace) -> int:
 
 
 def cmd_build(a: argparse.Namespace) -> int:
-    from .dataset import BuildOptions, dataset_build
-    from .io import artifacts_dir
+    from .data.dataset import BuildOptions, dataset_build
 
     out = Path(a.out) if a.out else artifacts_dir() / "datasets" / a.split
     opts = BuildOptions(
@@ -70,8 +81,8 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .config import TrainConfig
-    from .train import run_create, status_read, train_run
+    from .training.config import TrainConfig
+    from .training.train import run_create, status_read, train_run
 
     if a.data_dir:
         os.environ["ECG_DATA_DIR"] = str(a.data_dir)
@@ -120,8 +131,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         )
     )
     if st["state"] == "finished":
-        from .evaluate import metrics_table
-        from .io import json_read
+        from .training.evaluate import metrics_table
 
         print(metrics_table(json_read(run_dir / "metrics.json")))
         print(run_dir)
@@ -135,8 +145,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_fit_rhythm(a: argparse.Namespace) -> int:
-    from .evaluate import metrics_table
-    from .rhythm import rhythm_fit_run
+    from .training.evaluate import metrics_table
+    from .training.rhythm_fit import rhythm_fit_run
 
     res = rhythm_fit_run(
         a.run,
@@ -165,18 +175,15 @@ def cmd_fit_rhythm(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .dataset import dataset_load
-    from .evaluate import baseline_compute, metrics_compute, metrics_table
-    from .io import atomic_write_json, json_read
-    from .predict import Predictor
+    from .data.dataset import dataset_load
+    from .inference.predict import Predictor
+    from .training.evaluate import baseline_compute, metrics_compute, metrics_table
 
     run = Path(a.run)
     pred = Predictor(run)
     cfg = json_read(run / "config.json") if (run / "config.json").exists() else {}
     root = a.dataset or cfg.get("dataset") or ""
     if not root:
-        from .io import artifacts_dir
-
         root = artifacts_dir() / "datasets" / cfg.get("split", "random")
     ds = dataset_load(root, pred.spec)
     p = pred.predict_arrays(ds.x_test)
@@ -204,7 +211,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     import csv
 
-    from .predict import Predictor
+    from .inference.predict import Predictor
 
     pred = Predictor(a.model)
     rows, failed = [], 0
@@ -236,7 +243,7 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .predict import Predictor, csv_signal_read
+    from .inference.predict import Predictor, csv_signal_read
 
     src = Path(a.source)
     if src.suffix.lower() == ".csv":
@@ -286,15 +293,13 @@ def cmd_style_test(a: argparse.Namespace) -> int:
 def cmd_analyze_strip(a: argparse.Namespace) -> int:
     import csv
 
-    from .predict import Predictor, image_read
-    from .strip import strip_analyze
+    from .inference.predict import Predictor, image_read
+    from .inference.strip import strip_analyze
 
     pic = image_read(a.image)
     res = strip_analyze(pic, Predictor(a.model), duration_s=a.duration, name=a.image)
     if a.annotated:
         from PIL import Image
-
-        from .io import atomic_write_bytes
 
         buf = io.BytesIO()
         Image.fromarray(res.annotated).save(buf, "PNG")
@@ -316,8 +321,7 @@ def cmd_analyze_strip(a: argparse.Namespace) -> int:
 
 
 def cmd_strip_eval(a: argparse.Namespace) -> int:
-    from .io import atomic_write_json
-    from .predict import Predictor
+    from .inference.predict import Predictor
     from .strip_eval import StripEvalOptions, strip_eval_table, strip_evaluate
 
     opts = StripEvalOptions(
@@ -326,7 +330,6 @@ def cmd_strip_eval(a: argparse.Namespace) -> int:
         seed=a.seed,
         **({"records": tuple(a.records)} if a.records else {}),
     )
-    from .io import default_model_dir
 
     model = a.model or default_model_dir() / "patient"
     res = strip_evaluate(
@@ -356,7 +359,6 @@ def cmd_publish(a: argparse.Namespace) -> int:
     )
     print(results_table(m))
     if a.examples_from:
-        from .io import artifacts_dir
         from .publish import examples_write
 
         for f in examples_write(Path(a.examples_from), artifacts_dir() / "examples"):
@@ -365,9 +367,9 @@ def cmd_publish(a: argparse.Namespace) -> int:
 
 
 def parser_build() -> argparse.ArgumentParser:
-    from .config import BALANCE, STRATEGIES
-    from .dataset import SPLITS
-    from .models import MODELS
+    from .data.dataset import SPLITS
+    from .training.config import BALANCE, STRATEGIES
+    from .training.models import MODELS
 
     p = argparse.ArgumentParser(
         prog="python -m ecg_model", description="Six-class ECG beat-image classifier."
@@ -377,9 +379,11 @@ def parser_build() -> argparse.ArgumentParser:
         "folder holding mitdb/ and vfdb/ (default: $ECG_DATA_DIR or ../shared/data)"
     )
 
-    s = sub.add_parser("download", help="fetch mitdb and vfdb from PhysioNet")
+    s = sub.add_parser("download", help=f"fetch {', '.join(DATABASES)} from PhysioNet")
     s.add_argument("--data-dir", help=data_help)
-    s.add_argument("--databases", nargs="+", default=["mitdb", "vfdb"])
+    s.add_argument(
+        "--databases", nargs="+", choices=list(DATABASES), default=list(DATABASES)
+    )
     s.set_defaults(fn=cmd_download)
 
     s = sub.add_parser("build-dataset", help="render beat images into train/ and test/")

@@ -14,10 +14,10 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from .classes import CLASSES, SHORT_NAMES
-from .errors import EcgError
-from .io import atomic_write_json, atomic_write_text, default_model_dir, json_read
-from .rhythm import rhythm_describe
+from .core.classes import CLASSES, SHORT_NAMES
+from .core.errors import EcgError
+from .core.io import atomic_write_json, atomic_write_text, default_model_dir, json_read
+from .inference.rhythm import rhythm_describe
 
 RUN_KEEP = (
     "model.keras",
@@ -135,7 +135,7 @@ def default_publish(
     if seed:
         metrics["seed"] = seed
     if style_test:
-        from .predict import Predictor
+        from .inference.predict import Predictor
         from .styles import style_test_evaluate
 
         metrics["style_test"] = {
@@ -162,7 +162,7 @@ def examples_write(
     """
     import numpy as np
 
-    from .dataset import manifest_read
+    from .data.dataset import manifest_read
 
     man = manifest_read(dataset)
     man = man[man["split"] == "test"]
@@ -182,7 +182,7 @@ def examples_write(
         for i, (_, r) in enumerate(rows.iterrows(), 1):
             name = f"{SHORT_NAMES[c]}_{i}_{r['database']}-{r['record']}.png"
             data = (Path(dataset) / r["path"]).read_bytes()
-            from .io import atomic_write_bytes
+            from .core.io import atomic_write_bytes
 
             atomic_write_bytes(dest / name, data)
             out.append(dest / name)

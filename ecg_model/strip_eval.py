@@ -2,7 +2,7 @@
 
 ``python -m ecg_model strip-eval`` draws strips of the patient protocol's test
 records (mitdb DS2, never training records of the patient model) in several
-styles, reads them back with :func:`ecg_model.strip.strip_analyze`, and scores:
+styles, reads them back with :func:`ecg_model.inference.strip.strip_analyze`, and scores:
 
 - digitisation SNR (dB), as in the PhysioNet/CinC Challenge 2024: power of the
   reference over power of the error, after the best shift within 0.5 s in time
@@ -22,12 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .classes import BEAT_SYMBOLS, CLASSES
-from .errors import EcgError
-from .io import data_dir
-from .render import windows_render
-from .rhythm import record_rr, rhythm_adjust, rr_gate, rr_ratio
-from .signals import BEAT_CODES, DS2, record_read
+from .core.classes import BEAT_SYMBOLS, CLASSES
+from .core.errors import EcgError
+from .core.io import data_dir
+from .data.databases import MITDB
+from .data.render import windows_render
+from .data.signals import BEAT_CODES, record_read
+from .inference.rhythm import rhythm_adjust, rr_gate, rr_ratio
+from .inference.strip import strip_analyze
+from .training.rhythm_fit import record_rr
 
 #: Style name -> drawing options. Paper styles use 25 mm/s, 10 mm/mV at ``dpmm``
 #: dots per mm; plain styles use the same aspect (the reader's default).
@@ -158,7 +161,7 @@ def match_beats(
 
 @dataclass
 class StripEvalOptions:
-    records: tuple[str, ...] = DS2
+    records: tuple[str, ...] = MITDB.test_records
     strips_per_record: int = 5
     seconds: float = 10.0
     seed: int = 0
@@ -173,8 +176,6 @@ def strip_evaluate(
 ) -> dict:
     """Score strip reading per style (``styles``) and the beat-image path."""
     from sklearn.metrics import accuracy_score, f1_score
-
-    from .strip import strip_analyze
 
     root = data_dir(data)
     spec = predictor.spec

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .classes import CLASSES
-from .dataset import VFDB_TEST
-from .errors import EcgError
-from .io import atomic_write_bytes, atomic_write_json, data_dir
-from .render import RenderSpec
-from .signals import DS2, beats_extract, record_read, vf_windows
+from .core.classes import CLASSES
+from .core.errors import EcgError
+from .core.io import atomic_write_bytes, atomic_write_json, data_dir
+from .data.databases import MITDB, VFDB
+from .data.render import RenderSpec, windows_render
+from .data.signals import beats_extract, record_read, vf_windows
+from .training.evaluate import metrics_compute
 
 #: name -> drawing options (figure size in inches at 100 dpi).
 STYLES: dict[str, dict] = {
@@ -49,8 +50,6 @@ def style_draw(seg: np.ndarray, fs: float, style: str) -> bytes:
     o = STYLES[style]
     if o.get("own"):
         from PIL import Image
-
-        from .render import windows_render
 
         spec = RenderSpec(fs=fs)
         img = windows_render(
@@ -108,16 +107,19 @@ def style_test_build(
     root = data_dir(data)
     rng = np.random.default_rng(seed)
     picks = []
-    sources = [("mitdb", r) for r in DS2] + [("vfdb", r) for r in VFDB_TEST]
+    sources = [(db, r) for db in (MITDB, VFDB) for r in db.test_records]
     if records:
-        sources = [s for s in sources if f"{s[0]}/{s[1]}" in records or s[1] in records]
+        sources = [
+            s for s in sources if f"{s[0].name}/{s[1]}" in records or s[1] in records
+        ]
     sigs = {}
-    for db, rn in sources:
+    for adapter, rn in sources:
+        db = adapter.name
         if not (root / db / f"{rn}.hea").exists():
             continue
-        rec = record_read(root / db / rn, fs=spec.fs, database=db)
+        rec = record_read(root / db / rn, fs=spec.fs, database=db, leads=adapter.leads)
         sigs[(db, rn)] = rec.sig
-        if db == "vfdb":
+        if adapter.labels == "vf_episodes":
             c = vf_windows(rec, spec.before, spec.after, int(spec.fs))
             picks += [(db, rn, int(s), "Ventricular Fibrillation") for s in c]
         else:
@@ -159,8 +161,6 @@ def style_test_build(
 
 def style_test_evaluate(predictor, folder: str | os.PathLike) -> dict:
     """Accuracy and macro recall on a style test folder, overall and per style."""
-    from .evaluate import metrics_compute
-
     folder = Path(folder)
     if not (folder / "manifest.csv").exists():
         raise EcgError(f"{folder}: not a style test folder (manifest.csv is missing)")

@@ -7,9 +7,11 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from ecg_model import charts, webapp
-from ecg_model.classes import CLASSES
-from ecg_model.dataset import (
+from ecg_model.app import charts, webapp
+from ecg_model.core.classes import CLASSES
+from ecg_model.core.errors import EcgError
+from ecg_model.core.io import artifacts_dir, data_dir
+from ecg_model.data.dataset import (
     SPLITS,
     BuildOptions,
     counts_by_record,
@@ -18,9 +20,7 @@ from ecg_model.dataset import (
     manifest_read,
     sample_signal,
 )
-from ecg_model.errors import EcgError
-from ecg_model.io import artifacts_dir, data_dir
-from ecg_model.render import RenderSpec
+from ecg_model.data.render import RenderSpec
 
 GRID_COLS = 6
 

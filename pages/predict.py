@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ecg_model import charts, webapp
-from ecg_model.errors import EcgError
-from ecg_model.explain import gradcam, overlay
-from ecg_model.predict import (
+from ecg_model.app import charts, webapp
+from ecg_model.app.runs import active_model, models_available
+from ecg_model.core.errors import EcgError
+from ecg_model.data.pictures import image_read
+from ecg_model.inference.explain import gradcam, overlay
+from ecg_model.inference.predict import (
     Prediction,
     beats_frame,
     class_counts,
     csv_signal_read,
-    image_read,
     predictions_frame,
     wfdb_upload_read,
 )
-from ecg_model.rhythm import rhythm_describe
-from ecg_model.runs import active_model, models_available
-from ecg_model.strip import picture_kind, strip_analyze
+from ecg_model.inference.rhythm import rhythm_describe
+from ecg_model.inference.strip import picture_kind, strip_analyze
 
 DETAIL_MAX = 12  # pictures shown one by one; beyond that, the table and chart only
 

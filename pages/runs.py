@@ -6,12 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from ecg_model import charts
-from ecg_model.errors import EcgError
-from ecg_model.evaluate import per_class_frame
-from ecg_model.io import json_read
-from ecg_model.rhythm import rhythm_describe
-from ecg_model.runs import run_delete, run_history, runs_list
+from ecg_model.app import charts
+from ecg_model.app.runs import run_delete, run_history, runs_list
+from ecg_model.core.errors import EcgError
+from ecg_model.core.io import json_read
+from ecg_model.inference.rhythm import rhythm_describe
+from ecg_model.training.evaluate import per_class_frame
 
 
 def page() -> None:

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from ecg_model import charts, webapp
-from ecg_model.classes import CLASSES
-from ecg_model.config import BALANCE, TrainConfig
-from ecg_model.dataset import SPLITS
-from ecg_model.errors import EcgError
-from ecg_model.evaluate import metrics_table
-from ecg_model.io import json_read
-from ecg_model.jobs import status_checked
-from ecg_model.models import MODELS
-from ecg_model.runs import active_model_set, run_history, runs_list
-from ecg_model.train import progress_summary
+from ecg_model.app import charts, webapp
+from ecg_model.app.jobs import status_checked
+from ecg_model.app.runs import active_model_set, run_history, runs_list
+from ecg_model.core.classes import CLASSES
+from ecg_model.core.errors import EcgError
+from ecg_model.core.io import json_read
+from ecg_model.data.dataset import SPLITS
+from ecg_model.training.config import BALANCE, TrainConfig
+from ecg_model.training.evaluate import metrics_table
+from ecg_model.training.models import MODELS
+from ecg_model.training.train import progress_summary
 
 
 def launch_form() -> None:

@@ -26,7 +26,7 @@ TINY_RECORDS = ("mitdb/100", "mitdb/207", "vfdb/418")
 def tiny_dataset(tmp_path_factory) -> Path:
     if not HAVE_DATA:
         pytest.skip(f"PhysioNet data not found at {DATA}")
-    from ecg_model.dataset import BuildOptions, dataset_build
+    from ecg_model.data.dataset import BuildOptions, dataset_build
 
     out = tmp_path_factory.mktemp("ds") / "tiny"
     dataset_build(
@@ -41,8 +41,8 @@ def tiny_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_dataset, tmp_path_factory) -> Path:
     """A one-epoch run of the default architecture on the tiny dataset."""
-    from ecg_model.config import TrainConfig
-    from ecg_model.train import run_create, train_run
+    from ecg_model.training.config import TrainConfig
+    from ecg_model.training.train import run_create, train_run
 
     cfg = TrainConfig(dataset=str(tiny_dataset), epochs=1, batch_size=64, seed=1)
     run = run_create(cfg, tmp_path_factory.mktemp("runs"))

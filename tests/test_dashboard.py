@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from ecg_model.classes import CLASSES
-from ecg_model.io import atomic_write_json
+from ecg_model.core.classes import CLASSES
+from ecg_model.core.io import atomic_write_json
 
 from .conftest import ROOT, needs_data
 from .test_predict import beat_picture
@@ -169,7 +169,7 @@ def test_predict_wfdb_without_header_is_an_error(full_artifacts):
 
 @needs_data
 def test_train_page_launches_and_shows_result(full_artifacts):
-    from ecg_model import webapp
+    from ecg_model.app import webapp
 
     at = app("pages/train.py")
     at.slider(key="train_epochs").set_value(1)
@@ -193,7 +193,7 @@ def test_train_page_launches_and_shows_result(full_artifacts):
 def test_runs_page_shows_the_rhythm_step(tmp_path, monkeypatch, tiny_run):
     import shutil
 
-    from ecg_model.rhythm import rhythm_fit_run
+    from ecg_model.training.rhythm_fit import rhythm_fit_run
 
     from .conftest import DATA
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ecg_model.classes import CLASSES
-from ecg_model.dataset import (
+from ecg_model.core.classes import CLASSES
+from ecg_model.core.errors import EcgError
+from ecg_model.data.dataset import (
     MANIFEST_COLUMNS,
     BuildOptions,
     caps_apply,
@@ -19,8 +20,7 @@ from ecg_model.dataset import (
     dataset_load,
     manifest_read,
 )
-from ecg_model.errors import EcgError
-from ecg_model.render import RenderSpec, image_normalize
+from ecg_model.data.render import RenderSpec, image_normalize
 
 from .conftest import DATA, needs_data
 
@@ -152,7 +152,7 @@ def test_interrupted_build_keeps_old_dataset(tmp_path, monkeypatch):
     out = tmp_path / "d"
     dataset_build(out, BuildOptions(records=("mitdb/100",)), data=DATA, workers=1)
     before = sorted(p.name for p in out.iterdir())
-    import ecg_model.dataset as dmod
+    import ecg_model.data.dataset as dmod
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")

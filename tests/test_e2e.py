@@ -13,8 +13,8 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from ecg_model.classes import CLASSES
-from ecg_model.io import atomic_write_json
+from ecg_model.core.classes import CLASSES
+from ecg_model.core.io import atomic_write_json
 
 from .conftest import ROOT, needs_data
 from .test_predict import beat_picture

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, recall_score
 
-from ecg_model.classes import BEAT_SYMBOLS, CLASSES
-from ecg_model.errors import EcgError
-from ecg_model.evaluate import baseline_compute, metrics_compute, metrics_table
-from ecg_model.io import atomic_write_json, atomic_write_text, json_read
+from ecg_model.core.classes import BEAT_SYMBOLS, CLASSES
+from ecg_model.core.errors import EcgError
+from ecg_model.core.io import atomic_write_json, atomic_write_text, json_read
+from ecg_model.training.evaluate import baseline_compute, metrics_compute, metrics_table
 
 
 def test_class_contract():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecg_model.explain import gradcam, overlay
-from ecg_model.predict import Predictor
+from ecg_model.inference.explain import gradcam, overlay
+from ecg_model.inference.predict import Predictor
 
 from .conftest import needs_data
 from .test_predict import beat_picture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from ecg_model.config import TrainConfig
-from ecg_model.jobs import JobRegistry, status_checked
-from ecg_model.train import status_read, status_write
+from ecg_model.app.jobs import JobRegistry, status_checked
+from ecg_model.training.config import TrainConfig
+from ecg_model.training.train import status_read, status_write
 
 from .conftest import needs_data
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ecg_model.classes import CLASSES
-from ecg_model.errors import EcgError
-from ecg_model.predict import Predictor, csv_signal_read, image_read
-from ecg_model.render import RenderSpec, windows_render
+from ecg_model.core.classes import CLASSES
+from ecg_model.core.errors import EcgError
+from ecg_model.data.render import RenderSpec, windows_render
+from ecg_model.inference.predict import Predictor, csv_signal_read, image_read
 
 from .conftest import DATA, ROOT, needs_data
 from .test_signals import synthetic_ecg

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from ecg_model.classes import CLASSES, SHORT_NAMES
-from ecg_model.predict import Predictor
+from ecg_model.core.classes import CLASSES, SHORT_NAMES
+from ecg_model.inference.predict import Predictor
 from ecg_model.publish import default_publish, examples_write
-from ecg_model.rhythm import rhythm_fit_run
+from ecg_model.training.rhythm_fit import rhythm_fit_run
 
 from .conftest import DATA, ROOT, needs_data
 

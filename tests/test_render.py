@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ecg_model.render import (
+from ecg_model.data.render import (
     RenderSpec,
     beat_render,
     image_normalize,

@@ -11,20 +11,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecg_model.classes import CLASSES
-from ecg_model.predict import Predictor, signal_beats_classify
-from ecg_model.render import RenderSpec
-from ecg_model.rhythm import (
+from ecg_model.core.classes import CLASSES
+from ecg_model.data.render import RenderSpec
+from ecg_model.inference.predict import Predictor, signal_beats_classify
+from ecg_model.inference.rhythm import (
     NORMAL,
     PAC,
     RHYTHM_FILE,
     rhythm_adjust,
-    rhythm_fit_run,
     rhythm_read,
     rr_features,
     rr_ratio,
-    threshold_fit,
 )
+from ecg_model.training.rhythm_fit import rhythm_fit_run, threshold_fit
 
 from .conftest import DATA, ROOT, needs_data
 

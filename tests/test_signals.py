@@ -7,11 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from ecg_model.errors import EcgError
-from ecg_model.signals import (
-    DS1,
-    DS2,
-    PACED_RECORDS,
+from ecg_model.core.errors import EcgError
+from ecg_model.data.databases.mitdb import DS1, DS2, PACED_RECORDS
+from ecg_model.data.signals import (
     beats_extract,
     episodes_vf,
     record_read,

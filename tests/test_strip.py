@@ -11,9 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ecg_model.errors import EcgError
-from ecg_model.signals import BEAT_CODES, record_read
-from ecg_model.strip import grid_detect, picture_kind, strip_analyze, strip_mode
+from ecg_model.core.errors import EcgError
+from ecg_model.data.signals import BEAT_CODES, record_read
+from ecg_model.inference.strip import (
+    grid_detect,
+    picture_kind,
+    strip_analyze,
+    strip_mode,
+)
 from ecg_model.strip_eval import match_beats, snr_db, strip_draw
 
 from .conftest import DATA, ROOT, needs_data
@@ -69,7 +74,7 @@ def test_grid_scale_and_tilt():
     ],
 )
 def test_strip_styles_digitise_and_find_every_beat(tiny_run, strip_100, style, min_snr):
-    from ecg_model.predict import Predictor
+    from ecg_model.inference.predict import Predictor
 
     seg, beats = strip_100
     res = strip_analyze(picture(seg, style), Predictor(tiny_run), duration_s=10)
@@ -110,7 +115,7 @@ def test_picture_kind():
 
 @needs_data
 def test_bad_strips_are_refused_clearly(tiny_run):
-    from ecg_model.predict import Predictor
+    from ecg_model.inference.predict import Predictor
 
     p = Predictor(tiny_run)
     with pytest.raises(EcgError, match="no ECG trace"):
@@ -189,7 +194,7 @@ def test_cli_analyze_strip_json(tiny_run, strip_100, tmp_path):
 
 @needs_data
 def test_strip_evaluate_scores_a_strip_beside_the_beat_image_path(tiny_run):
-    from ecg_model.predict import Predictor
+    from ecg_model.inference.predict import Predictor
     from ecg_model.strip_eval import StripEvalOptions, strip_eval_table, strip_evaluate
 
     p = Predictor(tiny_run)

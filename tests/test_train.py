@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecg_model.classes import CLASSES
-from ecg_model.config import TrainConfig
-from ecg_model.train import (
+from ecg_model.core.classes import CLASSES
+from ecg_model.training.config import TrainConfig
+from ecg_model.training.train import (
     class_weights,
     run_cancel,
     run_create,
@@ -64,7 +64,7 @@ def test_run_folder_round_trip(tiny_run, tiny_dataset):
     assert len(pred) == m["n"]
     assert np.allclose(pred[list(CLASSES)].sum(axis=1), 1, atol=1e-3)
     # The run folder restores the model and its preprocessing.
-    from ecg_model.predict import Predictor
+    from ecg_model.inference.predict import Predictor
 
     p = Predictor(tiny_run)
     assert p.spec.image_width == 128 and p.classes == CLASSES
@@ -94,7 +94,7 @@ def test_crash_is_marked_failed(tmp_path):
 
 @needs_data
 def test_crash_during_evaluation_leaves_no_metrics(tiny_dataset, tmp_path, monkeypatch):
-    import ecg_model.train as tmod
+    import ecg_model.training.train as tmod
 
     def boom(*a, **k):
         raise MemoryError("simulated")
@@ -156,8 +156,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_dataset, tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from ecg_model.config import TrainConfig
-        from ecg_model.train import run_create, train_run
+        from ecg_model.training.config import TrainConfig
+        from ecg_model.training.train import run_create, train_run
         cfg = TrainConfig(dataset={str(tiny_dataset)!r}, epochs=1, batch_size=64,
                           strategy="mirrored")
         run = run_create(cfg, {str(tmp_path)!r})

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .models import LAST_CONV
+#: The layer Grad-CAM reads: every registry model names its last convolution so.
+LAST_CONV = "last_conv"
 
 
 def gradcam(model, image: np.ndarray, class_index: int | None = None) -> np.ndarray:

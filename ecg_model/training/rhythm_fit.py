@@ -1,140 +1,42 @@
-"""Rhythm context: a beat that looks normal but comes early is a PAC.
+"""Fitting the rhythm step on training records (see ``inference.rhythm``).
 
-A premature atrial contraction has a normal-looking QRS; what marks it is that it
-comes early. A 2.4 s picture shows the previous beat, but not the patient's own
-rate, so the image model cannot tell a PAC at 80 bpm from a sinus beat at 80 bpm
-(mitdb record 232, 80% of the patient protocol's test PACs, is exactly that). Where
-the beats around it are known (a record, a CSV signal, a strip), the beat's
-interval to the previous beat over the local mean interval says it (de Chazal et
-al. 2004 used the same RR features).
-
-The pipeline reads: beat times -> RR ratio and local irregularity -> beats the
-image model calls Normal that come early enough, in a rhythm regular enough, are
-called PAC (in atrial fibrillation every interval differs and there are no P
-waves: an early beat there is no premature *atrial* contraction). The two numbers,
-the ratio threshold and the irregularity limit, are fitted on the training records
-only (:func:`threshold_fit`, on out-of-fold pictures: :func:`folds_predict`) and
-kept beside the model as ``rhythm.json``.
+Training side: it reads the training records' annotations and trains fold
+models, so a beat's picture probabilities come from a model that never saw its
+record. The pipeline of :func:`rhythm_fit_run` reads: training beats -> RR
+features -> out-of-fold picture probabilities -> the rule with the most PACs at
+PPV >= 50% -> ``rhythm.json`` -> test metrics with the step.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import GroupKFold
 
-from .classes import CLASSES
-from .io import atomic_write_csv, atomic_write_json, json_read
-
-#: Intervals on each side averaged into the local mean RR.
-LOCAL_BEATS = 16
-RHYTHM_FILE = "rhythm.json"
-NORMAL = CLASSES.index("Normal")
-PAC = CLASSES.index("Premature Atrial Contraction")
-
-
-def rr_features(beat_s: np.ndarray, local_beats: int = LOCAL_BEATS) -> np.ndarray:
-    """Each beat's RR ratio and the local irregularity of the rhythm around it.
-
-    Parameters
-    ----------
-    beat_s : np.ndarray
-        Times of every beat of one signal, s, increasing, shape ``(n,)``.
-    local_beats : int
-        Intervals on each side of the beat that make its neighbourhood.
-
-    Returns
-    -------
-    np.ndarray
-        Shape ``(n, 2)``. Column 0, the ratio: the beat's preceding RR interval over
-        the local mean RR; 1 for a beat on time, < 1 for an early one; NaN for the
-        first beat and for signals with < 3 beats. Column 1, the irregularity: the
-        median change from one RR interval to the next, over their mean, in the
-        neighbourhood; ~0.02-0.05 in sinus rhythm with or without isolated early
-        beats, 0.15-0.4 in atrial fibrillation; NaN with < 4 beats.
-    """
-    t = np.asarray(beat_s, dtype=np.float64)
-    out = np.full((t.size, 2), np.nan)
-    if t.size < 3:
-        return out
-    rr = np.diff(t)  # (n - 1,): rr[i - 1] precedes beat i
-    i = np.arange(t.size)
-    lo = np.clip(i - local_beats, 0, rr.size)
-    hi = np.clip(i + local_beats, 0, rr.size)
-    # Local mean of intervals rr[lo:hi] by cumulative sums, shape (n,).
-    c = np.r_[0.0, np.cumsum(rr)]
-    local = (c[hi] - c[lo]) / np.maximum(hi - lo, 1)
-    out[1:, 0] = rr / local[1:]
-    if rr.size >= 3:
-        # Successive changes d[j] between rr[j] and rr[j + 1], shape (n - 2,);
-        # the median over the same neighbourhood, one window per beat.
-        d = np.abs(np.diff(rr)) / ((rr[1:] + rr[:-1]) / 2)
-        hi_d = np.clip(hi - 1, 1, d.size)
-        lo_d = np.minimum(lo, hi_d - 1)
-        out[:, 1] = [np.median(d[a:b]) for a, b in zip(lo_d, hi_d)]
-    return out
-
-
-def rr_ratio(
-    beat_s: np.ndarray,
-    irregular_max: float | None = None,
-    local_beats: int = LOCAL_BEATS,
-) -> np.ndarray:
-    """Each beat's preceding RR interval over the local mean RR, shape ``(n,)``.
-
-    With ``irregular_max``, beats whose neighbourhood is more irregular than that
-    (see :func:`rr_features`) get NaN, so :func:`rhythm_adjust` leaves them be: in
-    atrial fibrillation there are no P waves and every interval differs, so an
-    early beat there is not a premature *atrial* contraction.
-    """
-    return rr_gate(rr_features(beat_s, local_beats), irregular_max)
-
-
-def rr_gate(rr: np.ndarray, irregular_max: float | None) -> np.ndarray:
-    """Ratios of :func:`rr_features` rows, NaN where more irregular than the limit."""
-    if irregular_max is None:
-        return rr[:, 0]
-    return np.where(np.nan_to_num(rr[:, 1], nan=0.0) < irregular_max, rr[:, 0], np.nan)
-
-
-def rhythm_describe(threshold: float, irregular_max: float | None) -> str:
-    """The rhythm step's rule in words, for pages, notes and the model card."""
-    gate = (
-        f" in a regular rhythm (local RR irregularity < {irregular_max:.2f})"
-        if irregular_max is not None
-        else ""
-    )
-    return (
-        f"a beat the picture calls Normal whose RR interval is below {threshold:.2f} "
-        f"of the local mean RR{gate} is called a PAC"
-    )
-
-
-def rhythm_adjust(
-    probs: np.ndarray, ratio: np.ndarray, threshold: float | None
-) -> np.ndarray:
-    """Call the early beats the image model calls Normal PAC.
-
-    For those beats the Normal and PAC probabilities are swapped, so PAC leads
-    with the confidence the picture had in a narrow, normal-looking beat and the
-    six still sum to 1. ``threshold`` None or NaN ratios leave beats as they are.
-
-    Returns
-    -------
-    np.ndarray
-        A copy of ``probs``, shape ``(n, 6)``.
-    """
-    out = np.array(probs, dtype=np.float32, copy=True)
-    if threshold is None or len(out) == 0:
-        return out
-    r = np.asarray(ratio, dtype=np.float64)
-    early = (out.argmax(axis=1) == NORMAL) & (np.nan_to_num(r, nan=np.inf) < threshold)
-    out[early, NORMAL], out[early, PAC] = probs[early, PAC], probs[early, NORMAL]
-    return out
-
+from ..core.classes import CLASSES
+from ..core.errors import EcgError
+from ..core.io import atomic_write_csv, atomic_write_json, data_dir, json_read
+from ..data.databases import DATABASES
+from ..data.dataset import dataset_load
+from ..data.signals import record_beat_times
+from ..inference.predict import Predictor
+from ..inference.rhythm import (
+    LOCAL_BEATS,
+    PAC,
+    RHYTHM_FILE,
+    rhythm_adjust,
+    rr_features,
+    rr_gate,
+)
+from .config import TrainConfig
+from .evaluate import metrics_compute
+from .train import dataset_for, run_create, train_run
 
 #: Irregularity limits tried by :func:`threshold_fit`; None: no limit.
 IRREGULAR_GRID: tuple[float | None, ...] = (0.05, 0.1, 0.15, 0.2, 0.3, None)
@@ -197,21 +99,6 @@ def threshold_fit(
     return best[2], best[3], sweep
 
 
-def rhythm_read(run_dir: str | os.PathLike) -> dict | None:
-    """The run's rhythm step (``rhythm.json``), or None without one.
-
-    Keys ``pac_ratio_threshold`` (float) and ``irregular_max`` (float or None).
-    """
-    p = Path(run_dir) / RHYTHM_FILE
-    if not p.exists():
-        return None
-    d = json_read(p)
-    return {
-        "pac_ratio_threshold": float(d["pac_ratio_threshold"]),
-        "irregular_max": d.get("irregular_max"),
-    }
-
-
 def rhythm_write(
     run_dir: str | os.PathLike,
     threshold: float,
@@ -228,25 +115,6 @@ def rhythm_write(
             **info,
         },
     )
-
-
-def record_beat_times(path: str | os.PathLike) -> np.ndarray:
-    """Times (s) of every annotated beat of a WFDB record (any beat symbol).
-
-    Only the header and the ``atr`` annotations are read, not the signal.
-    """
-    import wfdb
-
-    from .errors import EcgError
-    from .signals import BEAT_CODES
-
-    try:
-        fs = float(wfdb.rdheader(str(path)).fs)
-        ann = wfdb.rdann(str(path), "atr")
-    except FileNotFoundError:
-        raise EcgError(f"{path}: record or its annotations not found") from None
-    keep = np.array([s in BEAT_CODES for s in ann.symbol], dtype=bool)
-    return np.asarray(ann.sample)[keep] / fs
 
 
 def record_rr(path: str | os.PathLike, fs: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -271,20 +139,20 @@ def manifest_rr(
 ) -> np.ndarray:
     """:func:`rr_features` of each manifest row from its record's annotations.
 
-    Returns shape ``(n, 2)``. Rows that are not mitdb beats (VF windows, plain
-    image folders) and shifted redraws get NaN, so :func:`rhythm_adjust` leaves
-    them alone.
+    Returns shape ``(n, 2)``. Rows that are not annotated beats (VF windows,
+    plain image folders: databases whose adapter has no beat labels) and shifted
+    redraws get NaN, so :func:`rhythm_adjust` leaves them alone.
     """
-    from .io import data_dir
-
     root = data_dir(data)
     out = np.full((len(meta), 2), np.nan)
-    is_beat = (meta["database"] == "mitdb").to_numpy().copy()
+    beat_dbs = [n for n, db in DATABASES.items() if db.labels == "beats"]
+    is_beat = meta["database"].isin(beat_dbs).to_numpy().copy()
     if "path" in meta:
         is_beat &= ~meta["path"].str.contains("_s[+-]", regex=True).to_numpy()
-    for rn in np.unique(meta.loc[is_beat, "record"].astype(str)):
-        rows = np.flatnonzero(is_beat & (meta["record"].astype(str) == rn).to_numpy())
-        out[rows] = record_rr(root / "mitdb" / rn, fs)(meta["sample"].to_numpy()[rows])
+    recs = meta["database"].astype(str) + "/" + meta["record"].astype(str)
+    for rec in np.unique(recs[is_beat]):
+        rows = np.flatnonzero(is_beat & (recs == rec).to_numpy())
+        out[rows] = record_rr(root / rec, fs)(meta["sample"].to_numpy()[rows])
     return out
 
 
@@ -309,7 +177,7 @@ def folds_predict(
 
     Parameters
     ----------
-    ds : ecg_model.dataset.Dataset
+    ds : ecg_model.data.dataset.Dataset
         The run's dataset, loaded.
     rows : np.ndarray
         Bool mask over ``ds.meta_train``: the rows to predict, shape ``(n,)``.
@@ -319,15 +187,6 @@ def folds_predict(
     np.ndarray
         Shape ``(rows.sum(), 6)``: out-of-fold probabilities of those rows.
     """
-    import shutil
-    from dataclasses import replace
-
-    from sklearn.model_selection import GroupKFold
-
-    from .config import TrainConfig
-    from .errors import EcgError
-    from .train import run_create, train_run
-
     run_dir = Path(run_dir)
     cfg = TrainConfig.from_json(json_read(run_dir / "config.json"))
     meta = ds.meta_train
@@ -411,13 +270,6 @@ def rhythm_fit_run(
     test metrics with the rhythm step, the threshold and its fitting sweep) to
     ``metrics.json``. Returns that ``rr_context``.
     """
-    from .config import TrainConfig
-    from .dataset import dataset_load
-    from .errors import EcgError
-    from .evaluate import metrics_compute
-    from .predict import Predictor
-    from .train import dataset_for
-
     if folds == 1 or folds < 0:
         raise EcgError(f"folds must be 0 (no folds) or at least 2, not {folds}")
     run_dir = Path(run_dir)

@@ -18,9 +18,9 @@ import threading
 import time
 from pathlib import Path
 
-from .config import TrainConfig
-from .io import PROJECT_ROOT
-from .train import run_cancel, run_create, runs_dir, status_read, status_write
+from ..core.io import PROJECT_ROOT
+from ..training.config import TrainConfig
+from ..training.train import run_cancel, run_create, runs_dir, status_read, status_write
 
 ACTIVE_STATES = ("queued", "running")
 

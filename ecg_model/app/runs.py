@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import EcgError
-from .io import artifacts_dir, atomic_write_json, default_model_dir, json_read
+from ..core.errors import EcgError
+from ..core.io import artifacts_dir, atomic_write_json, default_model_dir, json_read
+from ..training.train import runs_dir
 from .jobs import status_checked
-from .train import runs_dir
 
 ACTIVE_FILE = "active_model.json"
 

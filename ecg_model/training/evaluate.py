@@ -11,7 +11,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from .classes import CLASSES, N_CLASSES
+from ..core.classes import CLASSES, N_CLASSES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -24,7 +24,7 @@ DATA_ENV = "ECG_DATA_DIR"
 #: Environment variable naming the artifacts folder (runs, datasets, default).
 ARTIFACTS_ENV = "ECG_ARTIFACTS_DIR"
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:

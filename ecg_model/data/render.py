@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .classes import CLASSES
+from ..core.classes import CLASSES
 from .signals import FS
 
 

@@ -15,65 +15,11 @@ import numpy as np
 import wfdb
 from scipy import signal as sps
 
-from .classes import BEAT_SYMBOLS, VF_RHYTHMS
-from .errors import EcgError
+from ..core.classes import BEAT_SYMBOLS, VF_RHYTHMS
+from ..core.errors import EcgError
 
 #: Default sampling rate every signal is resampled to (Hz).
 FS = 250.0
-
-#: Paced records, excluded from the record-disjoint protocol (AAMI / de Chazal 2004).
-PACED_RECORDS = ("102", "104", "107", "217")
-
-#: de Chazal et al. (2004) record-disjoint split of mitdb.
-DS1 = (
-    "101",
-    "106",
-    "108",
-    "109",
-    "112",
-    "114",
-    "115",
-    "116",
-    "118",
-    "119",
-    "122",
-    "124",
-    "201",
-    "203",
-    "205",
-    "207",
-    "208",
-    "209",
-    "215",
-    "220",
-    "223",
-    "230",
-)
-DS2 = (
-    "100",
-    "103",
-    "105",
-    "111",
-    "113",
-    "117",
-    "121",
-    "123",
-    "200",
-    "202",
-    "210",
-    "212",
-    "213",
-    "214",
-    "219",
-    "221",
-    "222",
-    "228",
-    "231",
-    "232",
-    "233",
-    "234",
-)
-
 
 #: Annotation symbols that mark a beat (PhysioNet's beat annotation codes); the
 #: others are rhythm, noise or comment marks and are not counted as skipped beats.
@@ -156,7 +102,12 @@ def signal_resample(sig: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     return sps.resample_poly(sig, frac.numerator, frac.denominator)
 
 
-def record_read(path: str | os.PathLike, fs: float = FS, database: str = "") -> Record:
+def record_read(
+    path: str | os.PathLike,
+    fs: float = FS,
+    database: str = "",
+    leads: tuple[str, ...] = ("MLII",),
+) -> Record:
     """Read a WFDB record and its ``atr`` annotations, resampled and cleaned.
 
     Parameters
@@ -167,6 +118,9 @@ def record_read(path: str | os.PathLike, fs: float = FS, database: str = "") -> 
         Target sampling rate in Hz.
     database : str
         Label stored in the result (defaults to the parent folder's name).
+    leads : tuple of str
+        Lead names in order of preference (a database adapter's ``leads``); the
+        first one the record has is read, else its first signal.
 
     Raises
     ------
@@ -188,7 +142,7 @@ def record_read(path: str | os.PathLike, fs: float = FS, database: str = "") -> 
     except Exception as e:
         raise EcgError(f"{path}: cannot read annotations ({e})") from None
     names = [str(s) for s in (rec.sig_name or [])]
-    ch = names.index("MLII") if "MLII" in names else 0
+    ch = next((names.index(x) for x in leads if x in names), 0)
     raw = rec.p_signal[:, ch]
     sig = signal_clean(signal_resample(raw, rec.fs, fs), fs)
     scale = fs / rec.fs
@@ -288,6 +242,20 @@ def vf_windows(rec: Record, before: int, after: int, stride: int) -> np.ndarray:
     return np.concatenate(centres).astype(np.int64)
 
 
+def record_beat_times(path: str | os.PathLike) -> np.ndarray:
+    """Times (s) of every annotated beat of a WFDB record (any beat symbol).
+
+    Only the header and the ``atr`` annotations are read, not the signal.
+    """
+    try:
+        fs = float(wfdb.rdheader(str(path)).fs)
+        ann = wfdb.rdann(str(path), "atr")
+    except FileNotFoundError:
+        raise EcgError(f"{path}: record or its annotations not found") from None
+    keep = np.array([s in BEAT_CODES for s in ann.symbol], dtype=bool)
+    return np.asarray(ann.sample)[keep] / fs
+
+
 def record_names(db_dir: str | os.PathLike) -> list[str]:
     """Record names in a database folder (from ``RECORDS`` or the ``.hea`` files)."""
     db_dir = Path(db_dir)
@@ -306,7 +274,7 @@ def record_names(db_dir: str | os.PathLike) -> list[str]:
 
 
 def database_download(db: str, dl_dir: str | os.PathLike) -> None:
-    """Download PhysioNet database ``db`` (``"mitdb"`` or ``"vfdb"``) into ``dl_dir``.
+    """Download PhysioNet database ``db`` (a ``databases`` name) into ``dl_dir``.
 
     Raises
     ------

@@ -9,7 +9,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .classes import CLASS_COLORS, CLASSES, SHORT_NAMES
+from ..core.classes import CLASS_COLORS, CLASSES, SHORT_NAMES
 
 CLASS_SCALE = alt.Scale(domain=list(CLASSES), range=[CLASS_COLORS[c] for c in CLASSES])
 

@@ -24,9 +24,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from .classes import CLASS_COLORS, CLASSES, SHORT_NAMES
-from .errors import EcgError
-from .render import image_trace, ink_map, windows_render
+from ..core.classes import CLASS_COLORS, CLASSES, SHORT_NAMES
+from ..core.errors import EcgError
+from ..data.render import image_trace, ink_map, windows_render
 from .rhythm import rhythm_describe
 
 if TYPE_CHECKING:

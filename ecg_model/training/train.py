@@ -21,14 +21,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
-from .classes import CLASSES, N_CLASSES
+from ..core.classes import CLASSES, N_CLASSES
+from ..core.errors import EcgError
+from ..core.io import (
+    artifacts_dir,
+    atomic_write_csv,
+    atomic_write_json,
+    atomic_write_text,
+    json_read,
+)
+from ..data.dataset import BuildOptions, caps_apply, dataset_build, dataset_load
+from ..data.render import RenderSpec
+from ..inference.predict import model_predict
 from .config import TrainConfig
-from .dataset import BuildOptions, caps_apply, dataset_build, dataset_load
-from .errors import EcgError
-from .io import artifacts_dir, atomic_write_csv, atomic_write_json, json_read
-from .render import RenderSpec
+from .evaluate import baseline_compute, metrics_compute
+from .models import model_build
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 STOP_FILE = "STOP"
@@ -92,7 +102,6 @@ def run_cancel(run_dir: str | os.PathLike) -> None:
 
 def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
     """The run's callbacks: status/stop, history, best checkpoint, early stop, LR."""
-    import keras
 
     class StatusCallback(keras.callbacks.Callback):
         """Keeps ``status.json`` current and checks the stop file every batch."""
@@ -293,21 +302,6 @@ def model_fit(model, ds, val_ds=None, **kwargs: Any):
     )
 
 
-def model_predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Class probabilities ``(n, n_classes)`` for uint8 images ``(n, h, w)``.
-
-    ``model`` is a Keras model or any callable taking a float32 batch
-    ``(b, h, w, 1)`` (e.g. the predictor's compiled graph).
-    """
-    if len(x) == 0:
-        return np.zeros((0, N_CLASSES), np.float32)
-    out = []
-    for s in range(0, len(x), batch):
-        xb = x[s : s + batch].astype(np.float32)[..., None]  # (b, h, w, 1)
-        out.append(np.asarray(model(xb)))  # Keras: inference mode outside fit()
-    return np.concatenate(out)
-
-
 def dataset_for(
     config: TrainConfig,
     spec: RenderSpec,
@@ -352,8 +346,6 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
             phase="",
         )
     except Exception as e:  # the run failed: record why, keep what was written
-        from .io import atomic_write_text
-
         try:
             atomic_write_text(run_dir / "error.log", traceback.format_exc())
         except EcgError:
@@ -377,10 +369,7 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
 
 
 def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -> dict:
-    import keras
     from sklearn.model_selection import train_test_split
-
-    from .models import model_build
 
     # 1. dataset: build if needed, load as arrays, cap the training part.
     def build_progress(f: float, msg: str) -> None:
@@ -465,8 +454,6 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
 
     # 5. evaluate the best weights on the untouched test part.
     status_write(run_dir, phase="evaluating")
-    from .evaluate import baseline_compute, metrics_compute
-
     probs = model_predict(model, ds.x_test)
     pred = probs.argmax(axis=1)
     metrics = metrics_compute(ds.y_test, pred, seed=config.seed)

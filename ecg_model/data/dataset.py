@@ -26,25 +26,15 @@ import pandas as pd
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
-from .classes import CLASSES
-from .errors import EcgError
-from .io import atomic_write_json, data_dir, json_read
-from .render import RenderSpec, windows_render
-from .signals import (
-    DS1,
-    DS2,
-    PACED_RECORDS,
-    beats_extract,
-    record_names,
-    record_read,
-    vf_windows,
-)
+from ..core.classes import CLASSES
+from ..core.errors import EcgError
+from ..core.io import atomic_write_json, data_dir, json_read
+from .databases import DATABASES
+from .pictures import image_read
+from .render import RenderSpec, image_normalize, windows_render
+from .signals import beats_extract, record_names, record_read, vf_windows
 
 SPLITS = ("random", "patient")
-
-#: vfdb records with VF episodes held out for testing in the patient protocol
-#: (4 of the 8 patients with VF; the other 4 train, beside mitdb record 207).
-VFDB_TEST = ("419", "424", "429", "609")
 
 MANIFEST_COLUMNS = (
     "path",
@@ -116,9 +106,10 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
     (``np.packbits`` of the ink, ``(n, h, ceil(w / 8))``).
     """
     path, db, spec, stride, stage = args
-    rec = record_read(path, fs=spec.fs, database=db)
+    adapter = DATABASES[db]
+    rec = record_read(path, fs=spec.fs, database=db, leads=adapter.leads)
     skipped: Counter = Counter()
-    if db == "vfdb":
+    if adapter.labels == "vf_episodes":
         centres = vf_windows(rec, spec.before, spec.after, int(round(stride * spec.fs)))
         symbols = ["(VF"] * centres.size
         labels = ["Ventricular Fibrillation"] * centres.size
@@ -162,16 +153,14 @@ def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
         out[tr], out[te] = "train", "test"
         return out
     if opts.split == "patient":
-        rec, db = meta["record"].to_numpy(), meta["database"].to_numpy()
-        out = np.full(len(meta), "", dtype=object)
-        mit = db == "mitdb"
-        out[mit & np.isin(rec, DS1)] = "train"
-        out[mit & np.isin(rec, DS2)] = "test"
-        vf = db == "vfdb"
-        out[vf & ~np.isin(rec, VFDB_TEST)] = "train"
-        out[vf & np.isin(rec, VFDB_TEST)] = "test"
-        out[mit & np.isin(rec, PACED_RECORDS)] = ""
-        return out
+        # Each database's adapter names its test patients (fixed once).
+        return np.array(
+            [
+                DATABASES[db].patient_split(rec)
+                for db, rec in zip(meta["database"], meta["record"])
+            ],
+            dtype=object,
+        )
     raise EcgError(
         f"unknown split {opts.split!r}; expected one of: {', '.join(SPLITS)}"
     )
@@ -198,7 +187,7 @@ def dataset_build(
     progress: ProgressFn | None = None,
     workers: int | None = None,
 ) -> dict:
-    """Build a dataset folder from ``mitdb`` and ``vfdb`` under the data folder.
+    """Build a dataset folder from every database (``data.databases``) present.
 
     Returns the build report (also written to ``build_report.json``). The folder
     is written under a temporary name and renamed into place at the end, so an
@@ -217,18 +206,19 @@ def dataset_build(
     tmp = out_dir.with_name(f".{out_dir.name}.building-{os.getpid()}")
     stage = tmp / "_stage"  # every rendered PNG, before the split sorts them
     jobs = []
-    for db in ("mitdb", "vfdb"):
+    for db, adapter in DATABASES.items():
         if not (root / db).is_dir():
             continue
         for name in record_names(root / db):
             if wanted and f"{db}/{name}" not in wanted and name not in wanted:
                 continue
-            if opts.split == "patient" and db == "mitdb" and name not in DS1 + DS2:
+            if opts.split == "patient" and adapter.patient_split(name) == "":
                 continue
             jobs.append((str(root / db / name), db, spec, opts.vf_stride_s, str(stage)))
     if not jobs:
         raise EcgError(
-            f"{root}: no mitdb or vfdb records found (or none match --records)"
+            f"{root}: no records of {' or '.join(DATABASES)} found "
+            "(or none match --records)"
         )
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -391,7 +381,7 @@ def _top_up(
         for (db, rn), grp in pick.groupby(["database", "record"]):
             if (db, rn) not in cache:
                 cache[(db, rn)] = record_read(
-                    root / db / rn, fs=spec.fs, database=db
+                    root / db / rn, fs=spec.fs, database=db, leads=DATABASES[db].leads
                 ).sig
             sig = cache[(db, rn)]
             centres = np.clip(
@@ -494,8 +484,6 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
     from its ``cache.npz``; any other folder (e.g. the original report's images)
     is read image by image through the same normalisation the predictor uses.
     """
-    from .predict import image_prepare, image_read
-
     root = Path(root)
     meta = manifest_read(root)
     info = json_read(root / "dataset.json") if (root / "dataset.json").exists() else {}
@@ -516,7 +504,7 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
     if x is None:
 
         def load(p: str) -> np.ndarray:
-            return image_prepare(image_read(root / p), spec)[0]
+            return image_normalize(image_read(root / p), spec)[0]
 
         with ThreadPoolExecutor(4) as ex:
             x = (
@@ -593,7 +581,9 @@ def sample_signal(
     path = root / str(row["database"]) / str(row["record"])
     if int(row.get("sample", -1)) < 0 or not path.with_suffix(".hea").exists():
         return None
-    rec = record_read(path, fs=spec.fs, database=str(row["database"]))
+    adapter = DATABASES.get(str(row["database"]))
+    leads = adapter.leads if adapter else ("MLII",)
+    rec = record_read(path, fs=spec.fs, database=str(row["database"]), leads=leads)
     c = int(row["sample"])
     a = max(0, c - spec.before - int(context_s * spec.fs))
     b = min(rec.sig.size, c + spec.after + int(context_s * spec.fs))

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from .io import artifacts_dir, data_dir, json_read
+from ..core.io import PROJECT_ROOT, artifacts_dir, data_dir, json_read
+from ..inference.predict import Predictor
 from .jobs import JobRegistry
-from .predict import Predictor
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "artifacts" / "examples"
+EXAMPLES_DIR = PROJECT_ROOT / "artifacts" / "examples"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "webp"]
 
 

@@ -6,8 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .classes import CLASSES
-from .dataset import SPLITS
+from ..core.classes import CLASSES
+from ..data.dataset import SPLITS
 from .models import MODELS
 
 BALANCE = ("none", "sqrt", "balanced")

@@ -3,113 +3,38 @@
 :class:`Predictor` loads a run folder (``model.keras`` + ``preprocessing.json``)
 and applies exactly the training preprocessing: the trace is extracted from
 the picture and redrawn by the project's renderer at the model's image size
-(see :func:`ecg_model.render.image_normalize`). Signals (a WFDB record or a
+(see :func:`ecg_model.data.render.image_normalize`). Signals (a WFDB record or a
 CSV of millivolts) go clean -> detect QRS -> render each beat -> classify.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from .classes import CLASSES
-from .errors import EcgError
-from .io import default_model_dir, json_read
-from .render import (
+from ..core.classes import CLASSES
+from ..core.errors import EcgError
+from ..core.io import default_model_dir, json_read
+from ..data.pictures import image_read
+from ..data.render import (
     RenderSpec,
     TraceQuality,
     image_normalize,
     outside_blank,
     windows_render,
 )
+from ..data.signals import signal_clean, signal_resample
 from .rhythm import rhythm_adjust, rhythm_read, rr_ratio
-from .signals import signal_clean, signal_resample
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Largest picture accepted, pixels (a 20000 x 20000 upload is refused before decoding).
-MAX_PIXELS = 40_000_000
-#: Largest file accepted, bytes.
-MAX_BYTES = 50 * 1024 * 1024
-IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "GIF", "TIFF")
 #: Below this top probability a prediction is flagged uncertain.
 UNCERTAIN_BELOW = 0.6
-
-
-def image_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
-    """Decode a picture file into RGB uint8, shape ``(h, w, 3)``.
-
-    Transparent pixels are put on white; palette, gray, 16-bit and CMYK pictures
-    are converted. ``src`` is a path or the file's bytes (``name`` labels errors).
-
-    Raises
-    ------
-    EcgError
-        Empty, truncated, not a picture, unsupported format, or too large.
-    """
-    label = name or (str(src) if not isinstance(src, bytes) else "upload")
-    try:
-        data = src if isinstance(src, bytes) else Path(src).read_bytes()
-    except FileNotFoundError:
-        raise EcgError(f"{label}: file not found") from None
-    except IsADirectoryError:
-        raise EcgError(f"{label}: is a folder, not an image") from None
-    except OSError as e:
-        raise EcgError(f"{label}: cannot read file ({e.strerror or e})") from None
-    if len(data) == 0:
-        raise EcgError(f"{label}: empty file (0 bytes)")
-    if len(data) > MAX_BYTES:
-        raise EcgError(
-            f"{label}: file too large ({len(data) / 1e6:.0f} MB; limit "
-            f"{MAX_BYTES / 1e6:.0f} MB)"
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            if im.format not in IMAGE_FORMATS:
-                raise EcgError(
-                    f"{label}: unsupported image format {im.format}; "
-                    f"use PNG, JPEG, BMP or WebP"
-                )
-            w, h = im.size
-            # Checked from the header, before any pixel is decoded.
-            if w * h > MAX_PIXELS:
-                raise EcgError(
-                    f"{label}: image too large ({w}x{h} pixels; limit "
-                    f"{MAX_PIXELS / 1e6:.0f} megapixels)"
-                )
-            im.load()
-    except EcgError:
-        raise
-    except UnidentifiedImageError:
-        raise EcgError(
-            f"{label}: not an image (PNG, JPEG, BMP or WebP expected)"
-        ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise EcgError(f"{label}: image too large (decompression bomb)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise EcgError(f"{label}: truncated or corrupt image ({e})") from None
-    if im.mode in ("RGBA", "LA", "PA") or (
-        im.mode == "P" and "transparency" in im.info
-    ):
-        rgba = im.convert("RGBA")
-        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(bg, rgba)
-    elif im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
-        im = Image.fromarray(a.astype(np.uint8))
-    return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
 def image_prepare(
@@ -117,6 +42,21 @@ def image_prepare(
 ) -> tuple[np.ndarray, TraceQuality]:
     """Training preprocessing of a picture -> uint8 ``(image_height, image_width)``."""
     return image_normalize(picture, spec)
+
+
+def model_predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Class probabilities ``(n, n_classes)`` for uint8 images ``(n, h, w)``.
+
+    ``model`` is a Keras model or any callable taking a float32 batch
+    ``(b, h, w, 1)`` (e.g. the predictor's compiled graph).
+    """
+    if len(x) == 0:
+        return np.zeros((0, len(CLASSES)), np.float32)
+    out = []
+    for s in range(0, len(x), batch):
+        xb = x[s : s + batch].astype(np.float32)[..., None]  # (b, h, w, 1)
+        out.append(np.asarray(model(xb)))  # Keras: inference mode outside fit()
+    return np.concatenate(out)
 
 
 @dataclass
@@ -180,8 +120,6 @@ class Predictor:
 
     def predict_arrays(self, images: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, 6)`` for model-ready uint8 images ``(n, h, w)``."""
-        from .train import model_predict
-
         return model_predict(self._graph_call(), images)
 
     def _graph_call(self):
@@ -295,7 +233,7 @@ def signal_beats_classify(
     imgs = windows_render(pad, qrs + spec.before, spec)  # (n_beats, h, w)
     imgs = outside_blank(imgs, qrs, x.size, spec)
     # 4. classify by picture, then by rhythm: a beat the picture calls Normal that
-    #    comes early against its neighbours is a PAC (see ecg_model.rhythm).
+    #    comes early against its neighbours is a PAC (see ecg_model.inference.rhythm).
     probs = predictor.predict_arrays(imgs)
     ratio = rr_ratio(qrs / spec.fs, predictor.irregular_max)
     probs = rhythm_adjust(probs, ratio, predictor.pac_ratio_threshold)

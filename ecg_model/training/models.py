@@ -14,9 +14,8 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from .classes import N_CLASSES
-
-LAST_CONV = "last_conv"
+from ..core.classes import N_CLASSES
+from ..inference.explain import LAST_CONV
 
 ModelFn = Callable[[tuple[int, int]], keras.Model]
 MODELS: dict[str, ModelFn] = {}

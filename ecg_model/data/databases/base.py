@@ -1,0 +1,69 @@
+"""What a database adapter says: where its records are, which lead to read, how
+its labels map to the six classes, and which of its patients test.
+
+Adding a database is one module beside this one that makes a :class:`Database`,
+and one line in ``databases/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: How a database labels its records.
+#: ``beats``: every beat annotated with a PhysioNet beat code
+#: (``core.classes.BEAT_SYMBOLS`` maps the codes to classes);
+#: ``vf_episodes``: rhythm annotations; windows inside flutter/fibrillation
+#: episodes are the Ventricular Fibrillation class.
+LABELS = ("beats", "vf_episodes")
+
+
+@dataclass(frozen=True)
+class Database:
+    """One PhysioNet database as the project reads it.
+
+    Attributes
+    ----------
+    name : str
+        Folder name under the data folder, and PhysioNet's name for it.
+    title : str
+        Full name, for reports.
+    fs : float
+        Native sampling rate, Hz (every record is resampled to the drawing
+        contract's rate when read).
+    leads : tuple of str
+        Lead names in order of preference; the first one a record has is read,
+        else its first signal.
+    labels : str
+        One of :data:`LABELS`.
+    test_records : tuple of str
+        Records of the patient protocol's test part, fixed once.
+    train_records : tuple of str or None
+        Records of its training part; None: every record not in
+        ``test_records`` or ``excluded``.
+    excluded : tuple of str
+        Records left out of the patient protocol (e.g. paced records).
+    """
+
+    name: str
+    title: str
+    fs: float
+    leads: tuple[str, ...]
+    labels: str
+    test_records: tuple[str, ...] = ()
+    train_records: tuple[str, ...] | None = None
+    excluded: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.labels not in LABELS:
+            raise ValueError(f"labels must be one of {LABELS}, not {self.labels!r}")
+
+    def patient_split(self, record: str) -> str:
+        """``"train"``, ``"test"`` or ``""`` (left out) in the patient protocol."""
+        record = str(record)
+        if record in self.excluded:
+            return ""
+        if record in self.test_records:
+            return "test"
+        if self.train_records is None or record in self.train_records:
+            return "train"
+        return ""

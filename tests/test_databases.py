@@ -1,0 +1,44 @@
+"""Database adapters: each says its lead, labels and test patients."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecg_model.data.databases import DATABASES, MITDB, VFDB, Database
+from ecg_model.data.databases.mitdb import DS1, DS2, PACED_RECORDS
+from ecg_model.data.databases.vfdb import TEST_RECORDS
+
+from .conftest import DATA, needs_data
+
+
+def test_registry_lists_each_database_once_in_build_order():
+    assert list(DATABASES) == ["mitdb", "vfdb"]
+    assert all(DATABASES[n].name == n for n in DATABASES)
+
+
+def test_mitdb_patient_split_is_de_chazal():
+    assert {MITDB.patient_split(r) for r in DS1} == {"train"}
+    assert {MITDB.patient_split(r) for r in DS2} == {"test"}
+    assert {MITDB.patient_split(r) for r in PACED_RECORDS} == {""}
+    assert MITDB.leads == ("MLII",) and MITDB.labels == "beats"
+
+
+def test_vfdb_trains_on_every_record_but_its_test_patients():
+    assert {VFDB.patient_split(r) for r in TEST_RECORDS} == {"test"}
+    assert VFDB.patient_split("418") == "train"
+    assert VFDB.labels == "vf_episodes"
+
+
+def test_an_adapter_with_unknown_labels_is_refused():
+    with pytest.raises(ValueError, match="labels must be one of"):
+        Database("x", "X", 100.0, (), "rhythm")
+
+
+@needs_data
+def test_record_folders_match_the_adapters_test_patients():
+    # Every test patient named by an adapter is a record of the shared data.
+    for db in DATABASES.values():
+        folder = DATA / db.name
+        if folder.is_dir():
+            missing = [r for r in db.test_records if not (folder / f"{r}.hea").exists()]
+            assert not missing, f"{db.name}: {missing}"
