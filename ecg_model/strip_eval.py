@@ -2,7 +2,8 @@
 
 ``python -m ecg_model strip-eval`` draws strips of the patient protocol's test
 records (mitdb DS2, never training records of the patient model) in several
-styles, reads them back with :func:`ecg_model.inference.strip.strip_analyze`, and scores:
+styles, reads them back with
+:func:`ecg_model.inference.strip.strip_analyze`, and scores:
 
 - digitisation SNR (dB), as in the PhysioNet/CinC Challenge 2024: power of the
   reference over power of the error, after the best shift within 0.5 s in time

@@ -110,6 +110,16 @@ def layer_of(module: str) -> int:
     return TOP
 
 
+def _edges_where(graph: dict[str, set[str]], bad) -> list[str]:
+    """``"a -> b"`` for every edge for which ``bad(a, b)`` holds."""
+    return [
+        f"{m} -> {t}"
+        for m, ts in sorted(graph.items())
+        for t in sorted(ts)
+        if bad(m, t)
+    ]
+
+
 def test_graph_sees_imports_inside_functions(tmp_path):
     # A cycle hidden by a function-level import is found and named.
     pkg = tmp_path / "pk"
@@ -135,12 +145,7 @@ def test_no_import_cycles():
 
 def test_each_layer_imports_only_layers_below():
     graph, _ = import_graph()
-    up = [
-        f"{m} ({layer_of(m)}) -> {t} ({layer_of(t)})"
-        for m, ts in sorted(graph.items())
-        for t in sorted(ts)
-        if layer_of(t) > layer_of(m)
-    ]
+    up = _edges_where(graph, lambda m, t: layer_of(t) > layer_of(m))
     assert not up, "imports from a higher layer: " + "; ".join(up)
 
 
@@ -161,15 +166,8 @@ def test_no_function_level_package_imports_below_the_top():
     # Only the command line and tooling import layers lazily (so a command loads
     # only what it uses, after TensorFlow's import notices are muted).
     _, local = import_graph()
-    hidden = [
-        f"{m} -> {t}"
-        for m, ts in sorted(local.items())
-        for t in sorted(ts)
-        if layer_of(m) < TOP
-    ]
-    assert not hidden, "function-level imports of package modules: " + "; ".join(
-        hidden
-    )
+    hidden = _edges_where(local, lambda m, t: layer_of(m) < TOP)
+    assert not hidden, "function-level imports of package modules: " + "; ".join(hidden)
 
 
 @pytest.mark.parametrize("layer", LAYERS)

@@ -207,7 +207,8 @@ class TraceQuality:
     ``ink_fraction``: share of pixels taken as trace; ``coverage``: share of the
     trace's columns that hold ink; ``line_px``: estimated line thickness (pixels);
     ``inverted``: light trace on a dark background; ``looks_like_ecg``: a single
-    continuous trace was found.
+    continuous trace was found; ``found``: False when there is no trace at all
+    (blank, noise, a photo or a filled shape), as opposed to a poor one.
     """
 
     ink_fraction: float
@@ -217,6 +218,7 @@ class TraceQuality:
     looks_like_ecg: bool
     reason: str = ""
     col0: int = 0  # picture column where the trace starts
+    found: bool = True
 
 
 def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -274,6 +276,34 @@ def _long_rows(mask: np.ndarray, frac: float = 0.6) -> np.ndarray:
     return out
 
 
+#: Pictures larger than this (pixels) are reduced before the trace is sought,
+#: which bounds the time and memory of :func:`image_trace` for any upload.
+TRACE_MAX_PIXELS = 4_000_000
+#: A trace is a line: above this share of the picture, the "ink" is noise, a
+#: photo or a filled area, and no trace is sought in it.
+TRACE_MAX_INK = 0.35
+#: Thickest line thinned to its centre line, pixels (a thicker "line" is a blob).
+TRACE_MAX_LINE_PX = 25
+
+
+def picture_reduce(rgb: np.ndarray, max_pixels: int = TRACE_MAX_PIXELS) -> np.ndarray:
+    """A copy of at most ``max_pixels`` pixels that keeps thin dark lines.
+
+    Each ``k x k`` block becomes its darkest pixel (per channel), so a 1 px trace
+    survives the reduction. Returns uint8 ``(h // k, w // k, 3)``; ``rgb`` itself
+    when it is small enough.
+    """
+    h, w = rgb.shape[:2]
+    if h * w <= max_pixels:
+        return rgb
+    k = int(np.ceil(np.sqrt(h * w / max_pixels)))
+    hk, wk = h // k, w // k
+    blocks = rgb[: hk * k, : wk * k].reshape(hk, k, wk, k, -1)  # (hk, k, wk, k, c)
+    # On a dark background the trace is bright: keep the brightest instead.
+    lum = float(np.median(rgb[::k, ::k].mean(axis=-1)))
+    return blocks.max(axis=(1, 3)) if lum < 128 else blocks.min(axis=(1, 3))
+
+
 def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQuality]:
     """Extract the ECG trace of a picture as a per-column envelope.
 
@@ -298,19 +328,34 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
         if gray_or_rgb.ndim == 3
         else np.repeat(gray_or_rgb[..., None], 3, 2)
     )
+    rgb = picture_reduce(rgb)
     ink, inverted = ink_map(rgb)
     peak = float(np.percentile(ink, 99.9)) if ink.size else 0.0
     if peak < 0.15:
-        q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found (blank image)")
+        q = TraceQuality(
+            0.0, 0.0, 0.0, inverted, False, "no trace found (blank image)", found=False
+        )
         return np.zeros(0), np.zeros(0), q
     mask = ink > 0.5 * max(peak, float(ink.max()) * 0.6)
+    if mask.mean() > TRACE_MAX_INK:
+        q = TraceQuality(
+            float(mask.mean()),
+            0.0,
+            0.0,
+            inverted,
+            False,
+            f"no ECG trace found: ink covers {mask.mean():.0%} of the picture "
+            "(noise, a photo or a filled area, not a line)",
+            found=False,
+        )
+        return np.zeros(0), np.zeros(0), q
     mask &= ~(_long_rows(mask) | _long_cols(mask))
     # Keep the trace: connected pieces at least a tenth the size of the largest,
     # except straight 1-3 px wide strokes (a y axis, a frame side, a tick);
     # text, tick labels and specks are far smaller than an ECG line.
     lab, n = ndimage.label(mask, structure=np.ones((3, 3)))
     if n == 0:
-        q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found")
+        q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found", found=False)
         return np.zeros(0), np.zeros(0), q
     sizes = np.bincount(lab.ravel())[1:]
     boxes = ndimage.find_objects(lab)
@@ -339,6 +384,17 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
     # pixel wide, so only lines of 3 px or more are thinned: eroding by a disk
     # of the line's half-width leaves its centre line, on flat and steep parts
     # alike (a vertical cut would leave steep strokes as wide as the pen).
+    if line > TRACE_MAX_LINE_PX:
+        q = TraceQuality(
+            float(mask.mean()),
+            float(has.mean()),
+            line,
+            inverted,
+            False,
+            f"no ECG trace found: the darkest shape is {line:.0f} px thick, not a line",
+            found=False,
+        )
+        return np.zeros(0), np.zeros(0), q
     r = int((line - 1) // 2) if line >= 3 else 0
     if r:
         yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
@@ -364,7 +420,9 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
             else "trace too short or broken to be an ECG"
         )
     )
-    q = TraceQuality(ink_frac, coverage, line, inverted, ok, reason, col0=c0)
+    q = TraceQuality(
+        ink_frac, coverage, line, inverted, ok, reason, col0=c0, found=contiguity > 0.6
+    )
     return -bot, -top, q  # rows grow downwards; values grow upwards
 
 

@@ -138,8 +138,18 @@ class Predictor:
         return self._graph
 
     def predict_picture(self, picture: np.ndarray, name: str = "") -> Prediction:
-        """Predict one decoded picture (any size, RGB or gray uint8)."""
+        """Predict one decoded picture (any size, RGB or gray uint8).
+
+        Raises
+        ------
+        EcgError
+            The picture holds no trace at all (blank, noise, a photo, a filled
+            shape): there is nothing to classify. A poor trace (short, broken)
+            is classified and flagged uncertain.
+        """
         img, q = image_prepare(picture, self.spec)
+        if not q.found:
+            raise EcgError(f"{name or 'picture'}: {q.reason}")
         p = self.predict_arrays(img[None])[0]
         k = int(p.argmax())
         reason = ""

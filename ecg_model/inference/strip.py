@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from ..core.classes import CLASS_COLORS, CLASSES, SHORT_NAMES
 from ..core.errors import EcgError
-from ..data.render import image_trace, ink_map, windows_render
+from ..data.render import image_trace, ink_map, picture_reduce, windows_render
 from .rhythm import rhythm_describe
 
 if TYPE_CHECKING:
@@ -274,6 +274,9 @@ def strip_analyze(
         No trace, several leads, too short for two beats, or no beats found.
     """
     notes: list[str] = []
+    # 0. a large picture is read from a reduced copy (bounded time and memory);
+    #    grid, trace and scale are all measured on that copy.
+    picture = picture_reduce(picture)
     # 1. grid: scale and tilt (the tilt is undone on the trace's coordinates
     #    below, not by rotating the picture, which would blur a thin line).
     grid = grid_detect(picture)
@@ -459,6 +462,7 @@ def picture_kind(picture: np.ndarray) -> str:
     without a grid, it is at least 3.5 times as wide as tall. A beat picture is
     about 2.4 s of signal in a 2:1 frame, or a square thumbnail.
     """
+    picture = picture_reduce(picture)
     h, w = picture.shape[:2]
     grid = grid_detect(picture)
     if grid is not None:
