@@ -12,8 +12,10 @@ The pipeline reads: records -> beats and VF windows -> split -> cap/balance
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -203,8 +205,6 @@ def dataset_build(
         )
     wanted = set(opts.records)
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(f".{out_dir.name}.building-{os.getpid()}")
-    stage = tmp / "_stage"  # every rendered PNG, before the split sorts them
     jobs = []
     for db, adapter in DATABASES.items():
         if not (root / db).is_dir():
@@ -214,31 +214,61 @@ def dataset_build(
                 continue
             if opts.split == "patient" and adapter.patient_split(name) == "":
                 continue
-            jobs.append((str(root / db / name), db, spec, opts.vf_stride_s, str(stage)))
+            jobs.append((str(root / db / name), db, spec, opts.vf_stride_s))
     if not jobs:
         raise EcgError(
             f"{root}: no records of {' or '.join(DATABASES)} found "
             "(or none match --records)"
         )
-    if tmp.exists():
-        shutil.rmtree(tmp)
     try:
-        stage.mkdir(parents=True)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        lock = _build_lock(out_dir.parent)
+    except OSError as e:
+        raise EcgError(f"{out_dir}: cannot write dataset ({e.strerror or e})") from None
+    tmp = None
+    try:
+        # A private temporary folder (two builds never share one) that becomes
+        # the dataset by one rename at the end.
+        tmp = Path(
+            tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent)
+        )
+        stage = tmp / "_stage"  # every rendered PNG, before the split sorts them
+        stage.mkdir()
         report = _build_into(tmp, stage, jobs, opts, spec, root, progress, workers, t0)
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name}")
         if out_dir.exists():
             out_dir.rename(old)
         tmp.rename(out_dir)
+        tmp = None
         if old.exists():
             shutil.rmtree(old)
     except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise EcgError(f"{out_dir}: cannot write dataset ({e.strerror or e})") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        os.close(lock)
     progress(1.0, f"built {report['n_images']} images in {report['elapsed_s']} s")
     return report
+
+
+def _build_lock(folder: Path) -> int:
+    """Hold the lock on the datasets folder ``folder``; returns the fd to close.
+
+    One build at a time per folder, across threads and processes (the CLI and
+    every dashboard session): ``flock`` on the folder itself, released when the
+    fd is closed or the process dies, so a crash leaves no stale lock.
+    """
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise EcgError(
+            f"{folder}: another dataset build is running there; "
+            "wait for it to finish and try again"
+        ) from None
+    return fd
 
 
 def _build_into(
@@ -258,7 +288,8 @@ def _build_into(
     metas, bits, skipped = [], [], Counter()
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     with ProcessPoolExecutor(workers) as ex:
-        for i, (m, bt, sk) in enumerate(ex.map(_record_items, jobs)):
+        tasks = [(*j, str(stage)) for j in jobs]
+        for i, (m, bt, sk) in enumerate(ex.map(_record_items, tasks)):
             metas.append(m)
             bits.append(bt)
             skipped.update(sk)

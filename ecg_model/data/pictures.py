@@ -21,6 +21,18 @@ MAX_PIXELS = 40_000_000
 #: Largest file accepted, bytes.
 MAX_BYTES = 50 * 1024 * 1024
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "GIF", "TIFF")
+#: File extension -> the format its content must have (a TIFF named .png is
+#: refused rather than read as something it does not say it is).
+EXTENSIONS = {
+    "png": "PNG",
+    "jpg": "JPEG",
+    "jpeg": "JPEG",
+    "bmp": "BMP",
+    "webp": "WEBP",
+    "gif": "GIF",
+    "tif": "TIFF",
+    "tiff": "TIFF",
+}
 
 
 def image_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
@@ -58,6 +70,18 @@ def image_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.nd
                 raise EcgError(
                     f"{label}: unsupported image format {im.format}; "
                     f"use PNG, JPEG, BMP or WebP"
+                )
+            ext = Path(label).suffix.lower().lstrip(".")
+            if ext in EXTENSIONS and EXTENSIONS[ext] != im.format:
+                raise EcgError(
+                    f"{label}: the file is a {im.format} picture named .{ext}; "
+                    "rename or convert it"
+                )
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            if frames > 1:
+                raise EcgError(
+                    f"{label}: an animated or multi-page picture ({frames} frames); "
+                    "save the frame to classify as a single picture"
                 )
             w, h = im.size
             # Checked from the header, before any pixel is decoded.

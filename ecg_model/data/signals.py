@@ -7,6 +7,7 @@ beats (mitdb beat labels) or VF windows (vfdb rhythm episodes).
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,99 @@ from ..core.errors import EcgError
 
 #: Default sampling rate every signal is resampled to (Hz).
 FS = 250.0
+
+#: Sampling rates accepted in a WFDB header, Hz: from a slow Holter channel to
+#: a high-rate research recording. Outside it the header is refused unread: a
+#: rate of 0 divides by zero, and a rate of 1 Hz makes resampling to 250 Hz
+#: allocate 250 times the record.
+FS_RANGE = (50.0, 2000.0)
+#: Most signals a record may declare (a 12-lead ECG with spare channels).
+MAX_SIGNALS = 64
+#: Longest record read, s (a 24-hour Holter).
+MAX_RECORD_S = 24 * 3600.0
+#: Largest header accepted, bytes (a real one is under a few kilobytes).
+MAX_HEADER_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a WFDB header's record line declares."""
+
+    n_sig: int
+    fs: float
+    sig_len: int | None  # samples per signal, None where the header omits it
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.sig_len is None else self.sig_len / self.fs
+
+
+def header_check(text: str, label: str, max_duration_s: float = MAX_RECORD_S) -> Header:
+    """Validate a WFDB header before any of its record is read.
+
+    Parameters
+    ----------
+    text : str
+        The header file's text.
+    label : str
+        Names the file in errors.
+    max_duration_s : float
+        Longest record accepted, s.
+
+    Raises
+    ------
+    EcgError
+        Not a header, too many signals or lines, a rate outside :data:`FS_RANGE`,
+        or a record longer than ``max_duration_s``.
+    """
+    if len(text) > MAX_HEADER_BYTES:
+        raise EcgError(
+            f"{label}: WFDB header too large (over {MAX_HEADER_BYTES // 1024} KB; "
+            "a header names a few signals in a few hundred bytes)"
+        )
+    body = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    if not body:
+        raise EcgError(f"{label}: empty WFDB header")
+    first = body[0].split()
+    try:
+        n_sig = int(first[1])
+    except (IndexError, ValueError):
+        raise EcgError(f"{label}: not a WFDB header (bad record line)") from None
+    if "/" in first[0]:
+        raise EcgError(f"{label}: multi-segment records are not supported")
+    if not 1 <= n_sig <= MAX_SIGNALS or len(body) > 1 + n_sig:
+        raise EcgError(
+            f"{label}: WFDB header declares {n_sig} signals in {len(body) - 1} "
+            f"lines; 1 to {MAX_SIGNALS} signals, one line each, are accepted"
+        )
+    fs = 250.0  # WFDB's default when the record line gives none
+    if len(first) > 2:
+        m = re.match(r"[0-9.eE+-]+", first[2])
+        try:
+            fs = float(m.group(0)) if m else float("nan")
+        except ValueError:
+            fs = float("nan")
+    if not FS_RANGE[0] <= fs <= FS_RANGE[1]:
+        raise EcgError(
+            f"{label}: sampling rate {first[2] if len(first) > 2 else fs} Hz is "
+            f"outside {FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz"
+        )
+    sig_len = None
+    if len(first) > 3:
+        try:
+            sig_len = int(first[3])
+        except ValueError:
+            raise EcgError(f"{label}: bad number of samples {first[3]!r}") from None
+        if sig_len < 0:
+            raise EcgError(f"{label}: negative number of samples")
+    h = Header(n_sig, fs, sig_len)
+    if h.duration_s is not None and h.duration_s > max_duration_s:
+        raise EcgError(
+            f"{label}: record too long ({h.duration_s / 3600:.1f} h at {fs:g} Hz); "
+            f"at most {max_duration_s / 3600:g} h is read: cut it into parts"
+        )
+    return h
+
 
 #: Annotation symbols that mark a beat (PhysioNet's beat annotation codes); the
 #: others are rhythm, noise or comment marks and are not counted as skipped beats.
@@ -129,6 +223,15 @@ def record_read(
     """
     path = Path(path)
     name = path.name
+    hea = path.with_name(name + ".hea")
+    try:
+        with open(hea, "rb") as f:
+            head = f.read(MAX_HEADER_BYTES + 1)
+    except FileNotFoundError:
+        raise EcgError(f"{path}: record not found ({hea})") from None
+    except OSError as e:
+        raise EcgError(f"{hea}: cannot read ({e.strerror or e})") from None
+    header_check(head.decode("latin-1"), str(hea))
     try:
         rec = wfdb.rdrecord(str(path))
     except FileNotFoundError as e:

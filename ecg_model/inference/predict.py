@@ -27,12 +27,23 @@ from ..data.render import (
     outside_blank,
     windows_render,
 )
-from ..data.signals import signal_clean, signal_resample
+from ..data.signals import (
+    FS_RANGE,
+    MAX_HEADER_BYTES,
+    header_check,
+    signal_clean,
+    signal_resample,
+)
 from .rhythm import rhythm_adjust, rhythm_read, rr_ratio
 
 if TYPE_CHECKING:
     import pandas as pd
 
+#: Longest signal classified from an upload (CSV or WFDB), s: every beat is
+#: drawn and classified, about 1 ms of server time a beat.
+MAX_SIGNAL_S = 3600.0
+#: Largest amplitude accepted, mV (an ECG stays within a few mV).
+MAX_AMPLITUDE_MV = 1e4
 #: Below this top probability a prediction is flagged uncertain.
 UNCERTAIN_BELOW = 0.6
 
@@ -220,12 +231,28 @@ def signal_beats_classify(
 
     spec = predictor.spec
     sig = np.asarray(sig, dtype=np.float64)
+    if not FS_RANGE[0] <= fs <= FS_RANGE[1]:
+        raise EcgError(
+            f"sampling rate {fs:g} Hz is outside {FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz"
+        )
     if sig.ndim != 1 or sig.size < 2 * fs:
         raise EcgError(
             f"signal too short: {sig.size} samples at {fs:g} Hz; at least 2 s needed"
         )
-    if not np.isfinite(sig).any():
+    if sig.size / fs > MAX_SIGNAL_S:
+        raise EcgError(
+            f"signal too long: {sig.size / fs / 60:.0f} min at {fs:g} Hz; at most "
+            f"{MAX_SIGNAL_S / 60:.0f} min is classified at once: cut it into parts"
+        )
+    finite = np.isfinite(sig)
+    if not finite.any():
         raise EcgError("signal holds no numbers")
+    peak = float(np.abs(sig[finite]).max())
+    if peak > MAX_AMPLITUDE_MV:
+        raise EcgError(
+            f"amplitude out of range: {peak:.3g} mV (an ECG is a few mV; "
+            "give the signal in millivolts)"
+        )
     # 1. clean at the model's rate.
     x = signal_clean(signal_resample(sig, fs, spec.fs), spec.fs)
     # 2. detect QRS complexes (wfdb's XQRS) on the cleaned signal, padded with
@@ -314,17 +341,14 @@ def wfdb_upload_read(files: dict[str, bytes]) -> tuple[np.ndarray, float, str]:
         )
     head_name = heads[0]
     try:
-        lines = files[head_name].decode("ascii").splitlines()
+        text = files[head_name][: MAX_HEADER_BYTES + 1].decode("ascii")
     except UnicodeDecodeError:
         raise EcgError(f"{head_name}: not a WFDB header (not text)") from None
+    # Rate, signals and length are checked before a sample is read.
+    n_sig = header_check(text, head_name, MAX_SIGNAL_S).n_sig
+    lines = text.splitlines()
     body = [i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")]
-    if not body:
-        raise EcgError(f"{head_name}: empty WFDB header")
     first = lines[body[0]].split()
-    try:
-        n_sig = int(first[1])
-    except (IndexError, ValueError):
-        raise EcgError(f"{head_name}: not a WFDB header (bad record line)") from None
     sig_lines = body[1 : 1 + n_sig]
     wanted = {lines[i].split()[0] for i in sig_lines if lines[i].split()}
     missing = sorted(w for w in wanted if w not in files)
