@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-from PIL import Image
 
 from ecg_model.app import charts, webapp
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
-from ecg_model.core.io import artifacts_dir, data_dir
+from ecg_model.core.io import artifacts_dir, data_dir, path_confine
 from ecg_model.data.dataset import (
     SPLITS,
     BuildOptions,
@@ -18,6 +17,7 @@ from ecg_model.data.dataset import (
     dataset_build,
     manifest_filter,
     manifest_read,
+    sample_image,
     sample_signal,
 )
 from ecg_model.data.render import RenderSpec
@@ -55,7 +55,7 @@ def build_section() -> None:
                     progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg),
                 )
             except EcgError as e:
-                st.error(str(e))
+                st.error(webapp.plain(e))
                 return
             st.success(
                 f"Built {rep['n_images']} images in {rep['elapsed_s']} s into {out}."
@@ -72,7 +72,14 @@ def pick_dataset() -> Path | None:
             "Folder with train/<Class Name>/ and test/<Class Name>/",
             key="dataset_folder",
         )
-        return Path(path) if path else None
+        if not path:
+            return None
+        try:
+            # Only the server's configured folders, symlinks resolved.
+            return path_confine(path)
+        except EcgError as e:
+            st.error(webapp.plain(e))
+            st.stop()
     return ds.get(label)
 
 
@@ -80,9 +87,14 @@ def browse(root: Path) -> None:
     try:
         man = manifest_read(root)
     except EcgError as e:
-        st.error(str(e))
+        st.error(webapp.plain(e))
         return
-    st.subheader(f"{root.name}: {len(man)} images")
+    st.subheader(f"{webapp.plain(root.name)}: {len(man)} images")
+    if man.attrs.get("outside"):
+        st.warning(
+            f"Skipped {man.attrs['outside']} manifest rows whose path leaves "
+            "the dataset folder."
+        )
     a, b = st.columns([1, 1])
     a.altair_chart(charts.distribution_chart(man), width="stretch", key="dataset_dist")
     with b:
@@ -103,23 +115,34 @@ def browse(root: Path) -> None:
         st.info("No image matches these filters.")
         return
     cols = st.columns(GRID_COLS)
-    for i, (_, r) in enumerate(rows.iterrows()):
+    shown = 0
+    for _, r in rows.iterrows():
+        pic = sample_image(root, r["path"])
+        if pic is None:
+            continue
         where = (
             f"{r['database']} {r['record']} @ {r['time_s']:.2f} s"
             if r["sample"] >= 0
             else Path(r["path"]).name
         )
-        cols[i % GRID_COLS].image(
-            str(root / r["path"]),
-            caption=f"{r['class']} · {r['split']} · {where}",
+        cols[shown % GRID_COLS].image(
+            pic,
+            caption=webapp.plain(f"{r['class']} · {r['split']} · {where}"),
             width="stretch",
         )
+        shown += 1
+    if shown < len(rows):
+        st.warning(f"Skipped {len(rows) - shown} missing or unreadable pictures.")
     st.subheader("Enlarged view")
     labels = [f"{r['path']}" for _, r in rows.iterrows()]
     pick = st.selectbox("Sample", labels, key="dataset_enlarge")
     r = rows[rows["path"] == pick].iloc[0]
     a, b = st.columns([1, 1])
-    a.image(Image.open(root / r["path"]), caption=pick, width="stretch")
+    pic = sample_image(root, r["path"])
+    if pic is None:
+        a.warning("This picture is missing or unreadable.")
+    else:
+        a.image(pic, caption=webapp.plain(pick), width="stretch")
     spec = RenderSpec()
     sig = sample_signal(r, spec)
     if sig is None:

@@ -45,7 +45,7 @@ def model_pick() -> object:
     try:
         return webapp.predictor_get(str(models[label]))
     except EcgError as e:
-        st.error(str(e))
+        st.error(webapp.plain(e))
         st.stop()
 
 
@@ -53,9 +53,9 @@ def picture_card(p: Prediction, predictor, i: int) -> None:
     """One picture: the image, class and confidence, probability chart, Grad-CAM."""
     left, right = st.columns([1, 1])
     with left:
-        st.markdown(f"**{p.file}**")
+        st.markdown(f"**{webapp.plain(p.file)}**")
         if p.uncertain:
-            st.warning(f"Uncertain: {p.reason}", icon=":material/help:")
+            st.warning(f"Uncertain: {webapp.plain(p.reason)}", icon=":material/help:")
         st.metric(
             "Predicted class",
             p.predicted_class,
@@ -110,7 +110,7 @@ def strip_card(pic, predictor, name: str, duration: float, k: int) -> None:
     """A rhythm strip: annotated picture, digitised trace, beat table and counts."""
     res = strip_analyze(pic, predictor, duration_s=duration, name=name)
     with st.container(border=True):
-        st.markdown(f"**{name}**: {res.summary()}")
+        st.markdown(f"**{webapp.plain(name)}**: {res.summary()}")
         st.caption("; ".join(res.notes))
         st.image(
             res.annotated,
@@ -181,7 +181,7 @@ def pictures_section(predictor) -> None:
             else:
                 preds.append(predictor.predict_picture(pic, name))
         except EcgError as e:
-            st.error(str(e))
+            st.error(webapp.plain(e))
     if not preds:
         return
     for i, p in enumerate(preds[:DETAIL_MAX]):
@@ -225,7 +225,7 @@ def signal_section(predictor) -> None:
         try:
             sig = csv_signal_read(up.getvalue(), up.name)
         except EcgError as e:
-            st.error(str(e))
+            st.error(webapp.plain(e))
             st.stop()
         label = up.name
     else:
@@ -241,16 +241,16 @@ def signal_section(predictor) -> None:
         try:
             sig, fs, lead = wfdb_upload_read({u.name: u.getvalue() for u in ups})
         except EcgError as e:
-            st.error(str(e))
+            st.error(webapp.plain(e))
             st.stop()
         label = f"{[u.name for u in ups if u.name.endswith('.hea')][0]} (lead {lead})"
     try:
         table = predictor.predict_signal(sig, float(fs))
     except EcgError as e:
-        st.error(f"{label}: {e}")
+        st.error(webapp.plain(f"{label}: {e}"))
         st.stop()
     df = beats_frame(table)
-    st.subheader(f"{label}: {len(df)} beats")
+    st.subheader(f"{webapp.plain(label)}: {len(df)} beats")
     if predictor.pac_ratio_threshold is not None:
         st.caption(
             "Rhythm step on: "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ecg_model.app import charts
+from ecg_model.app import charts, webapp
 from ecg_model.app.runs import run_delete, run_history, runs_list
 from ecg_model.core.errors import EcgError
 from ecg_model.core.io import json_read
@@ -79,7 +79,7 @@ def page() -> None:
             try:
                 run_delete(run)
             except EcgError as e:
-                st.error(str(e))
+                st.error(webapp.plain(e))
             else:
                 st.success(f"Deleted {pick}.")
                 st.rerun()

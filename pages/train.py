@@ -100,7 +100,7 @@ def launch_form() -> None:
         )
         run, msg = webapp.registry_get().submit(cfg)
     except (ValueError, EcgError) as e:
-        st.error(str(e))
+        st.error(webapp.plain(e))
         return
     st.session_state["train_last"] = str(run)
     st.success(msg)
@@ -156,7 +156,7 @@ def last_run() -> None:
     run = Path(row["path"])
     st.subheader(f"Latest run: {run.name} ({row['state']})")
     if row["state"] == "failed":
-        st.error(f"Run failed: {row['error']}")
+        st.error(f"Run failed: {webapp.plain(row['error'])}")
     elif row["state"] == "cancelled":
         st.warning("Run cancelled.")
     elif row["state"] == "finished" and (run / "metrics.json").exists():
@@ -173,7 +173,7 @@ def last_run() -> None:
                 active_model_set(run)
                 st.success(f"{run.name} is now the active model.")
             except EcgError as e:
-                st.error(str(e))
+                st.error(webapp.plain(e))
 
 
 def page() -> None:

@@ -6,6 +6,7 @@ Pages import from here; everything cached lives once per server process.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -16,6 +17,19 @@ from .jobs import JobRegistry
 
 EXAMPLES_DIR = PROJECT_ROOT / "artifacts" / "examples"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "webp"]
+
+#: Characters Streamlit's Markdown gives a meaning to (``:`` starts icons and
+#: emoji shortcodes, and links such as ``http://...``).
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: object) -> str:
+    """``text`` escaped so Streamlit shows it as itself, never as Markdown.
+
+    Upload names and messages that quote them are the user's text: a file named
+    ``![x](http://host/beacon.png).png`` must not make the browser fetch a picture.
+    """
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 @st.cache_resource(show_spinner="Loading model ...")

@@ -25,6 +25,9 @@ DATA_ENV = "ECG_DATA_DIR"
 ARTIFACTS_ENV = "ECG_ARTIFACTS_DIR"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: Environment variable listing more folders the dashboard may read datasets
+#: from (separated by ``os.pathsep``); the artifacts and data folders always are.
+ROOTS_ENV = "ECG_DATASET_ROOTS"
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
@@ -39,6 +42,34 @@ def artifacts_dir(path: str | os.PathLike | None = None) -> Path:
     if path is None:
         path = os.environ.get(ARTIFACTS_ENV) or PROJECT_ROOT / "artifacts"
     return Path(path)
+
+
+def readable_roots() -> list[Path]:
+    """Folders a dashboard user may open: artifacts, data, and ``$ECG_DATASET_ROOTS``.
+
+    Set on the server, never from the browser.
+    """
+    extra = [p for p in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if p]
+    return [Path(p).resolve() for p in (artifacts_dir(), data_dir(), *extra)]
+
+
+def path_confine(path: str | os.PathLike, roots: list[Path] | None = None) -> Path:
+    """``path`` with symlinks resolved, if it lies inside one of ``roots``.
+
+    Raises
+    ------
+    EcgError
+        The path leaves every root. The message is the same whether or not it
+        exists, so it tells nothing about folders outside.
+    """
+    roots = readable_roots() if roots is None else roots
+    p = Path(path).expanduser().resolve()
+    if not any(p == r or r in p.parents for r in roots):
+        raise EcgError(
+            f"{path}: outside the folders this workbench may open "
+            f"({', '.join(str(r) for r in roots)}; more with {ROOTS_ENV} on the server)"
+        )
+    return p
 
 
 def default_model_dir() -> Path:

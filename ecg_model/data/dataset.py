@@ -481,8 +481,21 @@ def _folder_manifest(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
 
 
+def _inside(root: Path, rel: str) -> bool:
+    """Whether ``root / rel`` stays inside ``root`` (symlinks resolved)."""
+    p = Path(str(rel))
+    if p.is_absolute() or ".." in p.parts:
+        return False
+    r = root.resolve()
+    return r in (r / p).resolve().parents
+
+
 def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
-    """The dataset's manifest (``manifest.csv``, or made from the folder layout)."""
+    """The dataset's manifest (``manifest.csv``, or made from the folder layout).
+
+    Rows whose path leaves the dataset folder (absolute, ``..``, a link out) are
+    dropped; ``attrs["outside"]`` counts them.
+    """
     root = Path(root)
     if not root.is_dir():
         raise EcgError(f"{root}: dataset folder not found")
@@ -498,6 +511,9 @@ def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
             raise EcgError(
                 f"{root / 'manifest.csv'}: missing columns {sorted(missing)}"
             )
+        ok = np.array([_inside(root, p) for p in m["path"].astype(str)], dtype=bool)
+        m = m[ok].reset_index(drop=True)
+        m.attrs["outside"] = int((~ok).sum())
         return m
     m = _folder_manifest(root)
     if m.empty:
@@ -560,6 +576,20 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
         meta[te].reset_index(drop=True),
         spec,
     )
+
+
+def sample_image(root: str | os.PathLike, rel: str) -> np.ndarray | None:
+    """A dataset picture as RGB uint8 ``(h, w, 3)``, or None when unreadable.
+
+    None also for a path that leaves ``root``; a page counts what it skipped.
+    """
+    root = Path(root)
+    if not _inside(root, rel):
+        return None
+    try:
+        return image_read(root / rel)
+    except EcgError:
+        return None
 
 
 def counts_by_record(manifest: pd.DataFrame) -> pd.DataFrame:
