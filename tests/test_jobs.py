@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from ecg_model.app.jobs import JobRegistry, status_checked
+from ecg_model.app.jobs import LOCK_FILE, JobRegistry, status_checked
+from ecg_model.core.errors import EcgError
 from ecg_model.training.config import TrainConfig
-from ecg_model.training.train import status_read, status_write
+from ecg_model.training.train import run_create, status_read, status_write
 
 from .conftest import needs_data
 
@@ -74,3 +75,69 @@ def test_vanished_process_is_marked_failed(tmp_path):
     status_write(run, state="running", pid=2**22 + 12345)
     st = status_checked(run)
     assert st["state"] == "failed" and "ended unexpectedly" in st["error"]
+
+
+def _holder(runs, seconds: int = 60):
+    """A process that holds the training lock, as a training run does."""
+    import fcntl
+    import os
+    import subprocess
+
+    runs.mkdir(parents=True, exist_ok=True)
+    fd = os.open(runs / LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    proc = subprocess.Popen(
+        ["sleep", str(seconds)], pass_fds=(fd,), start_new_session=True
+    )
+    os.close(fd)
+    return proc
+
+
+def test_registry_rebuilds_its_state_after_a_restart(tmp_path):
+    # A server was killed while run A trained and run B waited behind it.
+    trainer = _holder(tmp_path)
+    cfg = TrainConfig(dataset=str(tmp_path / "missing"), epochs=1)
+    run_a = run_create(cfg, tmp_path)
+    status_write(run_a, state="running", pid=trainer.pid)
+    run_b = run_create(cfg, tmp_path)
+    reg = JobRegistry(tmp_path)  # the restarted server
+    assert reg.active() == run_a and reg.queued() == [run_b]
+    # A new launch queues: the lock says a run trains, whoever started it.
+    run_c, msg = reg.submit(cfg)
+    assert "queued" in msg and reg.active() == run_a
+    # A queued run can be cancelled, then deleted.
+    assert "removed" in reg.cancel(run_b)
+    assert status_read(run_b)["state"] == "cancelled"
+    # When the adopted run's process ends, it is marked and the queue moves on.
+    trainer.kill()
+    trainer.wait()
+    wait_for(lambda: reg.active() != run_a)
+    assert status_read(run_a)["state"] == "failed"
+    reg.wait(120)
+    assert status_read(run_c)["state"] == "failed"  # its dataset is missing
+
+
+def test_adopted_run_can_be_cancelled(tmp_path):
+    trainer = _holder(tmp_path)
+    run = run_create(TrainConfig(epochs=1), tmp_path)
+    status_write(run, state="running", pid=trainer.pid)
+    reg = JobRegistry(tmp_path)
+    assert "stopping" in reg.cancel(run, grace_s=0.5)
+    assert (run / "STOP").exists()
+    trainer.wait(timeout=10)  # SIGTERM to its group after the grace period
+    wait_for(lambda: reg.active() is None)
+
+
+def test_status_check_survives_a_full_disk(tmp_path, monkeypatch):
+    import ecg_model.app.jobs as jmod
+
+    run = tmp_path / "r"
+    run.mkdir()
+    status_write(run, state="running", pid=2**22 + 12345)
+
+    def full(*a, **k):
+        raise EcgError(f"{run}/status.json: cannot write file (No space left)")
+
+    monkeypatch.setattr(jmod, "status_write", full)
+    st = status_checked(run)
+    assert st["state"] == "failed" and "No space left" in st["error"]

@@ -6,12 +6,14 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ecg_model.core.classes import CLASSES
+from ecg_model.core.errors import EcgError
 from ecg_model.training.config import TrainConfig
 from ecg_model.training.train import (
     class_weights,
@@ -172,3 +174,39 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_dataset, tmp_path):
         timeout=300,
     )
     assert "STATE finished 2" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
+@needs_data
+def test_full_disk_while_saving_ends_failed_with_no_temp_file(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    import keras
+
+    def full(self, path, *a, **k):
+        Path(path).write_bytes(b"half a model")  # what a full disk leaves
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", full)
+    run = run_create(
+        TrainConfig(dataset=str(tiny_dataset), epochs=1, batch_size=128), tmp_path
+    )
+    st = train_run(run)
+    assert st["state"] == "failed" and "No space left" in st["error"]
+    assert status_read(run)["state"] == "failed"
+    assert not [p.name for p in run.iterdir() if "tmp" in p.name]
+
+
+@needs_data
+def test_run_that_cannot_write_its_status_is_failed_in_memory(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    import ecg_model.training.train as tmod
+
+    run = run_create(TrainConfig(dataset=str(tiny_dataset), epochs=1), tmp_path)
+
+    def full(*a, **k):
+        raise EcgError("status.json: cannot write file (No space left on device)")
+
+    monkeypatch.setattr(tmod, "status_write", full)
+    st = train_run(run)
+    assert st["state"] == "failed" and "No space left" in st["error"]

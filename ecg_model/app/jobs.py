@@ -6,10 +6,19 @@ several viewers. Each job is a separate process (``python -m ecg_model train
 --run-dir RUN``), not a thread of the script: a crash or a cancel cannot take the
 dashboard down, and the run folder's ``status.json`` is the single record of its
 progress, readable by anyone.
+
+The registry's memory is rebuilt from the run folders when it starts (a server
+restart): queued runs queue again in the order they were made, a run whose
+process still lives is adopted (watched by its pid, cancellable), and one whose
+process is gone is marked failed. "One run at a time" holds across restarts and
+server processes: the training process holds an ``flock`` on
+``<runs>/.training.lock`` for its whole life (the registry takes it, hands it
+to the child and lets go), so a registry only starts a run when the lock is free.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -18,11 +27,13 @@ import threading
 import time
 from pathlib import Path
 
+from ..core.errors import EcgError
 from ..core.io import PROJECT_ROOT
 from ..training.config import TrainConfig
 from ..training.train import run_cancel, run_create, runs_dir, status_read, status_write
 
 ACTIVE_STATES = ("queued", "running")
+LOCK_FILE = ".training.lock"
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -48,12 +59,15 @@ def status_checked(run_dir: str | os.PathLike) -> dict:
     """
     st = status_read(run_dir)
     if st.get("state") == "running" and not pid_alive(st.get("pid")):
-        st = status_write(
-            run_dir,
-            state="failed",
-            error="training process ended unexpectedly (killed or out of memory)",
-            phase="",
-        )
+        failed = {
+            "state": "failed",
+            "error": "training process ended unexpectedly (killed or out of memory)",
+            "phase": "",
+        }
+        try:
+            st = status_write(run_dir, **failed)
+        except EcgError as e:  # a full disk: say so, in memory at least
+            st = {**st, **failed, "error": f"{failed['error']}; {e}"}
     return st
 
 
@@ -77,6 +91,7 @@ class JobRegistry:
         self._proc: subprocess.Popen | None = None
         self._active: Path | None = None
         self._queue: list[Path] = []
+        self._recover()
 
     # -- public API ---------------------------------------------------------
 
@@ -85,13 +100,13 @@ class JobRegistry:
         run = run_create(config, runs_dir(self.runs))
         with self._lock:
             self._reap()
-            if self._active is None:
-                self._start(run)
+            if self._active is None and not self._queue and self._start(run):
                 return run, f"started {run.name}"
             self._queue.append(run)
             pos = len(self._queue)
+            who = self._active.name if self._active else "another run"
             return run, (
-                f"queued {run.name}: {self._active.name} is training "
+                f"queued {run.name}: {who} is training "
                 f"(one run at a time); position {pos} in the queue"
             )
 
@@ -116,7 +131,7 @@ class JobRegistry:
                 return f"removed {run.name} from the queue"
             if self._active != run:
                 return f"{run.name} is not running"
-            proc = self._proc
+            proc = self._proc or status_read(run).get("pid")
         # The stop file ends training within a batch; a process still building
         # its dataset gets SIGTERM after the grace period (also a clean cancel).
         run_cancel(run)
@@ -136,58 +151,115 @@ class JobRegistry:
 
     # -- internals ----------------------------------------------------------
 
-    def _start(self, run: Path) -> None:
-        log = open(run / "train.log", "ab")  # noqa: SIM115 - handed to the child
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ecg_model", "train", "--run-dir", str(run)],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
+    def _recover(self) -> None:
+        """Rebuild the queue and the active run from the run folders."""
+        root = runs_dir(self.runs)
+        if not root.is_dir():
+            return
+        for run in sorted(p for p in root.iterdir() if (p / "status.json").exists()):
+            try:
+                st = status_checked(run)  # a dead "running" run becomes failed
+            except EcgError:
+                continue  # a damaged status.json: the Runs page shows it
+            if st.get("state") == "queued":
+                self._queue.append(run)
+            elif st.get("state") == "running" and self._active is None:
+                self._active = run  # adopted: watched through its pid
+        with self._lock:
+            self._reap()
+
+    def _start(self, run: Path) -> bool:
+        """Start ``run`` if no process holds the training lock; whether it did."""
+        lock = os.open(runs_dir(self.runs) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            return False  # another server process's run is training
+        try:
+            with open(run / "train.log", "ab") as log:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "ecg_model", "train", "--run-dir", str(run)],
+                    cwd=PROJECT_ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    pass_fds=(lock,),  # the child holds the lock while it lives
+                )
+        finally:
+            os.close(lock)
         self._active = run
-        status_write(run, pid=self._proc.pid)
+        try:
+            status_write(run, pid=self._proc.pid)
+        except EcgError:
+            pass  # a full disk: the child fails and says so, or _finish does
         threading.Thread(
             target=self._watch, args=(self._proc, run), daemon=True
         ).start()
+        return True
 
     def _watch(self, proc: subprocess.Popen, run: Path) -> None:
         proc.wait()
         with self._lock:
-            self._finish(proc, run)
+            self._finish(run, proc.returncode)
 
-    def _finish(self, proc: subprocess.Popen, run: Path) -> None:
+    def _finish(self, run: Path, returncode: int | None) -> None:
         if self._active != run:
             return
         st = status_read(run)
         if st.get("state") in ACTIVE_STATES:  # died before it could say so
-            status_write(
-                run,
-                state="failed",
-                phase="",
-                error=f"training process exited with code {proc.returncode}",
-            )
+            code = "" if returncode is None else f" with code {returncode}"
+            try:
+                status_write(
+                    run,
+                    state="failed",
+                    phase="",
+                    error=f"training process exited{code} before it ended the run",
+                )
+            except EcgError:
+                pass  # status_checked says failed from the dead pid
         self._active, self._proc = None, None
+        self._next()
+
+    def _next(self) -> None:
+        """Start the first queued run if nothing trains here or elsewhere."""
         while self._queue and self._active is None:
-            nxt = self._queue.pop(0)
-            if status_read(nxt).get("state") == "queued":
-                self._start(nxt)
+            nxt = self._queue[0]
+            if status_read(nxt).get("state") != "queued":
+                self._queue.pop(0)
+            elif self._start(nxt):
+                self._queue.pop(0)
+            else:
+                return  # the lock is held: try again at the next look
 
     def _reap(self) -> None:
-        if self._proc is not None and self._proc.poll() is not None and self._active:
-            self._finish(self._proc, self._active)
+        if self._active is not None:
+            if self._proc is not None:
+                if self._proc.poll() is not None:
+                    self._finish(self._active, self._proc.returncode)
+            elif not pid_alive(status_read(self._active).get("pid")):
+                self._finish(self._active, None)  # an adopted run ended
+        if self._active is None:
+            self._next()
 
     @staticmethod
-    def _escalate(proc: subprocess.Popen | None, grace_s: float) -> None:
+    def _escalate(proc: subprocess.Popen | int | None, grace_s: float) -> None:
+        """SIGTERM the run's process group if it has not ended after ``grace_s``.
+
+        ``proc`` is our child, or the pid of an adopted run's process.
+        """
         if proc is None:
             return
+        child = isinstance(proc, subprocess.Popen)
+        pid = proc.pid if child else int(proc)
+        t0 = time.time()
+        while time.time() - t0 < grace_s:
+            if (proc.poll() is not None) if child else not pid_alive(pid):
+                return
+            time.sleep(0.2)
         try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except OSError:
-                pass
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            pass

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -182,9 +183,7 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
             v = (logs or {}).get("val_loss")
             if v is not None and v < self.best:
                 self.best = float(v)
-                tmp = run_dir / f".model.{os.getpid()}.tmp.keras"
-                self.model.save(tmp)
-                os.replace(tmp, run_dir / "model.keras")
+                model_save(self.model, run_dir)
 
     status = StatusCallback()
     cbs = [
@@ -321,6 +320,27 @@ def dataset_for(
     return root
 
 
+def model_save(model, run_dir: Path) -> None:
+    """Save ``model.keras`` atomically; a failed save (a full disk) leaves no
+    temporary file behind and raises."""
+    tmp = run_dir / f".model.{os.getpid()}.tmp.keras"
+    try:
+        model.save(tmp)
+        os.replace(tmp, run_dir / "model.keras")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _status_final(run_dir: Path, **fields: Any) -> dict:
+    """Write the run's last status; when even that fails (a full disk), return it
+    in memory and say so on stderr (the registry then finds the dead pid)."""
+    try:
+        return status_write(run_dir, **fields)
+    except EcgError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return {**fields, "error": f"{fields.get('error', '')} ({e})".strip()}
+
+
 def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
     """Train the queued run in ``run_dir`` to the end; returns its final status.
 
@@ -332,13 +352,13 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
     config = TrainConfig.from_json(json_read(run_dir / "config.json"))
     spec = RenderSpec.from_json(json_read(run_dir / "preprocessing.json"))
     t0 = time.time()
-    status_write(
-        run_dir, state="running", started=_now(), pid=os.getpid(), phase="dataset"
-    )
     try:
+        status_write(
+            run_dir, state="running", started=_now(), pid=os.getpid(), phase="dataset"
+        )
         result = _train(run_dir, config, spec, verbose)
     except KeyboardInterrupt:
-        return status_write(
+        return _status_final(
             run_dir,
             state="cancelled",
             finished=_now(),
@@ -351,7 +371,7 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
         except EcgError:
             pass
         msg = str(e).splitlines()[0] if str(e) else ""
-        return status_write(
+        return _status_final(
             run_dir,
             state="failed",
             finished=_now(),
@@ -359,7 +379,7 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
             elapsed_s=round(time.time() - t0, 1),
             error=f"{type(e).__name__}: {msg}"[:500],
         )
-    return status_write(
+    return _status_final(
         run_dir,
         finished=_now(),
         elapsed_s=round(time.time() - t0, 1),
@@ -448,9 +468,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
             "batch": status.batch + 1,
         }
     if not (run_dir / "model.keras").exists():  # no validation epoch completed
-        tmp = run_dir / f".model.{os.getpid()}.tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, run_dir / "model.keras")
+        model_save(model, run_dir)
 
     # 5. evaluate the best weights on the untouched test part.
     status_write(run_dir, phase="evaluating")
