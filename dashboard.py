@@ -58,8 +58,10 @@ def home() -> None:
     model = active_model()
     st.subheader("Active model")
     st.caption(str(model))
-    head = webapp.metrics_headline(model)
-    if head:
+    head, damaged = webapp.metrics_headline(model)
+    if damaged:
+        st.error(webapp.plain(damaged))
+    elif head:
         cols = st.columns(len(head))
         for col, (proto, m) in zip(cols, head.items()):
             col.metric(f"{proto} split: accuracy", f"{100 * m['accuracy']:.2f}%")

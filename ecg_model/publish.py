@@ -18,6 +18,7 @@ from .core.classes import CLASSES, SHORT_NAMES
 from .core.errors import EcgError
 from .core.io import atomic_write_json, atomic_write_text, default_model_dir, json_read
 from .inference.rhythm import rhythm_describe
+from .training.evaluate import HEADLINE
 
 RUN_KEEP = (
     "model.keras",
@@ -29,7 +30,6 @@ RUN_KEEP = (
     "status.json",
     "rhythm.json",
 )
-HEADLINE = ("accuracy", "macro_recall", "macro_f1")
 CITATIONS = "\n".join(
     [
         "- Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia Database. "

@@ -7,9 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 from ecg_model.app import charts, webapp
-from ecg_model.app.runs import run_delete, run_history, runs_list
+from ecg_model.app.runs import run_delete, run_history, run_metrics, runs_list
 from ecg_model.core.errors import EcgError
-from ecg_model.core.io import json_read
 from ecg_model.inference.rhythm import rhythm_describe
 from ecg_model.training.evaluate import per_class_frame
 
@@ -43,8 +42,10 @@ def page() -> None:
     st.subheader("Test metrics")
     pick = st.selectbox("Run", names, key="runs_pick")
     run = Path(paths[pick])
-    if (run / "metrics.json").exists():
-        m = json_read(run / "metrics.json")
+    m, damaged = run_metrics(run)
+    if damaged:
+        st.error(webapp.plain(damaged))
+    elif m:
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Accuracy", f"{100 * m['accuracy']:.2f}%")
         c2.metric("Macro recall", f"{100 * m['macro_recall']:.2f}%")

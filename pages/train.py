@@ -8,10 +8,9 @@ import streamlit as st
 
 from ecg_model.app import charts, webapp
 from ecg_model.app.jobs import status_checked
-from ecg_model.app.runs import active_model_set, run_history, runs_list
+from ecg_model.app.runs import active_model_set, run_history, run_metrics, runs_list
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
-from ecg_model.core.io import json_read
 from ecg_model.data.dataset import SPLITS
 from ecg_model.training.config import BALANCE, TrainConfig
 from ecg_model.training.evaluate import metrics_table
@@ -116,7 +115,11 @@ def live() -> None:
         st.info("No run is training." + (f" Queued: {len(queued)}." if queued else ""))
         return
     st.subheader(f"Training: {run.name}")
-    st_ = status_checked(run)
+    try:
+        st_ = status_checked(run)
+    except EcgError as e:
+        st.error(webapp.plain(e))
+        st_ = {"state": "damaged"}
     p = progress_summary(st_)
     st.progress(p["fraction"], text=p["text"])
     c1, c2, c3 = st.columns(3)
@@ -155,12 +158,14 @@ def last_run() -> None:
     )
     run = Path(row["path"])
     st.subheader(f"Latest run: {run.name} ({row['state']})")
+    m, damaged = run_metrics(run)
     if row["state"] == "failed":
         st.error(f"Run failed: {webapp.plain(row['error'])}")
+    elif row["state"] == "damaged" or damaged:
+        st.error(f"Run damaged: {webapp.plain(damaged or row['error'])}")
     elif row["state"] == "cancelled":
         st.warning("Run cancelled.")
-    elif row["state"] == "finished" and (run / "metrics.json").exists():
-        m = json_read(run / "metrics.json")
+    elif row["state"] == "finished" and m:
         c1, c2, c3 = st.columns(3)
         c1.metric("Test accuracy", f"{100 * m['accuracy']:.2f}%")
         c2.metric("Macro recall", f"{100 * m['macro_recall']:.2f}%")

@@ -213,3 +213,34 @@ def test_runs_page_shows_the_rhythm_step(tmp_path, monkeypatch, tiny_run):
     assert "With the rhythm step" in text
     assert f"{100 * rr['macro_f1']:.2f}%" in text
     assert len(at.dataframe) >= 3  # runs, per class, per class with the step
+
+
+@needs_data
+def test_damaged_run_files_are_shown_as_damaged_and_can_be_deleted(
+    tmp_path, monkeypatch, tiny_run
+):
+    import shutil
+
+    runs = tmp_path / "runs"
+    bad_metrics = runs / "20990101-000000-ecgnet-random-aaaa"
+    shutil.copytree(tiny_run, bad_metrics)
+    (bad_metrics / "metrics.json").write_text('{"protocol": "random"}')
+    bad_status = runs / "20980101-000000-ecgnet-random-bbbb"
+    shutil.copytree(tiny_run, bad_status)
+    (bad_status / "status.json").write_text("[1, 2")
+    atomic_write_json(tmp_path / "active_model.json", {"path": str(bad_metrics)})
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+
+    from ecg_model.app.runs import run_delete, runs_list
+
+    table = runs_list()
+    row = table[table["run"] == bad_status.name].iloc[0]
+    assert row["state"] == "damaged" and "status.json" in row["error"]
+    home = app("dashboard.py")  # the active model's metrics are damaged
+    assert any("damaged" in e for e in texts(home.error))
+    for page in ("pages/runs.py", "pages/train.py"):
+        at = app(page)
+        assert any("damaged" in e and "missing" in e for e in texts(at.error)), page
+    run_delete(bad_metrics)
+    run_delete(bad_status)
+    assert not list(runs.iterdir())

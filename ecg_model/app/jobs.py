@@ -51,6 +51,14 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def _status_or_damaged(run_dir: Path) -> dict:
+    """``status.json``, or ``{"state": "damaged"}`` where it cannot be read."""
+    try:
+        return status_read(run_dir)
+    except EcgError as e:
+        return {"state": "damaged", "error": str(e)}
+
+
 def status_checked(run_dir: str | os.PathLike) -> dict:
     """``status.json``, with a run whose process vanished marked failed.
 
@@ -131,7 +139,7 @@ class JobRegistry:
                 return f"removed {run.name} from the queue"
             if self._active != run:
                 return f"{run.name} is not running"
-            proc = self._proc or status_read(run).get("pid")
+            proc = self._proc or _status_or_damaged(run).get("pid")
         # The stop file ends training within a batch; a process still building
         # its dataset gets SIGTERM after the grace period (also a clean cancel).
         run_cancel(run)
@@ -208,7 +216,7 @@ class JobRegistry:
     def _finish(self, run: Path, returncode: int | None) -> None:
         if self._active != run:
             return
-        st = status_read(run)
+        st = _status_or_damaged(run)
         if st.get("state") in ACTIVE_STATES:  # died before it could say so
             code = "" if returncode is None else f" with code {returncode}"
             try:
@@ -227,7 +235,7 @@ class JobRegistry:
         """Start the first queued run if nothing trains here or elsewhere."""
         while self._queue and self._active is None:
             nxt = self._queue[0]
-            if status_read(nxt).get("state") != "queued":
+            if _status_or_damaged(nxt).get("state") != "queued":
                 self._queue.pop(0)
             elif self._start(nxt):
                 self._queue.pop(0)
@@ -239,7 +247,7 @@ class JobRegistry:
             if self._proc is not None:
                 if self._proc.poll() is not None:
                     self._finish(self._active, self._proc.returncode)
-            elif not pid_alive(status_read(self._active).get("pid")):
+            elif not pid_alive(_status_or_damaged(self._active).get("pid")):
                 self._finish(self._active, None)  # an adopted run ended
         if self._active is None:
             self._next()

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..core.errors import EcgError
 from ..core.io import artifacts_dir, atomic_write_json, default_model_dir, json_read
+from ..training.evaluate import metrics_problem
 from ..training.train import runs_dir
 from .jobs import status_checked
 
@@ -22,13 +23,16 @@ def runs_list(runs: str | os.PathLike | None = None) -> pd.DataFrame:
     rows = []
     root = runs_dir(runs)
     for d in sorted(root.glob("*/"), reverse=True) if root.is_dir() else []:
-        if not (d / "config.json").exists():
+        if not ((d / "config.json").exists() or (d / "status.json").exists()):
             continue
         try:
             cfg = json_read(d / "config.json")
+            if not isinstance(cfg, dict):
+                raise EcgError(f"{d / 'config.json'}: damaged (not a JSON object)")
             st = status_checked(d)
-        except EcgError:
-            continue
+        except EcgError as e:
+            # Shown as damaged, with what is wrong; it can still be deleted.
+            cfg, st = {}, {"state": "damaged", "error": str(e)}
         row = {
             "run": d.name,
             "state": st.get("state", "unknown"),
@@ -79,12 +83,33 @@ def run_history(run: str | os.PathLike) -> pd.DataFrame | None:
         return None
 
 
+def run_metrics(run: str | os.PathLike) -> tuple[dict | None, str]:
+    """The run's test metrics and what is wrong with them.
+
+    ``(metrics, "")`` when whole, ``(None, problem)`` when damaged, ``(None, "")``
+    when the run has none (yet).
+    """
+    p = Path(run) / "metrics.json"
+    if not p.exists():
+        return None, ""
+    try:
+        m = json_read(p)
+    except EcgError as e:
+        return None, str(e)
+    bad = metrics_problem(m)
+    return (None, f"{p}: damaged ({bad})") if bad else (m, "")
+
+
 def run_delete(run: str | os.PathLike, runs: str | os.PathLike | None = None) -> None:
-    """Delete a finished, failed or cancelled run folder (never a running one)."""
+    """Delete a finished, failed, cancelled or damaged run folder (never a
+    queued or running one)."""
     run = Path(run).resolve()
     if run.parent != runs_dir(runs).resolve():
         raise EcgError(f"{run}: not a run folder of {runs_dir(runs)}")
-    st = status_checked(run)
+    try:
+        st = status_checked(run)
+    except EcgError:
+        st = {"state": "damaged"}
     if st.get("state") in ("queued", "running"):
         raise EcgError(f"{run.name}: is {st['state']}; cancel it first")
     if active_model() == run:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from ..core.errors import EcgError
 from ..core.io import PROJECT_ROOT, artifacts_dir, data_dir, json_read
 from ..inference.predict import Predictor
+from ..training.evaluate import metrics_problem
 from .jobs import JobRegistry
 
 EXAMPLES_DIR = PROJECT_ROOT / "artifacts" / "examples"
@@ -58,15 +60,25 @@ def datasets_available() -> dict[str, Path]:
     }
 
 
-def metrics_headline(model_dir: Path) -> dict | None:
-    """The model folder's metrics: both protocols for the default, one for a run."""
+def metrics_headline(model_dir: Path) -> tuple[dict | None, str]:
+    """The model folder's metrics, protocol -> metrics (both protocols for the
+    default, one for a run), and what is wrong with them ("" when whole)."""
     p = model_dir / "metrics.json"
     if not p.exists():
-        return None
-    m = json_read(p)
-    if "protocols" in m:
-        return m["protocols"]
-    return {m.get("protocol", "test"): m}
+        return None, ""
+    try:
+        m = json_read(p)
+    except EcgError as e:
+        return None, str(e)
+    head = m.get("protocols") if isinstance(m, dict) and "protocols" in m else None
+    if head is None:
+        head = {m.get("protocol", "test") if isinstance(m, dict) else "test": m}
+    if not isinstance(head, dict):
+        return None, f"{p}: damaged (protocols is not an object)"
+    for proto, pm in head.items():
+        if bad := metrics_problem(pm):
+            return None, f"{p}: damaged ({proto}: {bad})"
+    return head, ""
 
 
 def data_available() -> Path | None:

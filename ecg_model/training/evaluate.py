@@ -114,6 +114,47 @@ def baseline_compute(y_train: np.ndarray, y_test: np.ndarray) -> dict:
     return m
 
 
+HEADLINE = ("accuracy", "macro_recall", "macro_f1")
+
+
+def metrics_problem(m: object) -> str:
+    """What makes a metrics dict unusable ("" when it is whole).
+
+    Checks what the pages and the CLI read: the headline figures, every class's
+    precision/recall/F1/support, a square confusion matrix, and the same for a
+    rhythm-step part (``rr_context``) and the baseline where they are present.
+    """
+    if not isinstance(m, dict):
+        return "not a JSON object"
+    missing = [k for k in (*HEADLINE, "per_class", "confusion_matrix") if k not in m]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if not all(isinstance(m[k], (int, float)) for k in HEADLINE):
+        return "accuracy, macro recall or macro F1 is not a number"
+    pc = m["per_class"]
+    keys = ("precision", "recall", "f1", "support")
+    if not isinstance(pc, dict) or not all(
+        isinstance(d, dict) and all(isinstance(d.get(k), (int, float)) for k in keys)
+        for d in pc.values()
+    ):
+        return "per_class is not precision, recall, f1 and support for each class"
+    cm = np.asarray(m["confusion_matrix"], dtype=object)
+    if cm.shape != (N_CLASSES, N_CLASSES) or not all(
+        isinstance(v, int) for v in cm.ravel()
+    ):
+        return f"confusion_matrix is not {N_CLASSES} x {N_CLASSES} counts"
+    if "rr_context" in m:
+        bad = metrics_problem(m["rr_context"])
+        if bad or not isinstance(m["rr_context"].get("pac_ratio_threshold"), float):
+            return f"rr_context: {bad or 'no pac_ratio_threshold'}"
+    b = m.get("baseline")
+    if b is not None and not (
+        isinstance(b, dict) and isinstance(b.get("accuracy"), (int, float))
+    ):
+        return "baseline has no accuracy"
+    return ""
+
+
 def metrics_table(m: dict) -> str:
     """A plain-text table of a metrics dict, for the terminal."""
     lines = [

@@ -52,7 +52,12 @@ def _now() -> str:
 def status_read(run_dir: str | os.PathLike) -> dict:
     """The run's ``status.json`` (``{"state": "unknown"}`` if it has none)."""
     p = Path(run_dir) / "status.json"
-    return json_read(p) if p.exists() else {"state": "unknown"}
+    if not p.exists():
+        return {"state": "unknown"}
+    st = json_read(p)
+    if not isinstance(st, dict) or not isinstance(st.get("state", ""), str):
+        raise EcgError(f"{p}: damaged (not a status object with a state)")
+    return st
 
 
 def status_write(run_dir: str | os.PathLike, **fields: Any) -> dict:
