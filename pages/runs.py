@@ -15,6 +15,7 @@ from ecg_model.training.evaluate import per_class_frame
 
 def page() -> None:
     st.title("Runs")
+    webapp.admin_field()
     runs = runs_list()
     if runs.empty:
         st.info("No training runs yet: launch one on the Train page.")
@@ -77,8 +78,9 @@ def page() -> None:
         if st.button(
             "Delete run", disabled=not sure, key="runs_delete", type="primary"
         ):
+            who, admin = webapp.control_identity()
             try:
-                run_delete(run)
+                run_delete(run, who=who, admin=admin)
             except EcgError as e:
                 st.error(webapp.plain(e))
             else:

@@ -97,7 +97,7 @@ def launch_form() -> None:
             seed=int(seed),
             dataset=str(datasets[ds_label]) if ds_label in datasets else "",
         )
-        run, msg = webapp.registry_get().submit(cfg)
+        run, msg = webapp.registry_get().submit(cfg, owner=webapp.session_token())
     except (ValueError, EcgError) as e:
         st.error(webapp.plain(e))
         return
@@ -112,7 +112,9 @@ def live() -> None:
     run = reg.active()
     queued = reg.queued()
     if run is None:
-        st.info("No run is training." + (f" Queued: {len(queued)}." if queued else ""))
+        st.info("No run is training.")
+        who, admin = webapp.control_identity()
+        queued_section(reg, queued, who, admin)
         return
     st.subheader(f"Training: {run.name}")
     try:
@@ -139,10 +141,28 @@ def live() -> None:
             width="stretch",
             key="train_live_acc",
         )
+    who, admin = webapp.control_identity()
     if st.button("Cancel run", key="train_cancel", type="secondary"):
-        st.toast(reg.cancel(run))
-    if queued:
-        st.caption("Queued: " + ", ".join(q.name for q in queued))
+        try:
+            st.toast(webapp.plain(reg.cancel(run, who=who, admin=admin)))
+        except EcgError as e:
+            st.error(webapp.plain(e))
+    queued_section(reg, queued, who, admin)
+
+
+def queued_section(reg, queued: list[Path], who: str, admin: str) -> None:
+    """The runs waiting in the queue, each with its own Cancel."""
+    if not queued:
+        return
+    st.caption(f"Queued ({len(queued)}), in the order they will start:")
+    for i, q in enumerate(queued):
+        a, b = st.columns([4, 1])
+        a.text(q.name)
+        if b.button("Cancel", key=f"train_cancel_queued_{i}"):
+            try:
+                st.toast(webapp.plain(reg.cancel(q, who=who, admin=admin)))
+            except EcgError as e:
+                st.error(webapp.plain(e))
 
 
 def last_run() -> None:
@@ -187,6 +207,7 @@ def page() -> None:
         f"Classes: {', '.join(CLASSES)}. One run trains at a time, in its own "
         "process; others wait in a queue."
     )
+    webapp.admin_field()
     launch_form()
     live()
     last_run()

@@ -244,3 +244,29 @@ def test_damaged_run_files_are_shown_as_damaged_and_can_be_deleted(
     run_delete(bad_metrics)
     run_delete(bad_status)
     assert not list(runs.iterdir())
+
+
+@needs_data
+def test_owner_mode_refuses_deleting_another_sessions_run(
+    tmp_path, monkeypatch, tiny_run
+):
+    import shutil
+
+    run = tmp_path / "runs" / tiny_run.name
+    shutil.copytree(tiny_run, run)
+    status = json.loads((run / "status.json").read_text())
+    atomic_write_json(run / "status.json", {**status, "owner": "someone-else"})
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+    monkeypatch.setenv("ECG_RUN_CONTROL", "owner")
+    monkeypatch.setenv("ECG_ADMIN_TOKEN", "s3cret")
+    app("pages/train.py")
+    at = app("pages/runs.py")
+    assert at.sidebar.text_input(key="admin_token")
+    at.checkbox(key="runs_confirm").check().run()
+    at.button(key="runs_delete").click().run()
+    assert any("only the browser session" in e for e in texts(at.error))
+    assert run.exists()
+    at.sidebar.text_input(key="admin_token").input("s3cret").run()
+    at.checkbox(key="runs_confirm").check().run()
+    at.button(key="runs_delete").click().run()
+    assert not at.exception and not run.exists()

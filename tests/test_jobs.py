@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from ecg_model.app.jobs import LOCK_FILE, JobRegistry, status_checked
 from ecg_model.core.errors import EcgError
 from ecg_model.training.config import TrainConfig
@@ -141,3 +143,30 @@ def test_status_check_survives_a_full_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(jmod, "status_write", full)
     st = status_checked(run)
     assert st["state"] == "failed" and "No space left" in st["error"]
+
+
+def test_owner_mode_limits_cancel_and_delete(tmp_path, monkeypatch):
+    from ecg_model.app.runs import run_delete
+
+    cfg = TrainConfig(dataset=str(tmp_path / "missing"), epochs=1)
+    trainer = _holder(tmp_path)  # keeps the runs queued
+    reg = JobRegistry(tmp_path)
+    run, _ = reg.submit(cfg, owner="alice")
+    assert status_read(run)["owner"] == "alice"
+    # Open by default: anyone may cancel.
+    monkeypatch.delenv("ECG_RUN_CONTROL", raising=False)
+    other, _ = reg.submit(cfg, owner="carol")
+    assert "removed" in reg.cancel(other, who="bob")
+    # Owner mode: only the launching session, or the admin token.
+    monkeypatch.setenv("ECG_RUN_CONTROL", "owner")
+    monkeypatch.setenv("ECG_ADMIN_TOKEN", "s3cret")
+    for who, admin in (("bob", ""), ("", ""), ("bob", "wrong")):
+        with pytest.raises(EcgError, match="only the browser session"):
+            reg.cancel(run, who=who, admin=admin)
+    assert "removed" in reg.cancel(run, who="alice")
+    with pytest.raises(EcgError, match="only the browser session"):
+        run_delete(run, tmp_path, who="bob")
+    run_delete(run, tmp_path, who="bob", admin="s3cret")
+    assert not run.exists()
+    trainer.kill()
+    trainer.wait()

@@ -19,6 +19,7 @@ to the child and lets go), so a registry only starts a run when the lock is free
 from __future__ import annotations
 
 import fcntl
+import hmac
 import os
 import signal
 import subprocess
@@ -34,6 +35,36 @@ from ..training.train import run_cancel, run_create, runs_dir, status_read, stat
 
 ACTIVE_STATES = ("queued", "running")
 LOCK_FILE = ".training.lock"
+#: Who may cancel or delete a run: ``open`` (default: anyone, a workbench on
+#: one's own machine) or ``owner`` (the browser session that launched it, or
+#: whoever gives ``$ECG_ADMIN_TOKEN``), for a shared deployment.
+CONTROL_ENV = "ECG_RUN_CONTROL"
+ADMIN_ENV = "ECG_ADMIN_TOKEN"
+
+
+def run_control_check(run: str | os.PathLike, who: str = "", admin: str = "") -> None:
+    """Raise unless ``who`` (a session's token) may cancel or delete ``run``.
+
+    Raises
+    ------
+    EcgError
+        In ``owner`` mode, for any session but the one that launched the run,
+        unless ``admin`` matches ``$ECG_ADMIN_TOKEN``.
+    """
+    mode = os.environ.get(CONTROL_ENV, "open")
+    if mode == "open":
+        return
+    if mode != "owner":
+        raise EcgError(f"{CONTROL_ENV}={mode!r}: expected 'open' or 'owner'")
+    token = os.environ.get(ADMIN_ENV, "")
+    if token and admin and hmac.compare_digest(admin.encode(), token.encode()):
+        return
+    owner = _status_or_damaged(Path(run)).get("owner", "")
+    if not (who and owner and hmac.compare_digest(who.encode(), owner.encode())):
+        raise EcgError(
+            f"{Path(run).name}: only the browser session that launched it (or an "
+            f"admin with {ADMIN_ENV}) may cancel or delete it ({CONTROL_ENV}=owner)"
+        )
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -103,9 +134,15 @@ class JobRegistry:
 
     # -- public API ---------------------------------------------------------
 
-    def submit(self, config: TrainConfig) -> tuple[Path, str]:
-        """Create a run for ``config``; start it or queue it. Returns (run, message)."""
+    def submit(self, config: TrainConfig, owner: str = "") -> tuple[Path, str]:
+        """Create a run for ``config``; start it or queue it. Returns (run, message).
+
+        ``owner``: the launching session's token, kept in ``status.json`` (see
+        :func:`run_control_check`).
+        """
         run = run_create(config, runs_dir(self.runs))
+        if owner:
+            status_write(run, owner=owner)
         with self._lock:
             self._reap()
             if self._active is None and not self._queue and self._start(run):
@@ -129,9 +166,22 @@ class JobRegistry:
             self._reap()
             return list(self._queue)
 
-    def cancel(self, run: str | os.PathLike, grace_s: float = 30.0) -> str:
-        """Cancel a queued or running run; returns what happened."""
+    def cancel(
+        self,
+        run: str | os.PathLike,
+        grace_s: float = 30.0,
+        who: str = "",
+        admin: str = "",
+    ) -> str:
+        """Cancel a queued or running run; returns what happened.
+
+        Raises
+        ------
+        EcgError
+            ``who`` may not (see :func:`run_control_check`).
+        """
         run = Path(run)
+        run_control_check(run, who, admin)
         with self._lock:
             if run in self._queue:
                 self._queue.remove(run)

@@ -13,7 +13,7 @@ from ..core.errors import EcgError
 from ..core.io import artifacts_dir, atomic_write_json, default_model_dir, json_read
 from ..training.evaluate import metrics_problem
 from ..training.train import runs_dir
-from .jobs import status_checked
+from .jobs import run_control_check, status_checked
 
 ACTIVE_FILE = "active_model.json"
 
@@ -100,12 +100,19 @@ def run_metrics(run: str | os.PathLike) -> tuple[dict | None, str]:
     return (None, f"{p}: damaged ({bad})") if bad else (m, "")
 
 
-def run_delete(run: str | os.PathLike, runs: str | os.PathLike | None = None) -> None:
+def run_delete(
+    run: str | os.PathLike,
+    runs: str | os.PathLike | None = None,
+    who: str = "",
+    admin: str = "",
+) -> None:
     """Delete a finished, failed, cancelled or damaged run folder (never a
-    queued or running one)."""
+    queued or running one); ``who`` and ``admin`` as for
+    :func:`~ecg_model.app.jobs.run_control_check`."""
     run = Path(run).resolve()
     if run.parent != runs_dir(runs).resolve():
         raise EcgError(f"{run}: not a run folder of {runs_dir(runs)}")
+    run_control_check(run, who, admin)
     try:
         st = status_checked(run)
     except EcgError:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from pathlib import Path
 
 import streamlit as st
@@ -15,7 +16,7 @@ from ..core.errors import EcgError
 from ..core.io import PROJECT_ROOT, artifacts_dir, data_dir, json_read
 from ..inference.predict import Predictor
 from ..training.evaluate import metrics_problem
-from .jobs import JobRegistry
+from .jobs import ADMIN_ENV, CONTROL_ENV, JobRegistry
 
 EXAMPLES_DIR = PROJECT_ROOT / "artifacts" / "examples"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "webp"]
@@ -38,6 +39,30 @@ def plain(text: object) -> str:
 def predictor_get(model_dir: str) -> Predictor:
     """One loaded model per folder per process (``model_dir`` as a string key)."""
     return Predictor(model_dir)
+
+
+def session_token() -> str:
+    """This browser session's token: it owns the runs it launches (a reload
+    starts a new session)."""
+    return st.session_state.setdefault("session_token", secrets.token_hex(16))
+
+
+def admin_field() -> None:
+    """The sidebar's admin token field, only where ``ECG_RUN_CONTROL=owner``
+    (called once a page, outside fragments: they cannot write to the sidebar)."""
+    if os.environ.get(CONTROL_ENV, "open") == "owner":
+        st.sidebar.text_input(
+            "Admin token",
+            type="password",
+            key="admin_token",
+            help="Cancel or delete runs other sessions launched "
+            f"(the server's {ADMIN_ENV}).",
+        )
+
+
+def control_identity() -> tuple[str, str]:
+    """(session token, admin token from :func:`admin_field`) for cancel and delete."""
+    return session_token(), st.session_state.get("admin_token", "")
 
 
 @st.cache_resource
