@@ -178,10 +178,11 @@ def test_manifest_rows_that_leave_the_folder_are_dropped(tmp_path):
         }
     ).to_csv(root / "manifest.csv", index=False)
     m = manifest_read(root)
-    assert list(m["path"]) == ["train/Normal/a.png", "train/Normal/missing.png"]
-    assert m.attrs["outside"] == 3
+    assert list(m["path"]) == [rows[0], rows[3], rows[4]]
+    assert m.attrs["outside"] == 2
     assert sample_image(root, "train/Normal/a.png").shape == (64, 128, 3)
     assert sample_image(root, "train/Normal/missing.png") is None
+    assert sample_image(root, "train/Normal/out.png") is None  # not a picture
     assert sample_image(root, "../../etc/passwd") is None
 
 

@@ -482,19 +482,20 @@ def _folder_manifest(root: Path) -> pd.DataFrame:
 
 
 def _inside(root: Path, rel: str) -> bool:
-    """Whether ``root / rel`` stays inside ``root`` (symlinks resolved)."""
+    """Whether the manifest path ``rel`` names a file inside ``root``.
+
+    Lexical: no absolute path, no ``..``. Links inside a dataset folder are the
+    server's own (fold datasets link their run's images) and are followed.
+    """
     p = Path(str(rel))
-    if p.is_absolute() or ".." in p.parts:
-        return False
-    r = root.resolve()
-    return r in (r / p).resolve().parents
+    return bool(str(rel)) and not p.is_absolute() and ".." not in p.parts
 
 
 def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
     """The dataset's manifest (``manifest.csv``, or made from the folder layout).
 
-    Rows whose path leaves the dataset folder (absolute, ``..``, a link out) are
-    dropped; ``attrs["outside"]`` counts them.
+    Rows whose path leaves the dataset folder (absolute, ``..``) are dropped;
+    ``attrs["outside"]`` counts them.
     """
     root = Path(root)
     if not root.is_dir():
