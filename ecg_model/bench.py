@@ -9,6 +9,8 @@ Prints, on the machine it runs on:
 - peak memory (max RSS) of a full training run, one epoch on the whole random split
   (target <= 4 GB).
 ``--quick`` skips the dataset build and the full training run.
+``--load [--sessions 5 10 20] [--with-training]`` runs only the dashboard load test
+(:mod:`ecg_model.load`): N real browser sessions uploading a beat at once.
 """
 
 from __future__ import annotations
@@ -170,7 +172,24 @@ def main(argv: list[str] | None = None) -> int:
         "--model", help="run folder for the prediction figures (default model)"
     )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument(
+        "--load",
+        action="store_true",
+        help="only the dashboard load test: N real browser sessions at once",
+    )
+    ap.add_argument("--sessions", type=int, nargs="+", default=[5, 10, 20])
+    ap.add_argument(
+        "--with-training",
+        action="store_true",
+        help="with --load: each level again with a training process beside",
+    )
     a = ap.parse_args(argv)
+    if a.load:
+        from .load import load_run, load_table
+
+        rows = load_run(tuple(a.sessions), a.with_training)
+        print(json.dumps(rows) if a.json else load_table(rows))
+        return 0
     res: dict = {"cpus": os.cpu_count()}
     if not a.quick:
         res.update(bench_build(a.data_dir))

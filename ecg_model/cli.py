@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from .core.classes import CLASSES
@@ -24,7 +25,7 @@ from .core.io import (
     default_model_dir,
     json_read,
 )
-from .data.databases import DATABASES
+from .data.databases import DATABASES, DEFAULT_DATABASES
 
 # The commands import the layers they need inside their functions: those layers
 # load Keras and TensorFlow, whose import notices must be muted first
@@ -59,6 +60,7 @@ def cmd_download(a: argparse.Namespace) -> int:
 
 
 def cmd_build(a: argparse.Namespace) -> int:
+    from .app.jobs import build_status_write
     from .data.dataset import BuildOptions, dataset_build
 
     out = Path(a.out) if a.out else artifacts_dir() / "datasets" / a.split
@@ -69,12 +71,43 @@ def cmd_build(a: argparse.Namespace) -> int:
         vf_stride_s=a.vf_stride,
         records=tuple(a.records or ()),
         seed=a.seed,
+        databases=tuple(a.databases),
     )
+
+    status = Path(a.status) if a.status else None
+    last = [0.0]
 
     def progress(f: float, msg: str) -> None:
         print(f"[{f * 100:5.1f}%] {msg}", file=sys.stderr)
+        if status and time.time() - last[0] > 0.5:  # for a job page, twice a second
+            last[0] = time.time()
+            build_status_write(status, state="running", fraction=f, message=msg)
 
-    rep = dataset_build(out, opts, data=a.data_dir, progress=progress)
+    # SIGTERM (a job manager's cancel) ends the build as cancelled, like Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        if status:
+            build_status_write(
+                status, state="running", pid=os.getpid(), message="reading records"
+            )
+        rep = dataset_build(out, opts, data=a.data_dir, progress=progress)
+    except EcgError as e:
+        if status:
+            build_status_write(status, state="failed", error=str(e), message="")
+        raise
+    except KeyboardInterrupt:
+        if status:
+            build_status_write(status, state="cancelled", message="")
+        raise
+    if status:
+        build_status_write(
+            status,
+            state="finished",
+            fraction=1.0,
+            message=f"built {rep['n_images']} images in {rep['elapsed_s']} s",
+            n_images=rep["n_images"],
+            elapsed_s=rep["elapsed_s"],
+        )
     print(json.dumps(rep, indent=2))
     print(f"dataset written to {out}", file=sys.stderr)
     return 0
@@ -142,6 +175,27 @@ def cmd_train(a: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 2 if st["state"] == "failed" else 1 if status_read(run_dir) else 1
+
+
+def cmd_calibrate(a: argparse.Namespace) -> int:
+    from .training.calibrate import calibrate_run, calibration_markdown
+
+    model = Path(a.model) if a.model else default_model_dir()
+    res = calibrate_run(model, a.data_dir, tuple(a.databases))
+    card = model / "MODEL_CARD.md"
+    if card.exists():  # the card's calibration section, replaced or added
+        text = card.read_text(encoding="utf-8")
+        head, sep, rest = text.partition("## Calibration\n")
+        tail = rest[rest.find("\n## ") + 1 :] if sep and "\n## " in rest else ""
+        body = head.rstrip() + "\n\n" + calibration_markdown(res)
+        atomic_write_bytes(card, (body + ("\n" + tail if tail else "")).encode())
+    print(
+        f"temperature {res['temperature']:.3f}; ECE {100 * res['ece_before']:.1f}% "
+        f"-> {100 * res['ece_after']:.1f}% on {res['evaluated_on']}; uncertain "
+        f"below {res['uncertain_below']:.2f} ({100 * res['share_flagged']:.1f}% "
+        f"of those beats flagged)"
+    )
+    return 0
 
 
 def cmd_fit_rhythm(a: argparse.Namespace) -> int:
@@ -404,6 +458,16 @@ def parser_build() -> argparse.ArgumentParser:
     )
     s.add_argument("--vf-stride", type=float, default=1.0, help="VF window spacing, s")
     s.add_argument(
+        "--status", help="keep a JSON status file current (for the dashboard's jobs)"
+    )
+    s.add_argument(
+        "--databases",
+        nargs="+",
+        choices=list(DATABASES),
+        default=list(DEFAULT_DATABASES),
+        help="databases read (default: mitdb vfdb, the original report's)",
+    )
+    s.add_argument(
         "--records", nargs="+", help="only these records, e.g. mitdb/100 vfdb/418"
     )
     s.add_argument("--seed", type=int, default=0)
@@ -435,6 +499,22 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--run-dir", help="train this existing queued run folder instead")
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser(
+        "calibrate",
+        help="fit a model's temperature and uncertain threshold on held-out "
+        "patients (svdb, cudb); write calibration.json and the model card section",
+    )
+    s.add_argument("--model", help="model or run folder (default: artifacts/default)")
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument(
+        "--databases",
+        nargs="+",
+        choices=list(DATABASES),
+        default=["svdb", "cudb"],
+        help="databases whose patients the model never saw (default: svdb cudb)",
+    )
+    s.set_defaults(fn=cmd_calibrate)
 
     s = sub.add_parser(
         "fit-rhythm",

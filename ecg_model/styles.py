@@ -20,8 +20,9 @@ from .core.classes import CLASSES
 from .core.errors import EcgError
 from .core.io import atomic_write_bytes, atomic_write_json, data_dir
 from .data.databases import MITDB, VFDB
+from .data.dataset import record_labelled
 from .data.render import RenderSpec, windows_render
-from .data.signals import beats_extract, record_read, vf_windows
+from .data.signals import record_read
 from .training.evaluate import metrics_compute
 
 #: name -> drawing options (figure size in inches at 100 dpi).
@@ -119,12 +120,8 @@ def style_test_build(
             continue
         rec = record_read(root / db / rn, fs=spec.fs, database=db, leads=adapter.leads)
         sigs[(db, rn)] = rec.sig
-        if adapter.labels == "vf_episodes":
-            c = vf_windows(rec, spec.before, spec.after, int(spec.fs))
-            picks += [(db, rn, int(s), "Ventricular Fibrillation") for s in c]
-        else:
-            b = beats_extract(rec, spec.before, spec.after)
-            picks += [(db, rn, int(s), lab) for s, lab in zip(b.sample, b.label)]
+        centres, _, labels, _ = record_labelled(rec, adapter, spec)
+        picks += [(db, rn, int(s), lab) for s, lab in zip(centres, labels)]
     if not picks:
         raise EcgError(f"{root}: no held-out records found for the style test")
     df = pd.DataFrame(picks, columns=["database", "record", "sample", "class"])

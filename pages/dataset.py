@@ -7,14 +7,13 @@ from pathlib import Path
 import streamlit as st
 
 from ecg_model.app import charts, webapp
+from ecg_model.app.jobs import build_summary
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.core.io import artifacts_dir, data_dir, path_confine
 from ecg_model.data.dataset import (
     SPLITS,
-    BuildOptions,
     counts_by_record,
-    dataset_build,
     manifest_filter,
     manifest_read,
     sample_image,
@@ -26,11 +25,17 @@ GRID_COLS = 6
 
 
 def build_section() -> None:
+    reg = webapp.registry_get()
     with st.expander(
         "Build or rebuild a dataset from the recordings",
         expanded=not webapp.datasets_available(),
     ):
-        st.caption(f"Data folder: {data_dir()} (set ECG_DATA_DIR to change it).")
+        st.caption(
+            f"Data folder: {webapp.plain(data_dir())} (set ECG_DATA_DIR to change "
+            "it). The build runs in the background: closing this tab does not stop "
+            "it. On 2 cores it takes about half a minute for the random split and "
+            "about a minute for the patient split (with the libraries' start-up)."
+        )
         with st.form("dataset_build_form"):
             c1, c2, c3 = st.columns(3)
             split = c1.radio("Split", SPLITS, key="dataset_split")
@@ -43,34 +48,66 @@ def build_section() -> None:
             go = st.form_submit_button("Build", type="primary", key="dataset_build")
         if go:
             out = artifacts_dir() / "datasets" / split
-            bar = st.progress(0.0, text="starting ...")
             try:
-                rep = dataset_build(
-                    out,
-                    BuildOptions(
-                        split=split,
-                        caps={"Normal": int(cap)} if cap else {},
-                        min_per_class=int(top),
-                    ),
-                    progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg),
+                msg = reg.build_submit(
+                    {"split": split, "normal_cap": cap, "min_per_class": top}, out
                 )
             except EcgError as e:
                 st.error(webapp.plain(e))
-                return
-            st.success(
-                f"Built {rep['n_images']} images in {rep['elapsed_s']} s into {out}."
-            )
-            st.session_state["dataset_pick"] = split
+            else:
+                st.toast(msg)
+        build_progress()
+
+
+@st.fragment(run_every="1s")
+def build_progress() -> None:
+    """The background build: progress, time, Cancel; its result when it ends."""
+    reg = webapp.registry_get()
+    job = reg.build_status()
+    state = job.get("state") if job else None
+    seen = st.session_state.get("dataset_build_seen")
+    st.session_state["dataset_build_seen"] = state
+    if seen in ("starting", "running") and state not in ("starting", "running"):
+        # Ended: the dataset list and the page below change; show the new one.
+        st.session_state["dataset_pick_next"] = Path(
+            str((job or {}).get("out", ""))
+        ).name
+        st.rerun()
+    if not job:
+        return
+    p = build_summary(job)
+    name = Path(str(job.get("out", ""))).name
+    if state in ("starting", "running"):
+        st.progress(p["fraction"], text=webapp.plain(f"{name}: {p['text']}"))
+        c1, c2, c3 = st.columns([1, 1, 1])
+        c1.caption(f"elapsed {p['elapsed']}")
+        c2.caption(f"remaining {p['remaining']}")
+        if c3.button("Cancel build", key="dataset_build_cancel"):
+            st.toast(reg.build_cancel())
+    elif state == "finished":
+        st.success(webapp.plain(f"Last build ({name}): {p['text']}."))
+    elif state == "cancelled":
+        st.warning(webapp.plain(f"Last build ({name}) was cancelled."))
+    else:
+        st.error(webapp.plain(f"Last build ({name}) {state}: {job.get('error', '')}"))
 
 
 def pick_dataset() -> Path | None:
     ds = webapp.datasets_available()
-    options = [*ds, "another folder ..."]
-    label = st.selectbox("Dataset", options, key="dataset_pick")
-    if label == "another folder ...":
+    other = "another folder ..."
+    if st.session_state.get("dataset_pick_next") in ds:
+        st.session_state["dataset_pick"] = st.session_state.pop("dataset_pick_next")
+    if ds:
+        label = st.selectbox("Dataset", [*ds, other], key="dataset_pick")
+    else:
+        st.info("No dataset is built yet: build one above, or open an image folder.")
+        opened = st.toggle("Open an image folder", key="dataset_open_folder")
+        label = other if opened else None
+    if label == other:
         path = st.text_input(
             "Folder with train/<Class Name>/ and test/<Class Name>/",
             key="dataset_folder",
+            placeholder="a folder under the artifacts or data folder",
         )
         if not path:
             return None

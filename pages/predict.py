@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ecg_model.app import charts, webapp
-from ecg_model.app.runs import active_model, models_available
+from ecg_model.app.runs import active_model, model_figure, models_available
+from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.pictures import image_read
-from ecg_model.inference.explain import gradcam, overlay
+from ecg_model.inference.explain import colorbar, gradcam, overlay
 from ecg_model.inference.predict import (
     Prediction,
     beats_frame,
@@ -40,7 +41,9 @@ def model_pick() -> object:
         labels,
         index=index,
         key="predict_model",
-        help="The committed default model or any finished run.",
+        format_func=lambda lab: f"{lab} · {model_figure(models[lab])}",
+        help="The committed default model or any finished run, with its accuracy "
+        "on new patients where it was tested on them.",
     )
     try:
         return webapp.predictor_get(str(models[label]))
@@ -54,14 +57,11 @@ def picture_card(p: Prediction, predictor, i: int) -> None:
     left, right = st.columns([1, 1])
     with left:
         st.markdown(f"**{webapp.plain(p.file)}**")
+        # The class by its full name (a metric would cut it), then how sure.
+        st.markdown(f"#### Predicted class: {p.predicted_class}")
+        st.metric("Probability of this class", f"{100 * p.confidence:.1f}%")
         if p.uncertain:
             st.warning(f"Uncertain: {webapp.plain(p.reason)}", icon=":material/help:")
-        st.metric(
-            "Predicted class",
-            p.predicted_class,
-            f"{100 * p.confidence:.1f}% confidence",
-            delta_color="off",
-        )
         show_cam = st.toggle(
             "Show Grad-CAM",
             key=f"predict_cam_{i}",
@@ -77,6 +77,8 @@ def picture_card(p: Prediction, predictor, i: int) -> None:
                 caption="Grad-CAM on the model's input",
                 width="stretch",
             )
+            st.image(colorbar(), width="stretch")
+            st.caption("colour scale: white, no evidence -> red, strongest evidence")
         else:
             st.image(
                 p.image, caption="the model's input (trace redrawn)", width="stretch"
@@ -93,7 +95,12 @@ def table_and_counts(
     df, counts: dict[str, int], filename: str, key: str, left=st, right=st
 ) -> None:
     """A results table with its CSV download, and the chart of class counts."""
-    left.dataframe(df, hide_index=True, key=f"{key}_table")
+    left.dataframe(
+        df,
+        hide_index=True,
+        key=f"{key}_table",
+        column_config=webapp.percent_columns(df, ["confidence", *CLASSES]),
+    )
     left.download_button(
         "Download CSV",
         df.to_csv(index=False),
@@ -106,12 +113,25 @@ def table_and_counts(
     )
 
 
-def strip_card(pic, predictor, name: str, duration: float, k: int) -> None:
-    """A rhythm strip: annotated picture, digitised trace, beat table and counts."""
+def strip_card(pic, predictor, name: str, k: int) -> None:
+    """A rhythm strip: annotated picture, digitised trace, beat table and counts.
+
+    A strip without ECG paper has no scale: its duration field shows there only.
+    """
+    duration = st.session_state.get(f"predict_duration_{k}")
     res = strip_analyze(pic, predictor, duration_s=duration, name=name)
     with st.container(border=True):
         st.markdown(f"**{webapp.plain(name)}**: {res.summary()}")
         st.caption("; ".join(res.notes))
+        if res.grid is None:
+            st.number_input(
+                "Duration of this strip (s): no ECG paper, so it cannot be measured",
+                2.0,
+                60.0,
+                10.0,
+                0.5,
+                key=f"predict_duration_{k}",
+            )
         st.image(
             res.annotated,
             caption="each beat marked in its class colour",
@@ -160,26 +180,23 @@ def pictures_section(predictor) -> None:
         help="Detect: wide pictures (over 3 s of ECG paper, or 3.5 times "
         "as wide as tall) are read as strips.",
     )
-    duration = st.number_input(
-        "Strip duration without a grid (s)",
-        2.0,
-        60.0,
-        10.0,
-        0.5,
-        key="predict_duration",
-        help="Used only for strips drawn without ECG paper.",
-    )
     preds: list[Prediction] = []
     for k, (name, data) in enumerate(items):
         try:
             pic = image_read(data, name)
-            is_strip = kind == "A rhythm strip" or (
-                kind == "Detect" and picture_kind(pic) == "strip"
-            )
-            if is_strip:
-                strip_card(pic, predictor, name, duration, k)
-            else:
-                preds.append(predictor.predict_picture(pic, name))
+            looks = picture_kind(pic)
+            if kind == "A rhythm strip" or (kind == "Detect" and looks == "strip"):
+                strip_card(pic, predictor, name, k)
+                continue
+            if looks == "strip":  # forced to one beat
+                st.warning(
+                    f"{webapp.plain(name)} looks like a rhythm strip with several "
+                    "beats; read as a single beat, the picture is squeezed into "
+                    "one beat's window and its answer means little. Choose "
+                    "*Detect* or *A rhythm strip* to classify each beat.",
+                    icon=":material/warning:",
+                )
+            preds.append(predictor.predict_picture(pic, name))
         except EcgError as e:
             st.error(webapp.plain(e))
     if not preds:

@@ -8,12 +8,19 @@ import streamlit as st
 
 from ecg_model.app import charts, webapp
 from ecg_model.app.jobs import status_checked
-from ecg_model.app.runs import active_model_set, run_history, run_metrics, runs_list
+from ecg_model.app.runs import (
+    active_model,
+    active_model_set,
+    model_compare,
+    run_history,
+    run_metrics,
+    runs_list,
+)
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.dataset import SPLITS
 from ecg_model.training.config import BALANCE, TrainConfig
-from ecg_model.training.evaluate import metrics_table
+from ecg_model.training.evaluate import per_class_frame
 from ecg_model.training.models import MODELS
 from ecg_model.training.train import progress_summary
 
@@ -102,7 +109,25 @@ def launch_form() -> None:
         st.error(webapp.plain(e))
         return
     st.session_state["train_last"] = str(run)
-    st.success(msg)
+    st.session_state["train_banner"] = (str(run), msg)
+
+
+def launch_banner() -> None:
+    """What the last launch said, while it still holds: "queued" while the run
+    waits, "started" while it runs; the page redraws when that changes."""
+    banner = st.session_state.get("train_banner")
+    if not banner:
+        return
+    run, msg = banner
+    try:
+        state = status_checked(Path(run)).get("state")
+    except EcgError:
+        state = "damaged"
+    holds = {"queued": ("queued",), "started": ("queued", "running")}
+    if state in holds.get(msg.split(" ", 1)[0], ()):
+        st.success(webapp.plain(msg))
+    else:
+        del st.session_state["train_banner"]
 
 
 @st.fragment(run_every="3s")
@@ -111,6 +136,13 @@ def live() -> None:
     reg = webapp.registry_get()
     run = reg.active()
     queued = reg.queued()
+    # When a run ends or a queued one starts, the whole page is redrawn: the
+    # finished run's result below and the launch banner above are outside this
+    # fragment.
+    now, seen = str(run or ""), st.session_state.get("train_seen_active")
+    st.session_state["train_seen_active"] = now
+    if seen is not None and seen != now:
+        st.rerun()
     if run is None:
         st.info("No run is training.")
         who, admin = webapp.control_identity()
@@ -192,8 +224,19 @@ def last_run() -> None:
         c3.metric("Macro F1", f"{100 * m['macro_f1']:.2f}%")
         a, b = st.columns(2)
         a.altair_chart(charts.confusion_chart(m["confusion_matrix"]), key="train_cm")
-        b.code(metrics_table(m), language=None)
-        if st.button("Make this the active model", key="train_activate"):
+        b.dataframe(per_class_frame(m), hide_index=True, key="train_per_class")
+        words, confirm = model_compare(run, active_model())
+        st.caption(webapp.plain(words))
+        sure = True
+        if confirm:
+            sure = st.checkbox(
+                "It is worse than the active model, or not tested on new "
+                "patients: make it the active model all the same",
+                key="train_activate_sure",
+            )
+        if st.button(
+            "Make this the active model", key="train_activate", disabled=not sure
+        ):
             try:
                 active_model_set(run)
                 st.success(f"{run.name} is now the active model.")
@@ -209,6 +252,7 @@ def page() -> None:
     )
     webapp.admin_field()
     launch_form()
+    launch_banner()
     live()
     last_run()
 

@@ -104,8 +104,10 @@ def test_predict_upload_shows_class_and_chart(full_artifacts):
     )
     at.run()
     assert not at.exception
-    shown = [m.value for m in at.metric]
+    heads = [m.value for m in at.markdown if m.value.startswith("#### Predicted")]
+    shown = [h.split("Predicted class: ", 1)[1] for h in heads]
     assert len(shown) == 2 and all(v in CLASSES for v in shown)
+    assert len(at.metric) == 2 and all(m.value.endswith("%") for m in at.metric)
     charts = charts_data(at)
     probs = [f for spec, fs in charts for f in fs if "probability" in f.columns]
     assert len(probs) == 2
@@ -191,7 +193,12 @@ def test_train_page_launches_and_shows_result(full_artifacts):
     at.run()
     heads = [h.value for h in at.subheader]
     assert any("(finished)" in h for h in heads), heads
-    assert at.button(key="train_activate")
+    # Its figures stand beside the active model's before it can replace it.
+    assert any("the active model:" in c for c in texts(at.caption))
+    sure = [c for c in at.checkbox if c.key == "train_activate_sure"]
+    if sure:  # worse, or not tested on new patients: asked first
+        assert at.button(key="train_activate").disabled
+        sure[0].check().run()
     at.button(key="train_activate").click().run()
     assert any("active model" in s.value for s in at.success)
 
@@ -270,3 +277,46 @@ def test_owner_mode_refuses_deleting_another_sessions_run(
     at.checkbox(key="runs_confirm").check().run()
     at.button(key="runs_delete").click().run()
     assert not at.exception and not run.exists()
+
+
+def class_axes(spec: dict) -> list[dict]:
+    """Every (x, y) encoding of a chart whose y axis is the class and x a count."""
+    out = []
+    if isinstance(spec, dict):
+        enc = spec.get("encoding", {})
+        if enc.get("y", {}).get("field") == "class" and enc.get("x", {}).get(
+            "field"
+        ) in ("count", "images"):
+            out.append(enc)
+        for v in spec.values():
+            out += class_axes(v) if isinstance(v, (dict, list)) else []
+    elif isinstance(spec, list):
+        for v in spec:
+            out += class_axes(v)
+    return out
+
+
+@needs_data
+def test_class_charts_name_every_class_and_count_in_whole_numbers(full_artifacts):
+    at = app("pages/predict.py")
+    pics = [(f"{k}.png", png(beat_picture()), "image/png") for k in "ab"]
+    at.file_uploader(key="predict_upload").set_value(pics)
+    at.run()
+    found = 0
+    for page in (at, app("pages/dataset.py")):
+        for spec, _ in charts_data(page):
+            for enc in class_axes(spec):
+                found += 1
+                assert enc["y"]["scale"]["domain"] == list(CLASSES)
+                assert enc["y"]["axis"]["labelOverlap"] is False
+                assert enc["x"]["axis"]["format"] == "d"
+    assert found >= 2  # the predicted-class counts and the dataset distribution
+
+
+def test_home_leads_with_the_new_patient_figures(empty_artifacts):
+    at = app("dashboard.py")
+    labels = [m.label for m in at.metric]
+    assert labels[:2] == ["Accuracy on new patients", "Macro F1 on new patients"]
+    words = " ".join(texts(at.markdown))
+    assert "Poor at" in words and "Left Bundle Branch Block" in words
+    assert "pid" not in " ".join(texts(at.caption))

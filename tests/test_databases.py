@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import pytest
 
-from ecg_model.data.databases import DATABASES, MITDB, VFDB, Database
+from ecg_model.data.databases import (
+    CUDB,
+    DATABASES,
+    DEFAULT_DATABASES,
+    MITDB,
+    SVDB,
+    VFDB,
+    Database,
+)
 from ecg_model.data.databases.mitdb import DS1, DS2, PACED_RECORDS
 from ecg_model.data.databases.vfdb import TEST_RECORDS
+from ecg_model.data.dataset import record_labelled
+from ecg_model.data.render import RenderSpec
+from ecg_model.data.signals import record_read
 
 from .conftest import DATA, needs_data
 
 
 def test_registry_lists_each_database_once_in_build_order():
-    assert list(DATABASES) == ["mitdb", "vfdb"]
+    assert list(DATABASES) == ["mitdb", "vfdb", "svdb", "cudb"]
     assert all(DATABASES[n].name == n for n in DATABASES)
+    assert DEFAULT_DATABASES == ("mitdb", "vfdb")  # the original report's
 
 
 def test_mitdb_patient_split_is_de_chazal():
@@ -42,3 +54,27 @@ def test_record_folders_match_the_adapters_test_patients():
         if folder.is_dir():
             missing = [r for r in db.test_records if not (folder / f"{r}.hea").exists()]
             assert not missing, f"{db.name}: {missing}"
+
+
+@needs_data
+def test_svdb_beats_map_s_to_the_pac_class():
+    spec = RenderSpec()
+    rec = record_read(DATA / "svdb" / "800", fs=spec.fs, leads=SVDB.leads)
+    assert rec.lead == "ECG1"
+    centres, symbols, labels, skipped = record_labelled(rec, SVDB, spec)
+    assert set(symbols) <= {"N", "S", "V"} and len(centres) > 1000
+    assert {s: lab for s, lab in zip(symbols, labels)}.get("S", "") in (
+        "",
+        "Premature Atrial Contraction",
+    )
+
+
+@needs_data
+def test_cudb_episodes_run_from_bracket_to_bracket():
+    spec = RenderSpec()
+    rec = record_read(DATA / "cudb" / "cu01", fs=spec.fs, leads=CUDB.leads)
+    centres, _, labels, _ = record_labelled(rec, CUDB, spec)
+    assert len(centres) > 10 and set(labels) == {"Ventricular Fibrillation"}
+    marks = [s for s, sym in zip(rec.ann_sample, rec.ann_symbol) if sym in "[]"]
+    # Every window lies between the first [ and the last ] (or the record's end).
+    assert centres.min() - spec.before >= marks[0]

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import re
 
 import pytest
 from PIL import Image
 
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.io import atomic_write_json
+from ecg_model.load import CHROMIUM_ARGS, chromium_path, dashboard_serve
 
 from .conftest import ROOT, needs_data
 from .test_predict import beat_picture
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = chromium_path()
 playwright = pytest.importorskip(
     "playwright.sync_api", reason="playwright not installed"
 )
@@ -29,56 +24,14 @@ pytestmark = pytest.mark.skipif(
 ARTIFACTS_OUT = ROOT / "test-artifacts"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path, tiny_run):
     art = tmp_path / "artifacts"
     (art / "runs").mkdir(parents=True)
     (art / "runs" / tiny_run.name).symlink_to(tiny_run)
     atomic_write_json(art / "active_model.json", {"path": str(tiny_run)})
-    port = free_port()
-    env = {**os.environ, "ECG_ARTIFACTS_DIR": str(art)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(proc.stdout.read().decode()[-2000:]) from None
-                time.sleep(0.5)
+    with dashboard_serve({"ECG_ARTIFACTS_DIR": str(art)}) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @needs_data
@@ -87,18 +40,7 @@ def test_upload_in_a_real_browser(server, tmp_path):
     Image.fromarray(beat_picture()).resize((400, 200)).save(picture)
     ARTIFACTS_OUT.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             # Open the home page as a user would, then follow the navigation.
@@ -114,5 +56,95 @@ def test_upload_in_a_real_browser(server, tmp_path):
             assert shown, body[:2000]
             assert "beat.png" in body
             page.screenshot(path=str(ARTIFACTS_OUT / "e2e_predict.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def newcomer_server(tmp_path, tiny_dataset):
+    """A server as a newcomer meets it: the default model, a tiny dataset to
+    train on, and a data folder of two records (a build takes seconds)."""
+    from .conftest import DATA
+
+    art, data = tmp_path / "artifacts", tmp_path / "data"
+    (art / "datasets").mkdir(parents=True)
+    (art / "datasets" / "tiny").symlink_to(tiny_dataset)
+    for rec in ("mitdb/100", "vfdb/418"):
+        (data / rec).parent.mkdir(parents=True, exist_ok=True)
+        for ext in ("hea", "dat", "atr"):
+            (data / f"{rec}.{ext}").symlink_to(DATA / f"{rec}.{ext}")
+    env = {"ECG_ARTIFACTS_DIR": str(art), "ECG_DATA_DIR": str(data)}
+    with dashboard_serve(env) as (url, _):
+        yield url, art
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS_OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS_OUT / f"e2e_{name}.png"), full_page=True)
+
+
+def _goto(page, title: str, marker: str) -> None:
+    page.get_by_role("link", name=title).first.click()
+    page.get_by_text(marker).first.wait_for(timeout=90_000)
+
+
+@needs_data
+def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
+    from ecg_model.data.signals import record_read
+    from ecg_model.strip_eval import strip_draw
+
+    from .conftest import DATA
+
+    url, art = newcomer_server
+    beat = tmp_path / "beat.png"
+    Image.fromarray(beat_picture()).resize((400, 200)).save(beat)
+    rec = record_read(DATA / "mitdb" / "100")
+    strip = tmp_path / "strip.png"
+    strip.write_bytes(strip_draw(rec.sig[: int(10 * rec.fs)], rec.fs, "paper-pink"))
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(90_000)
+            # 1. Home: new-patient figures first.
+            page.goto(url)
+            page.get_by_text("Accuracy on new patients").wait_for()
+            _shot(page, "home")
+            # 2. Predict a beat, then a strip.
+            _goto(page, "Predict", "Upload one or more pictures")
+            page.locator("input[type=file]").first.set_input_files(str(beat))
+            page.get_by_text("Predicted class:").first.wait_for()
+            _shot(page, "predict_beat")
+            page.locator("input[type=file]").first.set_input_files(str(strip))
+            page.get_by_text("rhythm strip,").first.wait_for()
+            _shot(page, "predict_strip")
+            # 3. Train: launch on the tiny dataset, queue a second, cancel it.
+            _goto(page, "Train", "Launch training")
+            page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
+            page.get_by_role("option", name="tiny").click()
+            page.get_by_role("button", name="Launch training").click()
+            page.get_by_text("started").first.wait_for()
+            page.get_by_role("button", name="Launch training").click()
+            page.get_by_text("Queued (1)").wait_for()
+            page.get_by_role("button", name="Cancel", exact=True).click()
+            page.get_by_text("removed").first.wait_for()
+            # The finished run's figures appear without a reload.
+            page.get_by_text("(finished)").first.wait_for(timeout=240_000)
+            page.get_by_text("Test accuracy").first.wait_for()
+            _shot(page, "train_finished")
+            # 4. Build a dataset in the background, close the tab, come back.
+            _goto(page, "Dataset", "Build or rebuild a dataset")
+            page.get_by_text("Build or rebuild a dataset").first.click()  # expand
+            page.get_by_role("button", name="Build", exact=True).click()
+            page.get_by_text(
+                re.compile(r"random: |Last build \(random\)")
+            ).first.wait_for()
+            page.close()
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(90_000)
+            page.goto(url + "/dataset")
+            page.get_by_text("Last build (random): built").wait_for(timeout=180_000)
+            _shot(page, "dataset_built")
+            assert (art / "datasets" / "random" / "manifest.csv").exists()
         finally:
             browser.close()

@@ -170,3 +170,38 @@ def test_owner_mode_limits_cancel_and_delete(tmp_path, monkeypatch):
     assert not run.exists()
     trainer.kill()
     trainer.wait()
+
+
+@needs_data
+def test_dataset_build_runs_in_the_background_and_can_be_cancelled(
+    tmp_path, monkeypatch
+):
+    from ecg_model.app.jobs import build_summary
+
+    from .conftest import DATA
+
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+    reg = JobRegistry(tmp_path / "runs", env={"ECG_DATA_DIR": str(DATA)})
+    out = tmp_path / "datasets" / "tiny"
+    opts = {"split": "random", "records": ["mitdb/100"]}
+    assert "background" in reg.build_submit(opts, out)
+    st = reg.build_status()
+    assert st["state"] in ("starting", "running") and build_summary(st)["text"]
+    with pytest.raises(EcgError, match="a dataset build is running"):
+        reg.build_submit(opts, out)
+    st = wait_for(
+        lambda: (s := reg.build_status())["state"] not in ("starting", "running") and s
+    )
+    assert st["state"] == "finished" and st["n_images"] > 2000, st
+    assert (out / "manifest.csv").exists()
+    # A second build, cancelled while it runs: the first dataset stays whole.
+    before = sorted(p.name for p in out.iterdir())
+    reg.build_submit({"split": "patient"}, out)
+    wait_for(lambda: reg.build_status().get("pid"))
+    assert "cancelling" in reg.build_cancel()
+    st = wait_for(
+        lambda: (s := reg.build_status())["state"] not in ("starting", "running") and s
+    )
+    assert st["state"] == "cancelled", st
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert not [p for p in out.parent.iterdir() if ".building-" in p.name]

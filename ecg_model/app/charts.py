@@ -57,35 +57,72 @@ def counts_chart(counts: dict[str, int], title: str = "predicted class") -> alt.
 
 
 def distribution_chart(manifest: pd.DataFrame) -> alt.Chart:
-    """Images per class, one bar group per split."""
+    """Images per class: a bar for each split side by side (test paler)."""
     df = manifest.groupby(["split", "class"]).size().reset_index(name="images")
-    return _class_bars(df, "images", None, 150, row="split")
+    return _class_bars(df, "images", None, 260, group="split")
 
 
 def _class_bars(
-    df: pd.DataFrame, value: str, title: str | None, height: int, row: str = ""
+    df: pd.DataFrame, value: str, title: str | None, height: int, group: str = ""
 ) -> alt.Chart:
-    """Horizontal bars of ``value`` per class in class order and colour; with
-    ``row``, one bar group per value of that column."""
-    extra = {"row": alt.Row(f"{row}:N")} if row else {}
-    return (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            x=alt.X(f"{value}:Q"),
-            y=alt.Y("class:N", sort=list(CLASSES), title=title),
-            color=alt.Color("class:N", scale=CLASS_SCALE, legend=None),
-            tooltip=[*([row] if row else []), "class", value],
-            **extra,
-        )
-        .properties(height=height)
+    """Horizontal bars of the count ``value`` per class, in class order and
+    colour, every class named and every bar labelled with its count; with
+    ``group``, one bar per value of that column in each class's row.
+
+    One chart, not a facet: Streamlit fits a single chart to its column, where
+    a faceted one overflowed it.
+    """
+    dom = list(CLASSES)
+    y = alt.Y(
+        "class:N",
+        sort=dom,
+        scale=alt.Scale(domain=dom),
+        title=title,
+        axis=alt.Axis(labelLimit=300, labelOverlap=False),
     )
+    top = max(float(df[value].max()) if len(df) else 0.0, 1.0)
+    x = alt.X(
+        f"{value}:Q",
+        # Counts are whole numbers; room is left on the right for the labels.
+        axis=alt.Axis(format="d", tickMinStep=1),
+        scale=alt.Scale(domain=[0, top * 1.15]),
+    )
+    extra = {}
+    if group:
+        parts = sorted(df[group].unique())
+        extra = {
+            "yOffset": alt.YOffset(f"{group}:N", sort=parts),
+            "opacity": alt.Opacity(
+                f"{group}:N",
+                sort=parts,
+                scale=alt.Scale(domain=parts, range=[1.0, 0.45][: len(parts)]),
+            ),
+        }
+    base = alt.Chart(df).encode(y=y, x=x, **extra)
+    bars = base.mark_bar().encode(
+        color=alt.Color("class:N", scale=CLASS_SCALE, legend=None),
+        tooltip=[*([group] if group else []), "class", value],
+    )
+    text = base.mark_text(align="left", dx=3).encode(text=alt.Text(f"{value}:Q"))
+    return (bars + text).properties(height=height)
+
+
+def run_label(name: str) -> str:
+    """A run folder's name, short and still distinct: ``20261126-174311-ecgnet-
+    random-e980`` -> ``26/11 17:43 ecgnet random e980``."""
+    parts = name.split("-")
+    if len(parts) >= 5 and len(parts[0]) == 8 and len(parts[1]) == 6:
+        d, t = parts[0], parts[1]
+        return f"{d[6:]}/{d[4:6]} {t[:2]}:{t[2:4]} {' '.join(parts[2:])}"
+    return name
 
 
 def curves_chart(histories: dict[str, pd.DataFrame], metric: str) -> alt.Chart:
-    """``metric`` and ``val_<metric>`` per epoch, one colour per run."""
+    """``metric`` and ``val_<metric>`` per epoch, one colour per run; train and
+    validation differ by line style and point shape."""
     rows = []
-    for run, h in histories.items():
+    for name, h in histories.items():
+        run = run_label(name)
         for col, part in ((metric, "train"), (f"val_{metric}", "validation")):
             if col in h:
                 rows.append(
@@ -100,10 +137,11 @@ def curves_chart(histories: dict[str, pd.DataFrame], metric: str) -> alt.Chart:
         alt.Chart(df)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y(f"{metric}:Q"),
             color="run:N",
-            strokeDash="part:N",
+            strokeDash=alt.StrokeDash("part:N", title="part"),
+            shape=alt.Shape("part:N", title="part"),
             tooltip=["run", "part", "epoch", alt.Tooltip(f"{metric}:Q", format=".4f")],
         )
         .properties(height=240)

@@ -26,10 +26,11 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.errors import EcgError
-from ..core.io import PROJECT_ROOT
+from ..core.io import PROJECT_ROOT, artifacts_dir, atomic_write_json, json_read
 from ..training.config import TrainConfig
 from ..training.train import run_cancel, run_create, runs_dir, status_read, status_write
 
@@ -65,6 +66,10 @@ def run_control_check(run: str | os.PathLike, who: str = "", admin: str = "") ->
             f"{Path(run).name}: only the browser session that launched it (or an "
             f"admin with {ADMIN_ENV}) may cancel or delete it ({CONTROL_ENV}=owner)"
         )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -108,6 +113,40 @@ def status_checked(run_dir: str | os.PathLike) -> dict:
         except EcgError as e:  # a full disk: say so, in memory at least
             st = {**st, **failed, "error": f"{failed['error']}; {e}"}
     return st
+
+
+#: The dataset build job's status file, in the datasets folder.
+BUILD_STATUS = ".build.json"
+
+
+def build_status_write(path: Path, **fields) -> dict:
+    """Merge ``fields`` into a build job's status file (atomic)."""
+    try:
+        st = json_read(path) if path.exists() else {}
+    except EcgError:
+        st = {}
+    st = {**(st if isinstance(st, dict) else {}), **fields, "updated": _now()}
+    atomic_write_json(path, st)
+    return st
+
+
+def build_summary(st: dict, now: datetime | None = None) -> dict:
+    """Fraction, label, elapsed and remaining time of a build job's status."""
+    now = now or datetime.now(timezone.utc)
+    try:
+        elapsed = (now - datetime.fromisoformat(st["started"])).total_seconds()
+    except (KeyError, ValueError, TypeError):
+        elapsed = None
+    if st.get("state") not in ("starting", "running") and st.get("elapsed_s"):
+        elapsed = float(st["elapsed_s"])
+    f = float(st.get("fraction") or 0.0)
+    remaining = elapsed * (1 - f) / f if elapsed and f > 0.05 else None
+    return {
+        "fraction": min(max(f, 0.0), 1.0),
+        "text": st.get("message") or st.get("state", ""),
+        "elapsed": "-" if elapsed is None else f"{elapsed:.0f} s",
+        "remaining": "-" if remaining is None else f"about {remaining:.0f} s",
+    }
 
 
 class JobRegistry:
@@ -197,6 +236,97 @@ class JobRegistry:
             target=self._escalate, args=(proc, grace_s), daemon=True
         ).start()
         return f"stopping {run.name} after the current batch"
+
+    # -- dataset builds: one at a time, in their own process ------------------
+
+    def _build_file(self) -> Path:
+        return artifacts_dir() / "datasets" / BUILD_STATUS
+
+    def build_submit(self, options: dict, out: Path) -> str:
+        """Start ``build-dataset`` for ``options`` (split, normal_cap,
+        min_per_class, records) into ``out``; returns what happened.
+
+        Raises
+        ------
+        EcgError
+            A build is running already.
+        """
+        st = self.build_status()
+        if st and st.get("state") in ("starting", "running"):
+            raise EcgError(
+                f"a dataset build is running ({st.get('out', '')}); "
+                "wait for it or cancel it"
+            )
+        path = self._build_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(
+            path,
+            {
+                "state": "starting",
+                "message": "starting (loading the libraries)",
+                "fraction": 0.0,
+                "started": _now(),
+                "out": str(out),
+                "split": options["split"],
+            },
+        )
+        cmd = [sys.executable, "-m", "ecg_model", "build-dataset", "--status"]
+        cmd += [str(path), "--out", str(out), "--split", options["split"]]
+        if options.get("normal_cap"):
+            cmd += ["--cap", f"Normal={int(options['normal_cap'])}"]
+        if options.get("min_per_class"):
+            cmd += ["--min-per-class", str(int(options["min_per_class"]))]
+        if options.get("records"):
+            cmd += ["--records", *options["records"]]
+        with open(path.with_suffix(".log"), "ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._build_proc = proc
+        build_status_write(path, pid=proc.pid)
+        return f"building {out.name} in the background"
+
+    def build_status(self) -> dict | None:
+        """The current or last build's status (a dead process reads as failed)."""
+        path = self._build_file()
+        if not path.exists():
+            return None
+        try:
+            st = json_read(path)
+        except EcgError as e:
+            return {"state": "damaged", "error": str(e)}
+        proc = getattr(self, "_build_proc", None)
+        if proc is not None and proc.poll() is not None:
+            self._build_proc = None  # reaped: our child ended
+        if st.get("state") in ("starting", "running") and st.get("pid"):
+            alive = pid_alive(st["pid"])
+            if not alive:
+                st = build_status_write(
+                    path,
+                    state="failed",
+                    error="the build process ended unexpectedly (killed?)",
+                )
+        return st
+
+    def build_cancel(self) -> str:
+        """Stop the running build; its temporary folder is removed, the old
+        dataset stays."""
+        st = self.build_status()
+        if not st or st.get("state") not in ("starting", "running"):
+            return "no dataset build is running"
+        pid = st.get("pid")
+        if pid:
+            try:
+                os.killpg(int(pid), signal.SIGTERM)
+            except OSError:
+                pass
+        return "cancelling the dataset build"
 
     def wait(self, timeout_s: float = 600.0) -> None:
         """Block until nothing is running or queued (for tests and scripts)."""

@@ -55,19 +55,20 @@ def runs_list(runs: str | os.PathLike | None = None) -> pd.DataFrame:
         rows.append(row)
     return pd.DataFrame(
         rows,
+        # The figures people compare first, then when and how the run was made.
         columns=[
             "run",
             "state",
+            "test_accuracy",
+            "test_macro_f1",
+            "best_val_accuracy",
+            "split",
+            "model",
             "started",
             "duration_s",
-            "model",
-            "split",
             "epochs",
             "batch_size",
             "learning_rate",
-            "best_val_accuracy",
-            "test_accuracy",
-            "test_macro_f1",
             "error",
             "path",
         ],
@@ -166,3 +167,57 @@ def models_available(runs: str | os.PathLike | None = None) -> dict[str, Path]:
         if (Path(r["path"]) / "model.keras").exists():
             out[r["run"]] = Path(r["path"])
     return out
+
+
+def metrics_headline(model_dir: Path) -> tuple[dict | None, str]:
+    """The model folder's metrics, protocol -> metrics (both protocols for the
+    default, one for a run), and what is wrong with them ("" when whole)."""
+    p = model_dir / "metrics.json"
+    if not p.exists():
+        return None, ""
+    try:
+        m = json_read(p)
+    except EcgError as e:
+        return None, str(e)
+    head = m.get("protocols") if isinstance(m, dict) and "protocols" in m else None
+    if head is None:
+        head = {m.get("protocol", "test") if isinstance(m, dict) else "test": m}
+    if not isinstance(head, dict):
+        return None, f"{p}: damaged (protocols is not an object)"
+    for proto, pm in head.items():
+        if bad := metrics_problem(pm):
+            return None, f"{p}: damaged ({proto}: {bad})"
+    return head, ""
+
+
+def model_figure(model_dir: Path) -> str:
+    """A model's headline test figure in words, new patients first."""
+    head, damaged = metrics_headline(model_dir)
+    if damaged:
+        return "metrics damaged"
+    if not head:
+        return "no test figures"
+    if "patient" in head:
+        return f"new patients {100 * head['patient']['accuracy']:.1f}%"
+    proto, m = next(iter(head.items()))
+    what = "same patients" if proto == "random" else proto
+    return f"{what} {100 * m['accuracy']:.1f}% (not tested on new patients)"
+
+
+def model_compare(run: Path, current: Path) -> tuple[str, bool]:
+    """A run's test figures beside the active model's, in words, and whether
+    making the run active needs a confirmation: it is worse on new patients, or
+    it was not tested on new patients while the active model was."""
+    new, _ = metrics_headline(run)
+    cur, _ = metrics_headline(current)
+    new, cur = new or {}, cur or {}
+    words = f"this run: {model_figure(run)}; the active model: {model_figure(current)}"
+    for proto in ("patient", "random"):
+        if proto in new and proto in cur:
+            worse = new[proto]["macro_f1"] < cur[proto]["macro_f1"]
+            f1 = (
+                f" (macro F1 {100 * new[proto]['macro_f1']:.1f}% against "
+                f"{100 * cur[proto]['macro_f1']:.1f}%)"
+            )
+            return words + f1, worse or ("patient" in cur and proto != "patient")
+    return words, True

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from ..core.errors import EcgError
-from ..core.io import PROJECT_ROOT, artifacts_dir, data_dir, json_read
+from ..core.io import (
+    PROJECT_ROOT,
+    artifacts_dir,
+    data_dir,
+    default_model_dir,
+)
 from ..inference.predict import Predictor
-from ..training.evaluate import metrics_problem
 from .jobs import ADMIN_ENV, CONTROL_ENV, JobRegistry
 
 EXAMPLES_DIR = PROJECT_ROOT / "artifacts" / "examples"
@@ -85,25 +88,36 @@ def datasets_available() -> dict[str, Path]:
     }
 
 
-def metrics_headline(model_dir: Path) -> tuple[dict | None, str]:
-    """The model folder's metrics, protocol -> metrics (both protocols for the
-    default, one for a run), and what is wrong with them ("" when whole)."""
-    p = model_dir / "metrics.json"
-    if not p.exists():
-        return None, ""
-    try:
-        m = json_read(p)
-    except EcgError as e:
-        return None, str(e)
-    head = m.get("protocols") if isinstance(m, dict) and "protocols" in m else None
-    if head is None:
-        head = {m.get("protocol", "test") if isinstance(m, dict) else "test": m}
-    if not isinstance(head, dict):
-        return None, f"{p}: damaged (protocols is not an object)"
-    for proto, pm in head.items():
-        if bad := metrics_problem(pm):
-            return None, f"{p}: damaged ({proto}: {bad})"
-    return head, ""
+#: Recall limits of the words Home uses for a class on new patients.
+GRADES = (("good", 0.9), ("fair", 0.6), ("poor", 0.0))
+
+
+def class_grades(m: dict) -> dict[str, list[str]]:
+    """Classes with test beats, by recall: ``good`` >= 90%, ``fair`` >= 60%,
+    ``poor`` below; each list in class order."""
+    out: dict[str, list[str]] = {g: [] for g, _ in GRADES}
+    for c, d in m["per_class"].items():
+        if d["support"] > 0:
+            out[next(g for g, lim in GRADES if d["recall"] >= lim)].append(c)
+    return out
+
+
+def model_label(model_dir: Path) -> str:
+    """A model's name for people: ``default`` or its run's name."""
+    return (
+        "default"
+        if model_dir.resolve() == default_model_dir().resolve()
+        else (model_dir.name)
+    )
+
+
+def percent_columns(df, columns: list[str]) -> dict:
+    """``column_config`` showing these columns of ``df`` (fractions) as percent."""
+    return {
+        c: st.column_config.NumberColumn(format="percent")
+        for c in columns
+        if c in df.columns
+    }
 
 
 def data_available() -> Path | None:
@@ -113,9 +127,3 @@ def data_available() -> Path | None:
 
 def examples() -> list[Path]:
     return sorted(EXAMPLES_DIR.glob("*.png")) if EXAMPLES_DIR.is_dir() else []
-
-
-def env_summary() -> str:
-    return (
-        f"data folder: {data_dir()} · artifacts: {artifacts_dir()} · pid {os.getpid()}"
-    )

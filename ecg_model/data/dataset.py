@@ -31,10 +31,16 @@ from sklearn.model_selection import train_test_split
 from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import atomic_write_json, data_dir, json_read
-from .databases import DATABASES
+from .databases import DATABASES, DEFAULT_DATABASES, Database
 from .pictures import image_read
 from .render import RenderSpec, image_normalize, windows_render
-from .signals import beats_extract, record_names, record_read, vf_windows
+from .signals import (
+    beats_extract,
+    episodes_bracketed,
+    record_names,
+    record_read,
+    vf_windows,
+)
 
 SPLITS = ("random", "patient")
 
@@ -72,6 +78,9 @@ class BuildOptions:
         Spacing of VF windows inside vfdb episodes, seconds.
     records : tuple of str
         Restrict to these record names (e.g. ``("mitdb/100", "vfdb/418")``); empty: all.
+    databases : tuple of str
+        The databases read (``data.databases``); default mitdb and vfdb, the
+        original report's.
     seed : int
         Seed of the random split, caps and top-up.
     """
@@ -83,6 +92,7 @@ class BuildOptions:
     vf_stride_s: float = 1.0
     records: tuple = ()
     seed: int = 0
+    databases: tuple = DEFAULT_DATABASES
 
 
 def _png_name(db: str, rn: str, sample: int, shift: int = 0) -> str:
@@ -110,15 +120,7 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
     path, db, spec, stride, stage = args
     adapter = DATABASES[db]
     rec = record_read(path, fs=spec.fs, database=db, leads=adapter.leads)
-    skipped: Counter = Counter()
-    if adapter.labels == "vf_episodes":
-        centres = vf_windows(rec, spec.before, spec.after, int(round(stride * spec.fs)))
-        symbols = ["(VF"] * centres.size
-        labels = ["Ventricular Fibrillation"] * centres.size
-    else:
-        beats = beats_extract(rec, spec.before, spec.after)
-        centres, symbols, labels = beats.sample, beats.symbol, beats.label
-        skipped = beats.skipped
+    centres, symbols, labels, skipped = record_labelled(rec, adapter, spec, stride)
     meta = pd.DataFrame(
         {
             "database": db,
@@ -136,6 +138,25 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
     )
     names = [_png_name(db, rec.name, c) for c in centres]
     return meta, _images_stage(Path(stage), names, images), skipped
+
+
+def record_labelled(
+    rec, adapter: Database, spec: RenderSpec, stride_s: float = 1.0
+) -> tuple[np.ndarray, list[str], list[str], Counter]:
+    """A record's labelled window centres, as its database labels them.
+
+    Returns centres (samples at ``spec.fs``, shape ``(n,)``), their symbols and
+    classes, and the beats skipped by reason. Beat databases give their beats;
+    episode databases a VF window every ``stride_s`` seconds inside episodes.
+    """
+    if adapter.labels == "beats":
+        b = beats_extract(rec, spec.before, spec.after, adapter.symbols)
+        return b.sample, b.symbol, b.label, b.skipped
+    episodes = episodes_bracketed(rec) if adapter.labels == "vf_brackets" else None
+    stride = int(round(stride_s * spec.fs))
+    centres = vf_windows(rec, spec.before, spec.after, stride, episodes)
+    n = centres.size
+    return centres, ["(VF"] * n, ["Ventricular Fibrillation"] * n, Counter()
 
 
 def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
@@ -206,8 +227,13 @@ def dataset_build(
     wanted = set(opts.records)
     out_dir = Path(out_dir)
     jobs = []
+    unknown = sorted(set(opts.databases) - set(DATABASES))
+    if unknown:
+        raise EcgError(
+            f"unknown databases {unknown}; expected some of: {', '.join(DATABASES)}"
+        )
     for db, adapter in DATABASES.items():
-        if not (root / db).is_dir():
+        if db not in opts.databases or not (root / db).is_dir():
             continue
         for name in record_names(root / db):
             if wanted and f"{db}/{name}" not in wanted and name not in wanted:
@@ -217,7 +243,7 @@ def dataset_build(
             jobs.append((str(root / db / name), db, spec, opts.vf_stride_s))
     if not jobs:
         raise EcgError(
-            f"{root}: no records of {' or '.join(DATABASES)} found "
+            f"{root}: no records of {' or '.join(opts.databases)} found "
             "(or none match --records)"
         )
     try:
@@ -295,8 +321,8 @@ def _build_into(
             skipped.update(sk)
             progress(
                 0.85 * (i + 1) / len(jobs),
-                f"read and drew {m['database'].iat[0] if len(m) else ''} "
-                f"{Path(jobs[i][0]).name}",
+                f"read and drew record {i + 1} of {len(jobs)} "
+                f"({jobs[i][1]}/{Path(jobs[i][0]).name})",
             )
     meta = pd.concat(metas, ignore_index=True)
     packed = np.concatenate(bits)  # (n, h, ceil(w / 8)) ink bits

@@ -279,7 +279,9 @@ class Beats:
     skipped: Counter
 
 
-def beats_extract(rec: Record, before: int, after: int) -> Beats:
+def beats_extract(
+    rec: Record, before: int, after: int, symbols: dict[str, str] | None = None
+) -> Beats:
     """Beats of the six classes whose whole window lies inside the record.
 
     Parameters
@@ -288,19 +290,22 @@ def beats_extract(rec: Record, before: int, after: int) -> Beats:
         The record (its ``ann_symbol`` are beat labels).
     before, after : int
         Window length before and after the beat, in samples.
+    symbols : dict, optional
+        Beat code -> class (a database adapter's); default ``BEAT_SYMBOLS``.
 
     Returns
     -------
     Beats
         Kept beats, and ``skipped`` counts keyed ``"edge"`` or ``"symbol <s>"``.
     """
+    symbols = BEAT_SYMBOLS if symbols is None else symbols
     keep_s, keep_sym, keep_lab = [], [], []
     skipped: Counter = Counter()
     n = rec.sig.size
     for s, sym in zip(rec.ann_sample, rec.ann_symbol):
         if sym not in BEAT_CODES:
             continue  # rhythm, signal-quality and comment marks are not beats
-        if sym not in BEAT_SYMBOLS:
+        if sym not in symbols:
             skipped[f"symbol {sym}"] += 1
             continue
         if s - before < 0 or s + after > n:
@@ -308,7 +313,7 @@ def beats_extract(rec: Record, before: int, after: int) -> Beats:
             continue
         keep_s.append(int(s))
         keep_sym.append(sym)
-        keep_lab.append(BEAT_SYMBOLS[sym])
+        keep_lab.append(symbols[sym])
     return Beats(np.asarray(keep_s, dtype=np.int64), keep_sym, keep_lab, skipped)
 
 
@@ -331,15 +336,36 @@ def episodes_vf(rec: Record) -> list[tuple[int, int]]:
     return out
 
 
-def vf_windows(rec: Record, before: int, after: int, stride: int) -> np.ndarray:
+def episodes_bracketed(rec: Record) -> list[tuple[int, int]]:
+    """Flutter/fibrillation episodes marked ``[`` ... ``]`` (cudb), as
+    ``(start, stop)`` samples; an episode still open at the end runs to it."""
+    out, start = [], None
+    for s, sym in zip(rec.ann_sample, rec.ann_symbol):
+        if sym == "[" and start is None:
+            start = int(s)
+        elif sym == "]" and start is not None:
+            out.append((start, int(s)))
+            start = None
+    if start is not None and rec.sig.size > start:
+        out.append((start, rec.sig.size))
+    return out
+
+
+def vf_windows(
+    rec: Record,
+    before: int,
+    after: int,
+    stride: int,
+    episodes: list[tuple[int, int]] | None = None,
+) -> np.ndarray:
     """Window centres every ``stride`` samples inside VF episodes, shape ``(n,)``.
 
     Only centres whose whole window ``[c - before, c + after)`` lies inside one
-    episode are kept, so no window mixes VF with another rhythm.
+    episode are kept, so no window mixes VF with another rhythm. ``episodes``
+    default to the record's rhythm annotations (:func:`episodes_vf`).
     """
-    centres = [
-        np.arange(s + before, e - after + 1, stride) for s, e in episodes_vf(rec)
-    ]
+    episodes = episodes_vf(rec) if episodes is None else episodes
+    centres = [np.arange(s + before, e - after + 1, stride) for s, e in episodes]
     if not centres:
         return np.zeros(0, dtype=np.int64)
     return np.concatenate(centres).astype(np.int64)

@@ -59,12 +59,26 @@ def gradcam(model, image: np.ndarray, class_index: int | None = None) -> np.ndar
     return (cam / top if top > 0 else cam).astype(np.float32)
 
 
+def heat_colors(cam: np.ndarray) -> np.ndarray:
+    """The overlay's colour scale: 0 white -> 1 red, float RGB 0..255, ``(..., 3)``."""
+    return np.stack([np.ones_like(cam), 1 - cam, 1 - cam], axis=-1) * 255
+
+
+def colorbar(width: int = 256, height: int = 14) -> np.ndarray:
+    """The Grad-CAM colour scale as a picture, weak (left) to strong (right).
+
+    Returns uint8 RGB, shape ``(height, width, 3)``.
+    """
+    ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
+    return heat_colors(ramp).astype(np.uint8)
+
+
 def overlay(image: np.ndarray, cam: np.ndarray, opacity: float = 0.5) -> np.ndarray:
     """Blend a heat map (red = strong evidence) over a gray picture.
 
     Returns uint8 RGB, shape ``(h, w, 3)``.
     """
     gray = np.repeat(image[..., None].astype(np.float32), 3, axis=2)  # (h, w, 3)
-    heat = np.stack([np.ones_like(cam), 1 - cam, 1 - cam], axis=-1) * 255  # white->red
+    heat = heat_colors(cam)  # (h, w, 3): white -> red
     a = float(np.clip(opacity, 0, 1)) * cam[..., None]
     return np.clip(gray * (1 - a) + heat * a, 0, 255).astype(np.uint8)

@@ -44,8 +44,26 @@ if TYPE_CHECKING:
 MAX_SIGNAL_S = 3600.0
 #: Largest amplitude accepted, mV (an ECG stays within a few mV).
 MAX_AMPLITUDE_MV = 1e4
-#: Below this top probability a prediction is flagged uncertain.
+#: Below this top probability a prediction is flagged uncertain, for a model
+#: without ``calibration.json`` (which sets its own threshold).
 UNCERTAIN_BELOW = 0.6
+#: Temperature and uncertain threshold fitted on held-out patients
+#: (``ecg_model.training.calibrate``), kept beside the model.
+CALIBRATION_FILE = "calibration.json"
+
+
+def probs_temper(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities with the logits divided by ``temperature``, shape kept.
+
+    A softmax output's log is its logits less a constant per row, so this is
+    exactly softmax(logits / T); the top class never changes.
+    """
+    if temperature == 1.0 or len(probs) == 0:
+        return np.asarray(probs, dtype=np.float32)
+    z = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-30, 1)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def image_prepare(
@@ -118,6 +136,11 @@ class Predictor:
         rhythm = rhythm_read(self.run_dir) or {}
         self.pac_ratio_threshold = rhythm.get("pac_ratio_threshold")
         self.irregular_max = rhythm.get("irregular_max")
+        # Probabilities calibrated on held-out patients where the run has it.
+        cal = self.run_dir / CALIBRATION_FILE
+        cal = json_read(cal) if cal.exists() else {}
+        self.temperature = float(cal.get("temperature", 1.0))
+        self.uncertain_below = float(cal.get("uncertain_below", UNCERTAIN_BELOW))
         import keras
 
         try:
@@ -131,7 +154,7 @@ class Predictor:
 
     def predict_arrays(self, images: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, 6)`` for model-ready uint8 images ``(n, h, w)``."""
-        return model_predict(self._graph_call(), images)
+        return probs_temper(model_predict(self._graph_call(), images), self.temperature)
 
     def _graph_call(self):
         """The model as one compiled graph (an eager Keras call costs ~10 ms)."""
@@ -166,8 +189,11 @@ class Predictor:
         reason = ""
         if not q.looks_like_ecg:
             reason = q.reason or "does not look like an ECG trace"
-        elif p[k] < UNCERTAIN_BELOW:
-            reason = f"top probability {p[k]:.2f} is below {UNCERTAIN_BELOW}"
+        elif p[k] < self.uncertain_below:
+            reason = (
+                f"probability {p[k]:.2f} is below {self.uncertain_below:.2f}, "
+                "where answers on new patients were often wrong"
+            )
         return Prediction(
             name,
             CLASSES[k],

@@ -401,6 +401,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         status_write(run_dir, phase=f"dataset: {msg}", dataset_progress=round(f, 3))
 
     root = dataset_for(config, spec, build_progress)
+    status_write(run_dir, phase=f"dataset: loading {root.name}")
     ds = dataset_load(root, spec)
     if len(ds.x_train) == 0 or len(ds.x_test) == 0:
         raise EcgError(f"{root}: the dataset needs images in both train/ and test/")
@@ -448,6 +449,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     status_write(
         run_dir,
         phase="training",
+        training_started=_now(),
         n_train=int(len(tr)),
         n_val=int(len(va)),
         replicas=int(strategy.num_replicas_in_sync),
@@ -551,11 +553,23 @@ def _hms(s: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def progress_summary(st: dict) -> dict:
+def _since(stamp: str | None, now: datetime) -> float | None:
+    """Seconds from an ISO time stamp of ``status.json`` to ``now``."""
+    try:
+        return max((now - datetime.fromisoformat(str(stamp))).total_seconds(), 0.0)
+    except ValueError:
+        return None
+
+
+def progress_summary(st: dict, now: datetime | None = None) -> dict:
     """Fraction done, a label, elapsed and remaining time from a status dict.
 
-    Remaining time extrapolates the time per batch so far over the batches left.
+    While a run is running, elapsed time counts from its start, so it shows from
+    the first second (before any batch: the dataset and model phases). Remaining
+    time extrapolates the time per batch since training began over the batches
+    left. Before training, the bar follows a dataset build's progress.
     """
+    now = now or datetime.now(timezone.utc)
     epochs = max(int(st.get("epochs") or 1), 1)
     batches = max(int(st.get("batches") or 0), 0)
     epoch = max(int(st.get("epoch") or 0), 0)
@@ -563,13 +577,20 @@ def progress_summary(st: dict) -> dict:
     done = (max(epoch - 1, 0) * batches + batch) if batches else 0
     total = epochs * batches
     frac = min(done / total, 1.0) if total else 0.0
-    elapsed = st.get("elapsed_s")
-    remaining = elapsed * (total - done) / done if elapsed and done else None
+    running = st.get("state") == "running"
+    elapsed = _since(st.get("started"), now) if running else None
+    if elapsed is None:
+        elapsed = st.get("elapsed_s")
+    trained = _since(st.get("training_started"), now) if running else None
+    trained = trained if trained is not None else st.get("elapsed_s")
+    remaining = trained * (total - done) / done if trained and done else None
     phase = st.get("phase") or ""
-    if batches:
+    if batches and done:
         text = f"epoch {epoch}/{epochs}, batch {batch}/{batches}"
     else:
         text = phase or st.get("state", "")
+        if phase.startswith("dataset") and st.get("dataset_progress") is not None:
+            frac = min(max(float(st["dataset_progress"]), 0.0), 1.0)
     return {
         "fraction": float(frac),
         "text": text,

@@ -1,15 +1,29 @@
 """The databases the project reads, one adapter module each (see ``base``).
 
-``DATABASES`` lists them in build order; a dataset build reads every one whose
-folder is present under the data folder.
+``DATABASES`` lists them in build order; a dataset build reads those it is
+asked for (``BuildOptions.databases``) whose folder is present.
 """
 
 from __future__ import annotations
 
 from .base import LABELS, Database
+from .cudb import CUDB
 from .mitdb import MITDB
+from .svdb import SVDB
 from .vfdb import VFDB
 
-DATABASES: dict[str, Database] = {db.name: db for db in (MITDB, VFDB)}
+DATABASES: dict[str, Database] = {db.name: db for db in (MITDB, VFDB, SVDB, CUDB)}
+#: What a build reads unless told otherwise: the original report's databases,
+#: so the published random-split figures stay reproducible.
+DEFAULT_DATABASES = ("mitdb", "vfdb")
 
-__all__ = ["DATABASES", "LABELS", "MITDB", "VFDB", "Database"]
+__all__ = [
+    "CUDB",
+    "DATABASES",
+    "DEFAULT_DATABASES",
+    "LABELS",
+    "MITDB",
+    "SVDB",
+    "VFDB",
+    "Database",
+]

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 #: How a database labels its records.
 #: ``beats``: every beat annotated with a PhysioNet beat code
 #: (``core.classes.BEAT_SYMBOLS`` maps the codes to classes);
-#: ``vf_episodes``: rhythm annotations; windows inside flutter/fibrillation
-#: episodes are the Ventricular Fibrillation class.
-LABELS = ("beats", "vf_episodes")
+#: ``vf_episodes``: rhythm annotations (``+`` with ``(VF``...); windows inside
+#: flutter/fibrillation episodes are the Ventricular Fibrillation class;
+#: ``vf_brackets``: the same, with episodes from a ``[`` to the next ``]``.
+LABELS = ("beats", "vf_episodes", "vf_brackets")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Database:
         ``test_records`` or ``excluded``.
     excluded : tuple of str
         Records left out of the patient protocol (e.g. paced records).
+    symbols : dict or None
+        Beat code -> class for ``beats`` databases; None: PhysioNet's codes as
+        mitdb uses them (``core.classes.BEAT_SYMBOLS``).
     """
 
     name: str
@@ -52,6 +56,7 @@ class Database:
     test_records: tuple[str, ...] = ()
     train_records: tuple[str, ...] | None = None
     excluded: tuple[str, ...] = ()
+    symbols: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.labels not in LABELS:
