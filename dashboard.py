@@ -77,7 +77,10 @@ def model_figures(head: dict) -> None:
             f"macro F1 {100 * same['macro_f1']:.2f}%. This compares with published "
             "figures; it is not what to expect on a new patient."
         )
-        st.caption(text) if new else st.markdown(text)
+        if new:
+            st.caption(text)
+        else:
+            st.markdown(text)
     for proto, m in head.items():
         if proto not in ("patient", "random"):
             st.markdown(

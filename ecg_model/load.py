@@ -92,6 +92,14 @@ def dashboard_serve(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[tu
             proc.kill()
 
 
+def peak_rss_gb(pid: int) -> float:
+    """Peak resident memory of process ``pid`` so far (``VmHWM``), GB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2  # kB -> GB
+    return float("nan")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` and its waited children, s."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -225,6 +233,7 @@ def load_run(
                             ),
                             "server_cpu_s_per_page_load": round(cpu_open / n, 3),
                             "wall_s": round(wall, 1),
+                            "server_peak_rss_gb": round(peak_rss_gb(server.pid), 2),
                             "error_kinds": sorted(
                                 {r["error"] for r in res if "error" in r}
                             ),

@@ -56,7 +56,7 @@ def build_section() -> None:
                 st.error(webapp.plain(e))
             else:
                 st.toast(msg)
-        build_progress()
+    build_progress()  # outside the expander: seen whether it is open or not
 
 
 @st.fragment(run_every="1s")

@@ -20,7 +20,15 @@ def page() -> None:
     if runs.empty:
         st.info("No training runs yet: launch one on the Train page.")
         return
-    st.dataframe(runs.drop(columns=["path"]), hide_index=True, key="runs_table")
+    table = runs.drop(columns=["path"])
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="runs_table",
+        column_config=webapp.percent_columns(
+            table, ["test_accuracy", "test_macro_f1", "best_val_accuracy"]
+        ),
+    )
 
     st.subheader("Training curves")
     names = list(runs["run"])
@@ -58,7 +66,13 @@ def page() -> None:
             )
         a, b2 = st.columns([1, 1])
         a.altair_chart(charts.confusion_chart(m["confusion_matrix"]), key="runs_cm")
-        b2.dataframe(per_class_frame(m), hide_index=True, key="runs_per_class")
+        pc = per_class_frame(m)
+        b2.dataframe(
+            pc,
+            hide_index=True,
+            key="runs_per_class",
+            column_config=webapp.percent_columns(pc, ["precision", "recall", "f1"]),
+        )
         rr = m.get("rr_context")
         if rr:
             st.markdown(
@@ -68,7 +82,13 @@ def page() -> None:
                 f"accuracy {100 * rr['accuracy']:.2f}%, macro recall "
                 f"{100 * rr['macro_recall']:.2f}%, macro F1 {100 * rr['macro_f1']:.2f}%"
             )
-            st.dataframe(per_class_frame(rr), hide_index=True, key="runs_per_class_rr")
+            pc = per_class_frame(rr)
+            st.dataframe(
+                pc,
+                hide_index=True,
+                key="runs_per_class_rr",
+                column_config=webapp.percent_columns(pc, ["precision", "recall", "f1"]),
+            )
     else:
         state = runs.loc[runs["run"] == pick, "state"].iloc[0]
         st.info(f"{pick} has no test metrics ({state}).")

@@ -195,6 +195,10 @@ def queued_section(reg, queued: list[Path], who: str, admin: str) -> None:
                 st.toast(webapp.plain(reg.cancel(q, who=who, admin=admin)))
             except EcgError as e:
                 st.error(webapp.plain(e))
+            else:
+                if st.session_state.get("train_last") == str(q):
+                    # The run below becomes the one training, not the withdrawn one.
+                    st.session_state["train_last"] = str(reg.active() or "")
 
 
 def last_run() -> None:
@@ -224,7 +228,13 @@ def last_run() -> None:
         c3.metric("Macro F1", f"{100 * m['macro_f1']:.2f}%")
         a, b = st.columns(2)
         a.altair_chart(charts.confusion_chart(m["confusion_matrix"]), key="train_cm")
-        b.dataframe(per_class_frame(m), hide_index=True, key="train_per_class")
+        pc = per_class_frame(m)
+        b.dataframe(
+            pc,
+            hide_index=True,
+            key="train_per_class",
+            column_config=webapp.percent_columns(pc, ["precision", "recall", "f1"]),
+        )
         words, confirm = model_compare(run, active_model())
         st.caption(webapp.plain(words))
         sure = True

@@ -114,6 +114,7 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
             _goto(page, "Predict", "Upload one or more pictures")
             page.locator("input[type=file]").first.set_input_files(str(beat))
             page.get_by_text("Predicted class:").first.wait_for()
+            page.locator(".vega-embed").first.wait_for()
             _shot(page, "predict_beat")
             page.locator("input[type=file]").first.set_input_files(str(strip))
             page.get_by_text("rhythm strip,").first.wait_for()
@@ -129,7 +130,10 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
             page.get_by_role("button", name="Cancel", exact=True).click()
             page.get_by_text("removed").first.wait_for()
             # The finished run's figures appear without a reload.
-            page.get_by_text("(finished)").first.wait_for(timeout=240_000)
+            try:
+                page.get_by_text("(finished)").first.wait_for(timeout=240_000)
+            finally:
+                _shot(page, "train_last")
             page.get_by_text("Test accuracy").first.wait_for()
             _shot(page, "train_finished")
             # 4. Build a dataset in the background, close the tab, come back.
@@ -143,8 +147,10 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.set_default_timeout(90_000)
             page.goto(url + "/dataset")
-            page.get_by_text("Last build (random): built").wait_for(timeout=180_000)
-            _shot(page, "dataset_built")
+            try:
+                page.get_by_text("Last build (random): built").wait_for(timeout=180_000)
+            finally:
+                _shot(page, "dataset_built")
             assert (art / "datasets" / "random" / "manifest.csv").exists()
         finally:
             browser.close()

@@ -205,3 +205,22 @@ def test_dataset_build_runs_in_the_background_and_can_be_cancelled(
     assert st["state"] == "cancelled", st
     assert sorted(p.name for p in out.iterdir()) == before
     assert not [p for p in out.parent.iterdir() if ".building-" in p.name]
+
+
+def test_a_run_whose_end_cannot_be_written_reads_failed_from_memory(
+    tmp_path, monkeypatch
+):
+    import ecg_model.app.jobs as jmod
+
+    run = run_create(TrainConfig(epochs=1), tmp_path)  # "queued" on disk
+    reg = JobRegistry(tmp_path / "other")
+    reg._active = run  # as if its process had just been started and ended
+
+    def full(*a, **k):
+        raise EcgError(f"{run}/status.json: cannot write file (No space left)")
+
+    monkeypatch.setattr(jmod, "status_write", full)
+    reg._finish(run, 1)
+    st = status_checked(run)
+    assert st["state"] == "failed" and "No space left" in st["error"]
+    assert status_read(run)["state"] == "queued"  # the disk could not say so

@@ -89,7 +89,8 @@ def _class_bars(
     )
     extra = {}
     if group:
-        parts = sorted(df[group].unique())
+        # "train" first and in full colour, the other parts paler.
+        parts = sorted(df[group].unique(), key=lambda v: (v != "train", v))
         extra = {
             "yOffset": alt.YOffset(f"{group}:N", sort=parts),
             "opacity": alt.Opacity(
@@ -203,7 +204,9 @@ def signal_chart(
         .encode(
             x="time_s:Q",
             y="mV:Q",
-            color=alt.Color("class:N", scale=CLASS_SCALE),
+            color=alt.Color(
+                "class:N", scale=CLASS_SCALE, legend=alt.Legend(labelLimit=300)
+            ),
             tooltip=["time_s", "class"],
         )
     )

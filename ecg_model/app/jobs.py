@@ -102,6 +102,9 @@ def status_checked(run_dir: str | os.PathLike) -> dict:
     restarted) would otherwise look alive forever.
     """
     st = status_read(run_dir)
+    unsaved = UNSAVED.get(str(Path(run_dir).resolve()))
+    if unsaved and st.get("state") in ACTIVE_STATES:
+        return {**st, **unsaved}  # its end could not be written (a full disk)
     if st.get("state") == "running" and not pid_alive(st.get("pid")):
         failed = {
             "state": "failed",
@@ -113,6 +116,11 @@ def status_checked(run_dir: str | os.PathLike) -> dict:
         except EcgError as e:  # a full disk: say so, in memory at least
             st = {**st, **failed, "error": f"{failed['error']}; {e}"}
     return st
+
+
+#: Runs whose end could not be written to ``status.json`` (a full disk): their
+#: failed status, kept in this process's memory, by resolved run folder.
+UNSAVED: dict[str, dict] = {}
 
 
 #: The dataset build job's status file, in the datasets folder.
@@ -263,6 +271,7 @@ class JobRegistry:
             path,
             {
                 "state": "starting",
+                "cancel_requested": False,
                 "message": "starting (loading the libraries)",
                 "fraction": 0.0,
                 "started": _now(),
@@ -305,12 +314,19 @@ class JobRegistry:
         if proc is not None and proc.poll() is not None:
             self._build_proc = None  # reaped: our child ended
         if st.get("state") in ("starting", "running") and st.get("pid"):
-            alive = pid_alive(st["pid"])
-            if not alive:
+            if not pid_alive(st["pid"]):
+                # A cancel during start-up ends the process before its handler
+                # can say so: the request is on file.
                 st = build_status_write(
                     path,
-                    state="failed",
-                    error="the build process ended unexpectedly (killed?)",
+                    **(
+                        {"state": "cancelled", "message": ""}
+                        if st.get("cancel_requested")
+                        else {
+                            "state": "failed",
+                            "error": "the build process ended unexpectedly (killed?)",
+                        }
+                    ),
                 )
         return st
 
@@ -321,6 +337,7 @@ class JobRegistry:
         if not st or st.get("state") not in ("starting", "running"):
             return "no dataset build is running"
         pid = st.get("pid")
+        build_status_write(self._build_file(), cancel_requested=True)
         if pid:
             try:
                 os.killpg(int(pid), signal.SIGTERM)
@@ -399,15 +416,18 @@ class JobRegistry:
         st = _status_or_damaged(run)
         if st.get("state") in ACTIVE_STATES:  # died before it could say so
             code = "" if returncode is None else f" with code {returncode}"
+            failed = {
+                "state": "failed",
+                "phase": "",
+                "error": f"training process exited{code} before it ended the run",
+            }
             try:
-                status_write(
-                    run,
-                    state="failed",
-                    phase="",
-                    error=f"training process exited{code} before it ended the run",
-                )
-            except EcgError:
-                pass  # status_checked says failed from the dead pid
+                status_write(run, **failed)
+            except EcgError as e:  # a full disk: failed in memory
+                UNSAVED[str(run.resolve())] = {
+                    **failed,
+                    "error": f"{failed['error']}; {e}",
+                }
         self._active, self._proc = None, None
         self._next()
 
