@@ -10,7 +10,6 @@ from ecg_model.app import charts, webapp
 from ecg_model.app.runs import run_delete, run_history, run_metrics, runs_list
 from ecg_model.core.errors import EcgError
 from ecg_model.inference.rhythm import rhythm_describe
-from ecg_model.training.evaluate import per_class_frame
 
 
 def page() -> None:
@@ -66,13 +65,7 @@ def page() -> None:
             )
         a, b2 = st.columns([1, 1])
         a.altair_chart(charts.confusion_chart(m["confusion_matrix"]), key="runs_cm")
-        pc = per_class_frame(m)
-        b2.dataframe(
-            pc,
-            hide_index=True,
-            key="runs_per_class",
-            column_config=webapp.percent_columns(pc, ["precision", "recall", "f1"]),
-        )
+        webapp.per_class_table(m, "runs_per_class", b2)
         rr = m.get("rr_context")
         if rr:
             st.markdown(
@@ -82,13 +75,7 @@ def page() -> None:
                 f"accuracy {100 * rr['accuracy']:.2f}%, macro recall "
                 f"{100 * rr['macro_recall']:.2f}%, macro F1 {100 * rr['macro_f1']:.2f}%"
             )
-            pc = per_class_frame(rr)
-            st.dataframe(
-                pc,
-                hide_index=True,
-                key="runs_per_class_rr",
-                column_config=webapp.percent_columns(pc, ["precision", "recall", "f1"]),
-            )
+            webapp.per_class_table(rr, "runs_per_class_rr")
     else:
         state = runs.loc[runs["run"] == pick, "state"].iloc[0]
         st.info(f"{pick} has no test metrics ({state}).")

@@ -20,7 +20,6 @@ from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.dataset import SPLITS
 from ecg_model.training.config import BALANCE, TrainConfig
-from ecg_model.training.evaluate import per_class_frame
 from ecg_model.training.models import MODELS
 from ecg_model.training.train import progress_summary
 
@@ -228,13 +227,7 @@ def last_run() -> None:
         c3.metric("Macro F1", f"{100 * m['macro_f1']:.2f}%")
         a, b = st.columns(2)
         a.altair_chart(charts.confusion_chart(m["confusion_matrix"]), key="train_cm")
-        pc = per_class_frame(m)
-        b.dataframe(
-            pc,
-            hide_index=True,
-            key="train_per_class",
-            column_config=webapp.percent_columns(pc, ["precision", "recall", "f1"]),
-        )
+        webapp.per_class_table(m, "train_per_class", b)
         words, confirm = model_compare(run, active_model())
         st.caption(webapp.plain(words))
         sure = True

@@ -287,16 +287,7 @@ class JobRegistry:
             cmd += ["--min-per-class", str(int(options["min_per_class"]))]
         if options.get("records"):
             cmd += ["--records", *options["records"]]
-        with open(path.with_suffix(".log"), "ab") as log:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        proc = self._spawn(cmd, path.with_suffix(".log"))
         self._build_proc = proc
         build_status_write(path, pid=proc.pid)
         return f"building {out.name} in the background"
@@ -356,6 +347,21 @@ class JobRegistry:
 
     # -- internals ----------------------------------------------------------
 
+    def _spawn(self, cmd: list[str], log: Path, **kw) -> subprocess.Popen:
+        """A job process in its own session (a cancel signals its whole group),
+        output appended to ``log``."""
+        with open(log, "ab") as out:
+            return subprocess.Popen(
+                cmd,
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **kw,
+            )
+
     def _recover(self) -> None:
         """Rebuild the queue and the active run from the run folders."""
         root = runs_dir(self.runs)
@@ -382,17 +388,11 @@ class JobRegistry:
             os.close(lock)
             return False  # another server process's run is training
         try:
-            with open(run / "train.log", "ab") as log:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "ecg_model", "train", "--run-dir", str(run)],
-                    cwd=PROJECT_ROOT,
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    pass_fds=(lock,),  # the child holds the lock while it lives
-                )
+            self._proc = self._spawn(
+                [sys.executable, "-m", "ecg_model", "train", "--run-dir", str(run)],
+                run / "train.log",
+                pass_fds=(lock,),  # the child holds the lock while it lives
+            )
         finally:
             os.close(lock)
         self._active = run

@@ -84,21 +84,29 @@ def run_history(run: str | os.PathLike) -> pd.DataFrame | None:
         return None
 
 
+def _metrics_file(folder: Path) -> tuple[object, str]:
+    """``metrics.json`` of a folder as read, and why it could not be ("" when
+    read); ``(None, "")`` when there is none."""
+    p = folder / "metrics.json"
+    if not p.exists():
+        return None, ""
+    try:
+        return json_read(p), ""
+    except EcgError as e:
+        return None, str(e)
+
+
 def run_metrics(run: str | os.PathLike) -> tuple[dict | None, str]:
     """The run's test metrics and what is wrong with them.
 
     ``(metrics, "")`` when whole, ``(None, problem)`` when damaged, ``(None, "")``
     when the run has none (yet).
     """
-    p = Path(run) / "metrics.json"
-    if not p.exists():
-        return None, ""
-    try:
-        m = json_read(p)
-    except EcgError as e:
-        return None, str(e)
+    m, err = _metrics_file(Path(run))
+    if m is None:
+        return None, err
     bad = metrics_problem(m)
-    return (None, f"{p}: damaged ({bad})") if bad else (m, "")
+    return (None, f"{Path(run) / 'metrics.json'}: damaged ({bad})") if bad else (m, "")
 
 
 def run_delete(
@@ -173,12 +181,9 @@ def metrics_headline(model_dir: Path) -> tuple[dict | None, str]:
     """The model folder's metrics, protocol -> metrics (both protocols for the
     default, one for a run), and what is wrong with them ("" when whole)."""
     p = model_dir / "metrics.json"
-    if not p.exists():
-        return None, ""
-    try:
-        m = json_read(p)
-    except EcgError as e:
-        return None, str(e)
+    m, err = _metrics_file(model_dir)
+    if m is None:
+        return None, err
     head = m.get("protocols") if isinstance(m, dict) and "protocols" in m else None
     if head is None:
         head = {m.get("protocol", "test") if isinstance(m, dict) else "test": m}

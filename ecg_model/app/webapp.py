@@ -19,6 +19,7 @@ from ..core.io import (
     default_model_dir,
 )
 from ..inference.predict import Predictor
+from ..training.evaluate import per_class_frame
 from .jobs import ADMIN_ENV, CONTROL_ENV, JobRegistry
 
 EXAMPLES_DIR = PROJECT_ROOT / "artifacts" / "examples"
@@ -118,6 +119,17 @@ def percent_columns(df, columns: list[str]) -> dict:
         for c in columns
         if c in df.columns
     }
+
+
+def per_class_table(m: dict, key: str, where=st) -> None:
+    """A metrics dict's per-class precision, recall and F1 (in percent), support."""
+    pc = per_class_frame(m)
+    where.dataframe(
+        pc,
+        hide_index=True,
+        key=key,
+        column_config=percent_columns(pc, ["precision", "recall", "f1"]),
+    )
 
 
 def data_available() -> Path | None:
