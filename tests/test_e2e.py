@@ -152,5 +152,9 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
             finally:
                 _shot(page, "dataset_built")
             assert (art / "datasets" / "random" / "manifest.csv").exists()
+            # 5. Runs: the finished run's curves and metrics.
+            _goto(page, "Runs", "Training curves")
+            page.locator(".vega-embed").first.wait_for()
+            _shot(page, "runs")
         finally:
             browser.close()

@@ -214,3 +214,73 @@ def test_strip_evaluate_scores_a_strip_beside_the_beat_image_path(tiny_run):
     assert (
         "strip's annotated beats" in table and table.count("\n") == 5
     )  # header, rule, style, 3 refs
+
+
+def _figure_rgb(fig) -> np.ndarray:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def plot_with_axes(sig: np.ndarray, fs: float) -> np.ndarray:
+    """A plain matplotlib plot of one lead: axes, ticks, labels, titles, 12x3 in."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 3), dpi=100)
+    ax.plot(np.arange(sig.size) / fs, sig, lw=1)
+    ax.set(xlabel="Time (s)", ylabel="Amplitude (mV)", title="Record 100, MLII")
+    fig.tight_layout()
+    return _figure_rgb(fig)
+
+
+def twelve_lead_page(rec) -> np.ndarray:
+    """A 3x4 twelve-lead page (2.5 s a lead) with a 10 s rhythm strip of lead II."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fs, x, names = rec.fs, rec.p_signal, rec.sig_name
+    layout = [["I", "aVR", "V1", "V4"], ["II", "aVL", "V2", "V5"]]
+    layout += [["III", "aVF", "V3", "V6"]]
+    fig = plt.figure(figsize=(11, 8.5), dpi=100)
+    for r, row in enumerate(layout):
+        for c, lead in enumerate(row):
+            ax = fig.add_axes([c / 4, 1 - (r + 1) / 4.2, 1 / 4, 1 / 4.2])
+            ax.axis("off")
+            ax.plot(x[int(c * 2.5 * fs) : int((c + 1) * 2.5 * fs), names.index(lead)])
+    ax = fig.add_axes([0, 0, 1, 1 / 4.2])
+    ax.axis("off")
+    ax.plot(x[: int(10 * fs), names.index("II")], color="k", lw=0.8)
+    return _figure_rgb(fig)
+
+
+@needs_data
+def test_a_single_lead_plot_with_axes_is_one_trace(tiny_run, strip_100):
+    from ecg_model.inference.predict import Predictor
+    from ecg_model.inference.strip import traces_count
+
+    sig, beats = strip_100
+    pic = plot_with_axes(sig, FS)
+    assert traces_count(pic) == 1
+    res = strip_analyze(pic, Predictor(tiny_run), duration_s=10.0, name="plot.png")
+    assert abs(len(res.beat_time_s) - len(beats)) <= 1
+
+
+@needs_data
+def test_a_twelve_lead_page_is_still_refused(tiny_run):
+    import wfdb
+
+    from ecg_model.inference.predict import Predictor
+
+    if not (DATA / "cpsc2018" / "A0002.hea").exists():
+        pytest.skip("cpsc2018 not in the data folder")
+    page = twelve_lead_page(wfdb.rdrecord(str(DATA / "cpsc2018" / "A0002")))
+    with pytest.raises(EcgError, match="traces, as on a multi-lead page"):
+        strip_analyze(page, Predictor(tiny_run), name="page.png")

@@ -304,6 +304,11 @@ def picture_reduce(rgb: np.ndarray, max_pixels: int = TRACE_MAX_PIXELS) -> np.nd
     return blocks.max(axis=(1, 3)) if lum < 128 else blocks.min(axis=(1, 3))
 
 
+def straight_lines(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` on long straight runs: axes, frames, heavy grid lines."""
+    return _long_rows(mask) | _long_cols(mask)
+
+
 def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQuality]:
     """Extract the ECG trace of a picture as a per-column envelope.
 
@@ -349,7 +354,7 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
             found=False,
         )
         return np.zeros(0), np.zeros(0), q
-    mask &= ~(_long_rows(mask) | _long_cols(mask))
+    mask &= ~straight_lines(mask)
     # Keep the trace: connected pieces at least a tenth the size of the largest,
     # except straight 1-3 px wide strokes (a y axis, a frame side, a tick);
     # text, tick labels and specks are far smaller than an ECG line.

@@ -26,7 +26,13 @@ from scipy import ndimage
 
 from ..core.classes import CLASS_COLORS, CLASSES, SHORT_NAMES
 from ..core.errors import EcgError
-from ..data.render import image_trace, ink_map, picture_reduce, windows_render
+from ..data.render import (
+    image_trace,
+    ink_map,
+    picture_reduce,
+    straight_lines,
+    windows_render,
+)
 from .rhythm import rhythm_describe
 
 if TYPE_CHECKING:
@@ -226,7 +232,9 @@ def traces_count(rgb: np.ndarray) -> int:
     peak = float(np.percentile(ink, 99.9))
     if peak < 0.15:
         return 0
+    # Axes and frames are no leads: a plot's spines run straight across it.
     mask = ink > 0.5 * peak
+    mask &= ~straight_lines(mask)
     rows = ndimage.binary_dilation(mask.mean(axis=1) > 0.002, iterations=3)
     lab, n = ndimage.label(rows)
     # A lead is a band of rows where ink runs across most of the width.
