@@ -121,7 +121,7 @@ def home() -> None:
         if webapp.data_available():
             st.info(
                 "No dataset is built yet. Open **Dataset** and press *Build* "
-                "(half a minute to a minute in the background), then **Train**."
+                "(about 40 s, in the background), then **Train**."
             )
         else:
             st.info(
