@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ecg_model.data.databases import (
+    CPSC2018,
     CUDB,
     DATABASES,
     DEFAULT_DATABASES,
@@ -23,7 +25,7 @@ from .conftest import DATA, needs_data
 
 
 def test_registry_lists_each_database_once_in_build_order():
-    assert list(DATABASES) == ["mitdb", "vfdb", "svdb", "cudb"]
+    assert list(DATABASES) == ["mitdb", "vfdb", "svdb", "cudb", "cpsc2018"]
     assert all(DATABASES[n].name == n for n in DATABASES)
     assert DEFAULT_DATABASES == ("mitdb", "vfdb")  # the original report's
 
@@ -78,3 +80,29 @@ def test_cudb_episodes_run_from_bracket_to_bracket():
     marks = [s for s, sym in zip(rec.ann_sample, rec.ann_symbol) if sym in "[]"]
     # Every window lies between the first [ and the last ] (or the record's end).
     assert centres.min() - spec.before >= marks[0]
+
+
+@needs_data
+def test_cpsc2018_recordings_give_their_one_class_or_none():
+    if not (DATA / "cpsc2018" / "A0006.hea").exists():
+        pytest.skip("cpsc2018 not in the data folder")
+    spec = RenderSpec()
+
+    def read(name: str):
+        return record_read(
+            DATA / "cpsc2018" / name,
+            fs=spec.fs,
+            leads=CPSC2018.leads,
+            annotated=CPSC2018.annotated,
+        )
+
+    rec = read("A0006")  # RBBB
+    assert rec.lead == "II" and any("RBBB" in c for c in rec.comments)
+    centres, symbols, labels, skipped = record_labelled(rec, CPSC2018, spec)
+    assert len(centres) >= 3 and set(labels) == {"Right Bundle Branch Block"}
+    # Beats about one RR apart (on time), inside the recording.
+    assert np.all(np.diff(centres) > 0.3 * spec.fs)
+    centres, _, labels, skipped = record_labelled(read("A0004"), CPSC2018, spec)
+    assert len(centres) == 0 and skipped == {"recording AF": 1}
+    assert CPSC2018.patient_split("A0044") == "test"
+    assert CPSC2018.patient_split("A0018") == "train"

@@ -37,6 +37,7 @@ from .render import RenderSpec, image_normalize, windows_render
 from .signals import (
     beats_extract,
     episodes_bracketed,
+    qrs_detect,
     record_names,
     record_read,
     vf_windows,
@@ -119,7 +120,9 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
     """
     path, db, spec, stride, stage = args
     adapter = DATABASES[db]
-    rec = record_read(path, fs=spec.fs, database=db, leads=adapter.leads)
+    rec = record_read(
+        path, fs=spec.fs, database=db, leads=adapter.leads, annotated=adapter.annotated
+    )
     centres, symbols, labels, skipped = record_labelled(rec, adapter, spec, stride)
     meta = pd.DataFrame(
         {
@@ -152,11 +155,53 @@ def record_labelled(
     if adapter.labels == "beats":
         b = beats_extract(rec, spec.before, spec.after, adapter.symbols)
         return b.sample, b.symbol, b.label, b.skipped
+    if adapter.labels == "recording":
+        return _recording_beats(rec, adapter, spec)
     episodes = episodes_bracketed(rec) if adapter.labels == "vf_brackets" else None
     stride = int(round(stride_s * spec.fs))
     centres = vf_windows(rec, spec.before, spec.after, stride, episodes)
     n = centres.size
     return centres, ["(VF"] * n, ["Ventricular Fibrillation"] * n, Counter()
+
+
+#: A beat of a labelled recording counts as conducted on time when the interval
+#: before it is at least this share of the recording's median interval.
+ON_TIME = 0.85
+
+
+def _recording_beats(
+    rec, adapter: Database, spec: RenderSpec
+) -> tuple[np.ndarray, list[str], list[str], Counter]:
+    """Beats of a recording labelled as a whole (cpsc2018): the QRS detector's
+    beats conducted on time, all of the recording's class; none when its labels
+    name no single class or an excluded one (counted by reason)."""
+    dx = set()
+    for c in rec.comments:
+        if c.strip().lower().startswith("dx:"):
+            dx |= {d.strip() for d in c.split(":", 1)[1].split(",") if d.strip()}
+    classes = adapter.recording_classes or {}
+    named = sorted(dx & set(classes))
+    bad = sorted(dx & set(adapter.recording_excluded))
+    none = np.zeros(0, np.int64)
+    if bad or len(named) != 1:
+        why = "+".join(bad or sorted(dx)) or "unlabelled"
+        return none, [], [], Counter({f"recording {why}": 1})
+    cls = classes[named[0]]
+    qrs = qrs_detect(rec.sig, spec.fs)  # (n,) samples
+    inside = (qrs - spec.before >= 0) & (qrs + spec.after <= rec.sig.size)
+    rr = np.diff(qrs)  # rr[i - 1] precedes beat i
+    on_time = np.zeros(qrs.size, bool)
+    if rr.size:
+        on_time[1:] = rr >= ON_TIME * np.median(rr)
+    keep = inside & on_time
+    skipped = Counter(
+        {
+            "edge": int((~inside).sum()),
+            "premature or first": int((inside & ~on_time).sum()),
+        }
+    )
+    k = int(keep.sum())
+    return qrs[keep], [named[0]] * k, [cls] * k, +skipped
 
 
 def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
@@ -388,6 +433,14 @@ def _build_into(
             )
             for s in ("train", "test")
         },
+        "by_database": {
+            str(d): {c: int(n) for c, n in g["class"].value_counts().items()}
+            for d, g in meta.groupby("database")
+        },
+        "by_record": {
+            f"{d}/{r}": int(n)
+            for (d, r), n in meta.groupby(["database", "record"]).size().items()
+        },
         "skipped": dict(sorted(skipped.items())),
         "excluded_beats": excluded,
         "topped_up": int((meta["shift"] != 0).sum()),
@@ -437,8 +490,13 @@ def _top_up(
         pick["shift"] = shifts[k % shifts.size]
         for (db, rn), grp in pick.groupby(["database", "record"]):
             if (db, rn) not in cache:
+                a = DATABASES[db]
                 cache[(db, rn)] = record_read(
-                    root / db / rn, fs=spec.fs, database=db, leads=DATABASES[db].leads
+                    root / db / rn,
+                    fs=spec.fs,
+                    database=db,
+                    leads=a.leads,
+                    annotated=a.annotated,
                 ).sig
             sig = cache[(db, rn)]
             centres = np.clip(
@@ -670,8 +728,13 @@ def sample_signal(
     if int(row.get("sample", -1)) < 0 or not path.with_suffix(".hea").exists():
         return None
     adapter = DATABASES.get(str(row["database"]))
-    leads = adapter.leads if adapter else ("MLII",)
-    rec = record_read(path, fs=spec.fs, database=str(row["database"]), leads=leads)
+    rec = record_read(
+        path,
+        fs=spec.fs,
+        database=str(row["database"]),
+        leads=adapter.leads if adapter else ("MLII",),
+        annotated=adapter.annotated if adapter else True,
+    )
     c = int(row["sample"])
     a = max(0, c - spec.before - int(context_s * spec.fs))
     b = min(rec.sig.size, c + spec.after + int(context_s * spec.fs))

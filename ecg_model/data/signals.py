@@ -142,6 +142,8 @@ class Record:
         Annotation symbols.
     ann_aux : list of str
         Annotation aux notes (rhythm labels such as ``"(VF"``).
+    comments : list of str
+        The header's comment lines (cpsc2018's ``Dx: RBBB`` labels).
     """
 
     name: str
@@ -152,6 +154,7 @@ class Record:
     ann_sample: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     ann_symbol: list[str] = field(default_factory=list)
     ann_aux: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
 
 
 def signal_clean(sig: np.ndarray, fs: float) -> np.ndarray:
@@ -201,6 +204,7 @@ def record_read(
     fs: float = FS,
     database: str = "",
     leads: tuple[str, ...] = ("MLII",),
+    annotated: bool = True,
 ) -> Record:
     """Read a WFDB record and its ``atr`` annotations, resampled and cleaned.
 
@@ -215,6 +219,9 @@ def record_read(
     leads : tuple of str
         Lead names in order of preference (a database adapter's ``leads``); the
         first one the record has is read, else its first signal.
+    annotated : bool
+        Whether the record has ``atr`` annotations to read (cpsc2018 has none:
+        its labels are per recording, in the header's comments).
 
     Raises
     ------
@@ -239,11 +246,13 @@ def record_read(
     except Exception as e:  # wfdb raises many kinds on a damaged header or .dat
         raise EcgError(f"{path}: cannot read WFDB record ({e})") from None
     try:
-        ann = wfdb.rdann(str(path), "atr")
+        ann = wfdb.rdann(str(path), "atr") if annotated else None
     except FileNotFoundError:
         raise EcgError(f"{path}: record has no annotation file ({name}.atr)") from None
     except Exception as e:
         raise EcgError(f"{path}: cannot read annotations ({e})") from None
+    if ann is None:  # an empty annotation set
+        ann = wfdb.Annotation(name, "atr", np.zeros(0, np.int64), [])
     names = [str(s) for s in (rec.sig_name or [])]
     ch = next((names.index(x) for x in leads if x in names), 0)
     raw = rec.p_signal[:, ch]
@@ -262,6 +271,7 @@ def record_read(
         ann_sample=sample,
         ann_symbol=list(ann.symbol),
         ann_aux=aux,
+        comments=[str(c) for c in (rec.comments or [])],
     )
 
 
@@ -369,6 +379,22 @@ def vf_windows(
     if not centres:
         return np.zeros(0, dtype=np.int64)
     return np.concatenate(centres).astype(np.int64)
+
+
+def qrs_detect(sig: np.ndarray, fs: float) -> np.ndarray:
+    """QRS complexes of a cleaned signal (wfdb's XQRS), samples, shape ``(n,)``.
+
+    The signal is padded with 0.5 s of flat signal at each end, so a beat at the
+    very edge is not lost to the detector's start-up.
+    """
+    import wfdb.processing
+
+    pad = int(0.5 * fs)
+    x = np.asarray(sig, dtype=np.float64)
+    xp = np.pad(x, pad, mode="edge") if x.size > 2 * pad else x
+    qrs = wfdb.processing.xqrs_detect(xp, fs=fs, verbose=False)
+    qrs = np.asarray(qrs, dtype=np.int64) - (pad if xp is not x else 0)
+    return qrs[(qrs >= 0) & (qrs < x.size)]
 
 
 def record_beat_times(path: str | os.PathLike) -> np.ndarray:

@@ -31,6 +31,7 @@ from ..data.signals import (
     FS_RANGE,
     MAX_HEADER_BYTES,
     header_check,
+    qrs_detect,
     signal_clean,
     signal_resample,
 )
@@ -253,8 +254,6 @@ def signal_beats_classify(
     EcgError
         If the signal is too short or no beat is found.
     """
-    import wfdb.processing
-
     spec = predictor.spec
     sig = np.asarray(sig, dtype=np.float64)
     if not FS_RANGE[0] <= fs <= FS_RANGE[1]:
@@ -281,14 +280,8 @@ def signal_beats_classify(
         )
     # 1. clean at the model's rate.
     x = signal_clean(signal_resample(sig, fs, spec.fs), spec.fs)
-    # 2. detect QRS complexes (wfdb's XQRS) on the cleaned signal, padded with
-    #    0.5 s of flat signal at each end so a beat at the very edge is not lost
-    #    to the detector's start-up.
-    pad = int(0.5 * spec.fs)
-    xp = np.pad(x.astype(np.float64), pad, mode="edge") if x.size > 2 * pad else x
-    qrs = wfdb.processing.xqrs_detect(xp, fs=spec.fs, verbose=False)
-    qrs = np.asarray(qrs, dtype=np.int64) - (pad if xp is not x else 0)
-    qrs = qrs[(qrs >= 0) & (qrs < x.size)]
+    # 2. detect QRS complexes (wfdb's XQRS) on the cleaned signal.
+    qrs = qrs_detect(x, spec.fs)
     if qrs.size == 0:
         raise EcgError("no beats found in the signal")
     # 3. render each beat's window; where it leaves the signal, the paper is blank.

@@ -7,17 +7,21 @@ asked for (``BuildOptions.databases``) whose folder is present.
 from __future__ import annotations
 
 from .base import LABELS, Database
+from .cpsc2018 import CPSC2018
 from .cudb import CUDB
 from .mitdb import MITDB
 from .svdb import SVDB
 from .vfdb import VFDB
 
-DATABASES: dict[str, Database] = {db.name: db for db in (MITDB, VFDB, SVDB, CUDB)}
+DATABASES: dict[str, Database] = {
+    db.name: db for db in (MITDB, VFDB, SVDB, CUDB, CPSC2018)
+}
 #: What a build reads unless told otherwise: the original report's databases,
 #: so the published random-split figures stay reproducible.
 DEFAULT_DATABASES = ("mitdb", "vfdb")
 
 __all__ = [
+    "CPSC2018",
     "CUDB",
     "DATABASES",
     "DEFAULT_DATABASES",

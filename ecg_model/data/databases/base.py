@@ -14,8 +14,10 @@ from dataclasses import dataclass
 #: (``core.classes.BEAT_SYMBOLS`` maps the codes to classes);
 #: ``vf_episodes``: rhythm annotations (``+`` with ``(VF``...); windows inside
 #: flutter/fibrillation episodes are the Ventricular Fibrillation class;
-#: ``vf_brackets``: the same, with episodes from a ``[`` to the next ``]``.
-LABELS = ("beats", "vf_episodes", "vf_brackets")
+#: ``vf_brackets``: the same, with episodes from a ``[`` to the next ``]``;
+#: ``recording``: one label set per recording (``#Dx:`` in the header), beats
+#: found by the QRS detector (see ``cpsc2018``).
+LABELS = ("beats", "vf_episodes", "vf_brackets", "recording")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class Database:
     symbols : dict or None
         Beat code -> class for ``beats`` databases; None: PhysioNet's codes as
         mitdb uses them (``core.classes.BEAT_SYMBOLS``).
+    recording_classes : dict or None
+        For ``recording`` databases: recording label -> the class of its beats.
+    recording_excluded : tuple of str
+        For ``recording`` databases: labels whose recordings give no beats.
     """
 
     name: str
@@ -57,6 +63,13 @@ class Database:
     train_records: tuple[str, ...] | None = None
     excluded: tuple[str, ...] = ()
     symbols: dict[str, str] | None = None
+    recording_classes: dict[str, str] | None = None
+    recording_excluded: tuple[str, ...] = ()
+
+    @property
+    def annotated(self) -> bool:
+        """Whether its records have ``atr`` annotations."""
+        return self.labels != "recording"
 
     def __post_init__(self) -> None:
         if self.labels not in LABELS:
