@@ -428,8 +428,13 @@ def record_names(db_dir: str | os.PathLike) -> list[str]:
     return names
 
 
-def database_download(db: str, dl_dir: str | os.PathLike) -> None:
-    """Download PhysioNet database ``db`` (a ``databases`` name) into ``dl_dir``.
+def database_download(
+    db: str, dl_dir: str | os.PathLike, source: str | None = None
+) -> None:
+    """Download PhysioNet database ``db`` into ``dl_dir / db``.
+
+    ``source`` is its path on PhysioNet (a database adapter's ``physionet``);
+    default ``db``.
 
     Raises
     ------
@@ -437,7 +442,7 @@ def database_download(db: str, dl_dir: str | os.PathLike) -> None:
         When PhysioNet cannot be reached (offline) or the download fails.
     """
     try:
-        wfdb.dl_database(db, str(Path(dl_dir) / db))
+        wfdb.dl_database(source or db, str(Path(dl_dir) / db))
     except Exception as e:  # requests' connection errors, HTTP errors, OS errors
         raise EcgError(
             f"cannot download {db} from PhysioNet into {dl_dir}: {type(e).__name__}: "

@@ -52,6 +52,8 @@ class Database:
         For ``recording`` databases: recording label -> the class of its beats.
     recording_excluded : tuple of str
         For ``recording`` databases: labels whose recordings give no beats.
+    physionet : str
+        Where ``download`` fetches it on PhysioNet; empty: ``name``.
     """
 
     name: str
@@ -65,6 +67,7 @@ class Database:
     symbols: dict[str, str] | None = None
     recording_classes: dict[str, str] | None = None
     recording_excluded: tuple[str, ...] = ()
+    physionet: str = ""
 
     @property
     def annotated(self) -> bool:

@@ -49,4 +49,6 @@ CPSC2018 = Database(
     test_records=TEST_RECORDS,
     recording_classes=RECORDING_CLASSES,
     recording_excluded=RECORDING_EXCLUDED,
+    # The PhysioNet/CinC Challenge 2020 copy, in the format read here.
+    physionet="challenge-2020/1.0.2/training/cpsc_2018",
 )
