@@ -31,10 +31,13 @@ def page() -> None:
 
     st.subheader("Training curves")
     names = list(runs["run"])
-    chosen = st.multiselect(
-        "Runs to overlay", names, default=names[:1], key="runs_overlay"
-    )
     paths = dict(zip(runs["run"], runs["path"]))
+    # The newest run that has curves, and the newest that has test metrics.
+    trained = [n for n in names if (Path(paths[n]) / "history.csv").exists()]
+    tested = [n for n in names if (Path(paths[n]) / "metrics.json").exists()]
+    chosen = st.multiselect(
+        "Runs to overlay", names, default=trained[:1], key="runs_overlay"
+    )
     hist = {n: h for n in chosen if (h := run_history(paths[n])) is not None}
     if hist:
         a, b = st.columns(2)
@@ -48,7 +51,12 @@ def page() -> None:
         st.caption("The chosen runs have no finished epoch yet.")
 
     st.subheader("Test metrics")
-    pick = st.selectbox("Run", names, key="runs_pick")
+    pick = st.selectbox(
+        "Run",
+        names,
+        index=names.index(tested[0]) if tested else 0,
+        key="runs_pick",
+    )
     run = Path(paths[pick])
     m, damaged = run_metrics(run)
     if damaged:

@@ -140,7 +140,7 @@ def curves_chart(histories: dict[str, pd.DataFrame], metric: str) -> alt.Chart:
         .encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y(f"{metric}:Q"),
-            color="run:N",
+            color=alt.Color("run:N", legend=alt.Legend(labelLimit=300)),
             strokeDash=alt.StrokeDash("part:N", title="part"),
             shape=alt.Shape("part:N", title="part"),
             tooltip=["run", "part", "epoch", alt.Tooltip(f"{metric}:Q", format=".4f")],
