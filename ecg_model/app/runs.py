@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import shutil
 from datetime import datetime
@@ -86,12 +88,25 @@ def run_history(run: str | os.PathLike) -> pd.DataFrame | None:
 
 def _metrics_file(folder: Path) -> tuple[object, str]:
     """``metrics.json`` of a folder as read, and why it could not be ("" when
-    read); ``(None, "")`` when there is none."""
+    read); ``(None, "")`` when there is none.
+
+    Pages ask on every rerun (the model selector, for each model): a file is
+    parsed again only when it changed.
+    """
     p = folder / "metrics.json"
-    if not p.exists():
-        return None, ""
     try:
-        return json_read(p), ""
+        stamp = p.stat().st_mtime_ns
+    except OSError:
+        return None, ""
+    m, err = _metrics_parse(str(p), stamp)
+    return copy.deepcopy(m), err
+
+
+@functools.lru_cache(maxsize=256)
+def _metrics_parse(path: str, stamp: int) -> tuple[object, str]:
+    """:func:`json_read` of ``path`` as of modification time ``stamp`` (ns)."""
+    try:
+        return json_read(path), ""
     except EcgError as e:
         return None, str(e)
 
