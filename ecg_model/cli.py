@@ -1,4 +1,4 @@
-"""Command line: download, build-dataset, train, evaluate, predict, predict-record.
+"""Command line: download, build-dataset, train, lodo, evaluate, predict and more.
 
 Every expected failure (bad file, missing data, bad option) prints one line
 ``error: <file>: <problem>`` on stderr and exits with code 2.
@@ -26,6 +26,7 @@ from .core.io import (
     json_read,
 )
 from .data.databases import DATABASES, DEFAULT_DATABASES
+from .data.render import RenderSpec
 
 # The commands import the layers they need inside their functions: those layers
 # load Keras and TensorFlow, whose import notices must be muted first
@@ -73,6 +74,7 @@ def cmd_build(a: argparse.Namespace) -> int:
         seed=a.seed,
         databases=tuple(a.databases),
     )
+    spec = RenderSpec(image_width=a.image_width, image_height=a.image_height)
 
     status = Path(a.status) if a.status else None
     last = [0.0]
@@ -90,7 +92,7 @@ def cmd_build(a: argparse.Namespace) -> int:
             build_status_write(
                 status, state="running", pid=os.getpid(), message="reading records"
             )
-        rep = dataset_build(out, opts, data=a.data_dir, progress=progress)
+        rep = dataset_build(out, opts, spec, data=a.data_dir, progress=progress)
     except EcgError as e:
         if status:
             build_status_write(status, state="failed", error=str(e), message="")
@@ -110,6 +112,33 @@ def cmd_build(a: argparse.Namespace) -> int:
         )
     print(json.dumps(rep, indent=2))
     print(f"dataset written to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_lodo(a: argparse.Namespace) -> int:
+    from .training.config import TrainConfig
+    from .training.lodo import lodo_run, lodo_table
+
+    try:
+        cfg = TrainConfig(
+            model=a.model,
+            epochs=a.epochs,
+            class_caps=_caps(a.cap),
+            balance=a.balance,
+            seed=a.seed,
+        )
+    except ValueError as e:
+        raise EcgError(str(e)) from None
+    out = Path(a.out) if a.out else artifacts_dir() / "lodo"
+    summary = lodo_run(
+        a.dataset,
+        cfg,
+        out,
+        tuple(a.databases or ()),
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    print(lodo_table(summary))
+    print(f"written to {out / 'lodo.json'}", file=sys.stderr)
     return 0
 
 
@@ -471,6 +500,19 @@ def parser_build() -> argparse.ArgumentParser:
         "--records", nargs="+", help="only these records, e.g. mitdb/100 vfdb/418"
     )
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--image-width",
+        type=int,
+        default=RenderSpec.image_width,
+        help="columns the beat window is drawn in; more resolve QRS width "
+        f"(default {RenderSpec.image_width})",
+    )
+    s.add_argument(
+        "--image-height",
+        type=int,
+        default=RenderSpec.image_height,
+        help=f"rows (default {RenderSpec.image_height})",
+    )
     s.set_defaults(fn=cmd_build)
 
     s = sub.add_parser("train", help="train a model in a new run folder")
@@ -499,6 +541,27 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--run-dir", help="train this existing queued run folder instead")
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser(
+        "lodo",
+        help="leave one database out: for each database, train on the others and "
+        "test on it; write lodo.json and print a table",
+    )
+    s.add_argument(
+        "--dataset",
+        required=True,
+        help="a dataset of several databases, e.g. a --split patient build of all",
+    )
+    s.add_argument("--out", help="folder for the runs (default artifacts/lodo)")
+    s.add_argument(
+        "--databases", nargs="+", choices=list(DATABASES), help="hold out only these"
+    )
+    s.add_argument("--epochs", type=int, default=10)
+    s.add_argument("--model", choices=sorted(MODELS), default="ecgnet")
+    s.add_argument("--cap", action="append", metavar="CLASS=N")
+    s.add_argument("--balance", choices=BALANCE, default="sqrt")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_lodo)
 
     s = sub.add_parser(
         "calibrate",

@@ -76,3 +76,26 @@ def test_json_read_errors(tmp_path):
     atomic_write_text(tmp_path / "bad.json", "{oops")
     with pytest.raises(EcgError, match="not readable JSON"):
         json_read(tmp_path / "bad.json")
+
+
+def test_patient_bootstrap_is_wider_than_beat_bootstrap() -> None:
+    """Beats of one patient are alike: when patients differ, intervals over
+    patients must be wider than intervals that treat beats as independent."""
+    from ecg_model.training.evaluate import metrics_compute
+
+    rng = np.random.default_rng(0)
+    y = np.zeros(4000, int)
+    groups = np.repeat(np.arange(8), 500)
+    # Half the patients are read almost perfectly, half poorly.
+    hit = rng.random(4000) < np.where(groups % 2 == 0, 0.98, 0.6)
+    pred = np.where(hit, 0, 1)
+    beats = metrics_compute(y, pred)
+    patients = metrics_compute(y, pred, groups=groups)
+    assert patients["accuracy"] == beats["accuracy"]
+    w_b = np.diff(beats["ci"]["accuracy"])[0]
+    w_p = np.diff(patients["ci"]["accuracy"])[0]
+    assert w_p > 3 * w_b
+    assert patients["ci_beats"] == beats["ci"]
+    assert "8 test patients" in patients["ci_method"]
+    lo, hi = patients["per_class"]["Normal"]["recall_ci"]
+    assert lo <= patients["per_class"]["Normal"]["recall"] <= hi

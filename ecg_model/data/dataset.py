@@ -44,6 +44,10 @@ from .signals import (
 )
 
 SPLITS = ("random", "patient")
+#: Leave-one-database-out: ``lodo-<db>`` tests on every patient of ``db`` and
+#: trains on the others' (``ecg_model.training.lodo`` makes such datasets as
+#: views of a patient-split build).
+LODO_SPLITS = tuple(f"lodo-{db}" for db in DATABASES)
 
 MANIFEST_COLUMNS = (
     "path",
@@ -229,8 +233,22 @@ def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
             ],
             dtype=object,
         )
+    if opts.split in LODO_SPLITS:
+        held = opts.split.removeprefix("lodo-")
+        return np.array(
+            [
+                ""
+                if rec in DATABASES[db].excluded
+                else "test"
+                if db == held
+                else "train"
+                for db, rec in zip(meta["database"], meta["record"])
+            ],
+            dtype=object,
+        )
     raise EcgError(
-        f"unknown split {opts.split!r}; expected one of: {', '.join(SPLITS)}"
+        f"unknown split {opts.split!r}; expected one of: "
+        f"{', '.join(SPLITS + LODO_SPLITS)}"
     )
 
 
@@ -284,6 +302,8 @@ def dataset_build(
             if wanted and f"{db}/{name}" not in wanted and name not in wanted:
                 continue
             if opts.split == "patient" and adapter.patient_split(name) == "":
+                continue
+            if opts.split in LODO_SPLITS and name in adapter.excluded:
                 continue
             jobs.append((str(root / db / name), db, spec, opts.vf_stride_s))
     if not jobs:
@@ -609,6 +629,16 @@ def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
     return m
 
 
+def dataset_spec(root: str | os.PathLike) -> RenderSpec | None:
+    """The drawing contract a dataset folder was built with; None when it does
+    not say (a folder of pictures from elsewhere) or cannot be read."""
+    f = Path(root) / "dataset.json"
+    try:
+        return RenderSpec.from_json(json_read(f)["preprocessing"])
+    except (OSError, EcgError, KeyError, TypeError, ValueError):
+        return None
+
+
 def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
     """Load a dataset folder as arrays drawn to ``spec``.
 
@@ -629,8 +659,11 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
             if all(p in order for p in meta["path"]):
                 sel = [order[p] for p in meta["path"]]
                 if "bits" in z:
-                    ink = np.unpackbits(z["bits"][sel], axis=-1, count=int(z["width"]))
-                    x = np.where(ink.astype(bool), 0, 255).astype(np.uint8)  # (n, h, w)
+                    x = np.unpackbits(z["bits"][sel], axis=-1, count=int(z["width"]))
+                    # ink 1 -> 0, paper 0 -> 255, in place and in uint8: a
+                    # full build at 256 columns is 3.2 GB a copy.
+                    np.subtract(1, x, out=x)
+                    x *= 255  # (n, h, w) uint8
                 else:
                     x = z["images"][sel]
     if x is None:

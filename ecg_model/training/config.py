@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..core.classes import CLASSES
-from ..data.dataset import SPLITS
+from ..data.dataset import LODO_SPLITS, SPLITS
 from .models import MODELS
 
 BALANCE = ("none", "sqrt", "balanced")
@@ -24,7 +24,8 @@ class TrainConfig:
         Registry name (``ecgnet`` default, ``ecgnet_v1`` the first default,
         ``seed`` the original report's network).
     split : str
-        ``random`` or ``patient`` (used when the dataset is built for the run).
+        ``random`` or ``patient`` (used when the dataset is built for the run),
+        or ``lodo-<db>`` (a leave-one-database-out view, ``training.lodo``).
     dataset : str
         Dataset folder; empty: ``artifacts/datasets/<split>`` (built if missing).
     epochs, batch_size : int
@@ -73,9 +74,10 @@ class TrainConfig:
             raise ValueError(
                 f"model must be one of {', '.join(MODELS)}, not {self.model!r}"
             )
-        if self.split not in SPLITS:
+        if self.split not in SPLITS + LODO_SPLITS:
             raise ValueError(
-                f"split must be one of {', '.join(SPLITS)}, not {self.split!r}"
+                f"split must be one of {', '.join(SPLITS + LODO_SPLITS)}, "
+                f"not {self.split!r}"
             )
         if self.balance not in BALANCE:
             raise ValueError(f"balance must be one of {', '.join(BALANCE)}")

@@ -46,7 +46,11 @@ def _from_cm(cm: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def metrics_compute(
-    y_true: np.ndarray, y_pred: np.ndarray, n_boot: int = 1000, seed: int = 0
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> dict:
     """Accuracy, macro recall/F1, per-class precision/recall/F1, 95% bootstrap CIs.
 
@@ -56,6 +60,11 @@ def metrics_compute(
         Class indices, shape ``(n,)``.
     n_boot : int
         Bootstrap resamples of the test set (0: no intervals).
+    groups : np.ndarray, optional
+        Patient (record) of each beat, shape ``(n,)``. With it, the intervals
+        resample patients, not beats: beats of one patient are alike, so on a
+        new-patient protocol the beat bootstrap's intervals are far too narrow
+        (the beat intervals are kept as ``ci_beats``).
 
     Returns
     -------
@@ -103,7 +112,57 @@ def metrics_compute(
             for k in ("precision", "recall", "f1"):
                 out["per_class"][c][f"{k}_ci"] = ci(boot[k][:, i])
         out["ci_method"] = f"percentile bootstrap over test beats, {n_boot} resamples"
+        if groups is not None and len(np.unique(groups)) > 1:
+            out["ci_beats"] = out["ci"]
+            _patient_ci(out, y_true, y_pred, np.asarray(groups), n_boot, rng)
+        elif groups is not None:
+            out["ci_method"] += " (one test patient: nothing to resample over)"
     return out
+
+
+def _patient_ci(
+    out: dict,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> None:
+    """Replace ``out``'s intervals by a bootstrap over patients (in place)."""
+    names, g = np.unique(groups, return_inverse=True)
+    # One confusion matrix per patient; a resample of patients is a weighted
+    # sum of them (weights: how often each patient was drawn).
+    per = np.zeros((names.size, N_CLASSES, N_CLASSES), np.int64)  # (p, k, k)
+    np.add.at(per, (g, y_true, y_pred), 1)
+    draws = rng.multinomial(names.size, np.full(names.size, 1 / names.size), n_boot)
+    cells = np.tensordot(draws, per, axes=1)  # (n_boot, k, k)
+    boot = _from_cm(cells)
+
+    def ci(v: np.ndarray) -> list[float]:
+        return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
+
+    out["ci"] = {k: ci(boot[k]) for k in ("accuracy", "macro_recall", "macro_f1")}
+    for i, c in enumerate(CLASSES):
+        for k in ("precision", "recall", "f1"):
+            out["per_class"][c][f"{k}_ci"] = ci(boot[k][:, i])
+    out["ci_method"] = (
+        f"percentile bootstrap over the {names.size} test patients (records), "
+        f"{n_boot} resamples"
+    )
+
+
+def metrics_by_group(
+    y_true: np.ndarray, y_pred: np.ndarray, by: np.ndarray, patients: np.ndarray
+) -> dict:
+    """:func:`metrics_compute` for each value of ``by`` (a database, say), with
+    intervals over the ``patients`` of that part; keyed by the value."""
+    by = np.asarray(by).astype(str)
+    return {
+        str(v): metrics_compute(
+            y_true[by == v], y_pred[by == v], groups=np.asarray(patients)[by == v]
+        )
+        for v in np.unique(by)
+    }
 
 
 def baseline_compute(y_train: np.ndarray, y_test: np.ndarray) -> dict:

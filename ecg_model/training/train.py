@@ -34,11 +34,17 @@ from ..core.io import (
     atomic_write_text,
     json_read,
 )
-from ..data.dataset import BuildOptions, caps_apply, dataset_build, dataset_load
+from ..data.dataset import (
+    BuildOptions,
+    caps_apply,
+    dataset_build,
+    dataset_load,
+    dataset_spec,
+)
 from ..data.render import RenderSpec
 from ..inference.predict import model_predict
 from .config import TrainConfig
-from .evaluate import baseline_compute, metrics_compute
+from .evaluate import baseline_compute, metrics_by_group, metrics_compute
 from .models import model_build
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
@@ -78,9 +84,15 @@ def runs_dir(path: str | os.PathLike | None = None) -> Path:
 def run_create(
     config: TrainConfig,
     runs: str | os.PathLike | None = None,
-    spec: RenderSpec = RenderSpec(),
+    spec: RenderSpec | None = None,
 ) -> Path:
-    """Make a queued run folder with ``config.json`` and ``preprocessing.json``."""
+    """Make a queued run folder with ``config.json`` and ``preprocessing.json``.
+
+    ``spec`` None: the drawing contract of ``config.dataset`` when it names a
+    built dataset (so its cache loads as drawn), else the default contract.
+    """
+    if spec is None:
+        spec = (config.dataset and dataset_spec(config.dataset)) or RenderSpec()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = (
         runs_dir(runs) / f"{stamp}-{config.model}-{config.split}-{secrets.token_hex(2)}"
@@ -246,7 +258,8 @@ def tf_dataset(
 
     Yields float32 images ``(b, h, w, 1)``, labels ``(b,)`` and, with ``w``,
     sample weights ``(b,)``. Augmentation shifts the picture horizontally by up
-    to 4 px (white fill), as a beat found a little off-centre would be; with
+    to 1/32 of its width (4 px at 128 columns; white fill), as a beat found a
+    little off-centre would be; with
     ``edge_blank`` > 0, that share of the pictures also loses a random stretch
     (1 px to just short of the beat) at its left or right edge to blank paper,
     as a beat near the start or end of a strip is drawn.
@@ -254,6 +267,9 @@ def tf_dataset(
     import tensorflow as tf
 
     h, wd = x.shape[1:3]
+    # Shift by up to 1/32 of the width (75 ms of the 2.4 s window) whatever the
+    # contract's resolution.
+    sh = max(1, round(wd / 32))
     # Shuffle and batch indices, then gather each batch in one op: slicing the
     # images one by one into a shuffle buffer kept one core busy and the other
     # idle for seconds at every epoch start.
@@ -267,8 +283,8 @@ def tf_dataset(
         img, *rest = (tf.gather(a, idx) for a in parts)  # img: (b, h, w) uint8
         img = tf.cast(img, tf.float32)[..., None]  # (b, h, w, 1)
         if augment:
-            img = tf.pad(img, [[0, 0], [0, 0], [4, 4], [0, 0]], constant_values=255.0)
-            off = tf.random.uniform([], 0, 9, dtype=tf.int32)
+            img = tf.pad(img, [[0, 0], [0, 0], [sh, sh], [0, 0]], constant_values=255.0)
+            off = tf.random.uniform([], 0, 2 * sh + 1, dtype=tf.int32)
             img = img[:, :, off : off + wd, :]  # (b, h, w, 1)
             img = tf.ensure_shape(img, [None, h, wd, 1])
             if edge_blank > 0:
@@ -481,19 +497,24 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     status_write(run_dir, phase="evaluating")
     probs = model_predict(model, ds.x_test)
     pred = probs.argmax(axis=1)
-    metrics = metrics_compute(ds.y_test, pred, seed=config.seed)
+    m = ds.meta_test
+    patients = (m["database"].astype(str) + "/" + m["record"].astype(str)).to_numpy()
+    # Intervals over beats on a random split; over patients where the test
+    # patients are new (a beat bootstrap there pretends beats are independent).
+    new_patients = config.split != "random"
+    metrics = metrics_compute(
+        ds.y_test, pred, seed=config.seed, groups=patients if new_patients else None
+    )
+    if new_patients:
+        metrics["by_database"] = metrics_by_group(
+            ds.y_test, pred, m["database"].to_numpy(), patients
+        )
     metrics["protocol"] = config.split
     metrics["model"] = config.model
     metrics["baseline"] = baseline_compute(y[tr], ds.y_test)
     metrics["n_train"] = int(len(tr))
     metrics["n_val"] = int(len(va))
-    metrics["test_records"] = sorted(
-        set(
-            ds.meta_test["database"].astype(str)
-            + "/"
-            + ds.meta_test["record"].astype(str)
-        )
-    )
+    metrics["test_records"] = sorted(set(patients))
     metrics["best_val_loss"] = (
         float(callbacks[2].best) if np.isfinite(callbacks[2].best) else None
     )
@@ -503,7 +524,6 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         ["true \\ predicted", *CLASSES],
         [[c, *row] for c, row in zip(CLASSES, metrics["confusion_matrix"])],
     )
-    m = ds.meta_test
     atomic_write_csv(
         run_dir / "test_predictions.csv",
         [
