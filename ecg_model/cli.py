@@ -300,7 +300,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
     rows, failed = [], 0
     for f in a.images:
         try:
-            rows.append(pred.predict_file(f))
+            rows.append(pred.predict_file(f, duration_s=a.duration))
         except EcgError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
@@ -308,7 +308,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
         print(json.dumps([r.to_json() for r in rows], indent=2))
     else:
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(["file", "predicted_class", "confidence", *CLASSES])
+        w.writerow(["file", "predicted_class", "confidence", *CLASSES, "span_s"])
         for r in rows:
             w.writerow(
                 [
@@ -316,8 +316,11 @@ def cmd_predict(a: argparse.Namespace) -> int:
                     r.predicted_class,
                     f"{r.confidence:.6f}",
                     *(f"{r.probabilities[c]:.6f}" for c in CLASSES),
+                    f"{r.span.duration_s:.3f}",
                 ]
             )
+            if r.span.source in ("grid", "one beat"):
+                print(f"{r.file}: time span {r.span.describe()}", file=sys.stderr)
     return 2 if failed else 0
 
 
@@ -617,6 +620,13 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("images", nargs="+")
     s.add_argument("--model", help="run folder (default artifacts/default)")
     s.add_argument("--format", choices=("csv", "json"), default="csv")
+    s.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="seconds each picture's trace spans (a crop of one beat: 0.6-1 s); "
+        "default: read from an ECG-paper grid, else estimated",
+    )
     s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("predict-record", help="classify every beat of a record or CSV")

@@ -183,9 +183,10 @@ def test_cli_predict_csv_json_and_bad_files(tiny_run, tmp_path):
     r = run_cli("predict", str(good), str(bad), str(good), "--model", str(tiny_run))
     assert r.returncode == 2
     rows = list(csv.reader(io.StringIO(r.stdout)))
-    assert rows[0] == ["file", "predicted_class", "confidence", *CLASSES]
+    assert rows[0] == ["file", "predicted_class", "confidence", *CLASSES, "span_s"]
     assert len(rows) == 3 and rows[1][1] in CLASSES
-    assert abs(sum(float(v) for v in rows[1][3:]) - 1) < 1e-3
+    assert abs(sum(float(v) for v in rows[1][3:-1]) - 1) < 1e-3
+    assert float(rows[1][-1]) == 2.4  # the span assumed: the model's window
     assert (
         r.stderr.strip()
         == f"error: {bad}: not an image (PNG, JPEG, BMP or WebP expected)"
@@ -193,7 +194,13 @@ def test_cli_predict_csv_json_and_bad_files(tiny_run, tmp_path):
     r = run_cli("predict", str(good), "--model", str(tiny_run), "--format", "json")
     assert r.returncode == 0
     out = json.loads(r.stdout)
-    assert list(out[0]) == ["file", "predicted_class", "confidence", "probabilities"]
+    assert list(out[0])[:4] == [
+        "file",
+        "predicted_class",
+        "confidence",
+        "probabilities",
+    ]
+    assert out[0]["span_s"] == 2.4 and "window" in out[0]["span"]
     assert list(out[0]["probabilities"]) == list(CLASSES)
 
 

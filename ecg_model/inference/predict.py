@@ -22,8 +22,6 @@ from ..core.io import default_model_dir, json_read
 from ..data.pictures import image_read
 from ..data.render import (
     RenderSpec,
-    TraceQuality,
-    image_normalize,
     outside_blank,
     windows_render,
 )
@@ -36,6 +34,7 @@ from ..data.signals import (
     signal_resample,
 )
 from .rhythm import rhythm_adjust, rhythm_read, rr_ratio
+from .span import Span, picture_window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,13 +66,6 @@ def probs_temper(probs: np.ndarray, temperature: float) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def image_prepare(
-    picture: np.ndarray, spec: RenderSpec
-) -> tuple[np.ndarray, TraceQuality]:
-    """Training preprocessing of a picture -> uint8 ``(image_height, image_width)``."""
-    return image_normalize(picture, spec)
-
-
 def model_predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
     """Class probabilities ``(n, n_classes)`` for uint8 images ``(n, h, w)``.
 
@@ -100,6 +92,7 @@ class Prediction:
     uncertain: bool
     reason: str
     image: np.ndarray  # the model's input, uint8 (h, w)
+    span: Span | None = None  # time the picture's trace spans, and how found
 
     def to_json(self) -> dict:
         return {
@@ -107,6 +100,8 @@ class Prediction:
             "predicted_class": self.predicted_class,
             "confidence": round(self.confidence, 6),
             "probabilities": {c: round(p, 6) for c, p in self.probabilities.items()},
+            "span_s": round(self.span.duration_s, 3) if self.span else None,
+            "span": self.span.describe() if self.span else "",
         }
 
 
@@ -172,8 +167,14 @@ class Predictor:
             )
         return self._graph
 
-    def predict_picture(self, picture: np.ndarray, name: str = "") -> Prediction:
+    def predict_picture(
+        self, picture: np.ndarray, name: str = "", duration_s: float | None = None
+    ) -> Prediction:
         """Predict one decoded picture (any size, RGB or gray uint8).
+
+        ``duration_s``: the time the picture's trace spans, s, where known;
+        otherwise it is read from an ECG-paper grid or estimated
+        (:mod:`ecg_model.inference.span`).
 
         Raises
         ------
@@ -182,7 +183,7 @@ class Predictor:
             shape): there is nothing to classify. A poor trace (short, broken)
             is classified and flagged uncertain.
         """
-        img, q = image_prepare(picture, self.spec)
+        img, q, span = picture_window(picture, self.spec, duration_s)
         if not q.found:
             raise EcgError(f"{name or 'picture'}: {q.reason}")
         p = self.predict_arrays(img[None])[0]
@@ -203,14 +204,18 @@ class Predictor:
             bool(reason),
             reason,
             img,
+            span,
         )
 
     def predict_file(
-        self, src: str | os.PathLike | bytes, name: str | None = None
+        self,
+        src: str | os.PathLike | bytes,
+        name: str | None = None,
+        duration_s: float | None = None,
     ) -> Prediction:
         """Read and predict one picture (path or bytes); EcgError if unreadable."""
         label = name or (str(src) if not isinstance(src, bytes) else "upload")
-        return self.predict_picture(image_read(src, label), label)
+        return self.predict_picture(image_read(src, label), label, duration_s)
 
     def predict_signal(self, sig: np.ndarray, fs: float) -> BeatTable:
         """Classify every beat of a raw single-lead signal (mV at ``fs`` Hz)."""
