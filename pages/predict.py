@@ -83,6 +83,8 @@ def picture_card(p: Prediction, predictor, i: int) -> None:
             st.image(
                 p.image, caption="the model's input (trace redrawn)", width="stretch"
             )
+        if p.span is not None:
+            st.caption(f"Time span of the picture: {webapp.plain(p.span.describe())}")
     with right:
         st.altair_chart(
             charts.probability_chart(p.probabilities),
@@ -180,6 +182,21 @@ def pictures_section(predictor) -> None:
         help="Detect: wide pictures (over 3 s of ECG paper, or 3.5 times "
         "as wide as tall) are read as strips.",
     )
+    span_s = None
+    if kind != "A rhythm strip":
+        span_s = st.number_input(
+            "Seconds each beat picture shows (optional)",
+            min_value=0.3,
+            max_value=10.0,
+            value=None,
+            step=0.1,
+            key="predict_span",
+            help="The model reads 2.4 s around a beat. Left empty, the span is "
+            "read from an ECG-paper grid (25 mm/s), or estimated: a picture of "
+            "one beat is taken as a 0.8 s crop, anything else as 2.4 s. A wrong "
+            "span stretches or squeezes the QRS, which is what separates "
+            "bundle branch blocks.",
+        )
     preds: list[Prediction] = []
     for k, (name, data) in enumerate(items):
         try:
@@ -196,7 +213,7 @@ def pictures_section(predictor) -> None:
                     "*Detect* or *A rhythm strip* to classify each beat.",
                     icon=":material/warning:",
                 )
-            preds.append(predictor.predict_picture(pic, name))
+            preds.append(predictor.predict_picture(pic, name, span_s))
         except EcgError as e:
             st.error(webapp.plain(e))
     if not preds:

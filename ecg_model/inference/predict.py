@@ -406,7 +406,8 @@ def wfdb_upload_read(files: dict[str, bytes]) -> tuple[np.ndarray, float, str]:
 
 
 def predictions_frame(preds: list[Prediction]) -> pd.DataFrame:
-    """One row per picture: file, class, confidence, uncertain, six probabilities."""
+    """One row per picture: file, class, confidence, uncertain, six probabilities,
+    and the time span the picture was read as (s)."""
     import pandas as pd
 
     return pd.DataFrame(
@@ -417,10 +418,18 @@ def predictions_frame(preds: list[Prediction]) -> pd.DataFrame:
                 "confidence": round(p.confidence, 4),
                 "uncertain": p.uncertain,
                 **{c: round(p.probabilities[c], 4) for c in CLASSES},
+                "span_s": round(p.span.duration_s, 3) if p.span else None,
             }
             for p in preds
         ],
-        columns=["file", "predicted_class", "confidence", "uncertain", *CLASSES],
+        columns=[
+            "file",
+            "predicted_class",
+            "confidence",
+            "uncertain",
+            *CLASSES,
+            "span_s",
+        ],
     )
 
 

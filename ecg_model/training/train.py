@@ -261,8 +261,9 @@ def tf_dataset(
     to 1/32 of its width (4 px at 128 columns; white fill), as a beat found a
     little off-centre would be; with
     ``edge_blank`` > 0, that share of the pictures also loses a random stretch
-    (1 px to just short of the beat) at its left or right edge to blank paper,
-    as a beat near the start or end of a strip is drawn.
+    (1 px to just short of the beat) at its left or right edge, or both, to
+    blank paper, as a beat near the start or end of a strip is drawn, and as a
+    tight crop of one beat is (``inference.span``).
     """
     import tensorflow as tf
 
@@ -290,11 +291,15 @@ def tf_dataset(
             if edge_blank > 0:
                 b = tf.shape(img)[0]
                 hit = tf.random.uniform([b]) < edge_blank  # (b,)
-                left = tf.random.uniform([b]) < 0.5  # (b,)
-                k = tf.random.uniform([b], 1, wd // 2 - 6, dtype=tf.int32)  # (b,)
+                # 0: left edge, 1: right edge, 2: both (a crop of the beat).
+                side = tf.random.uniform([b], 0, 3, dtype=tf.int32)  # (b,)
+                keep = max(6, round(6 * wd / 128))  # ~110 ms each side of the beat
+                kl = tf.random.uniform([b, 1], 1, wd // 2 - keep, dtype=tf.int32)
+                kr = tf.random.uniform([b, 1], 1, wd // 2 - keep, dtype=tf.int32)
                 cols = tf.range(wd)[None, :]  # (1, w)
-                gone = tf.where(
-                    left[:, None], cols < k[:, None], cols >= wd - k[:, None]
+                gone = tf.logical_or(
+                    tf.logical_and(cols < kl, (side != 1)[:, None]),
+                    tf.logical_and(cols >= wd - kr, (side != 0)[:, None]),
                 )  # (b, w)
                 gone = tf.logical_and(gone, hit[:, None])
                 img = tf.where(gone[:, None, :, None], 255.0, img)  # (b, h, w, 1)
