@@ -2,9 +2,10 @@
 
 Real uploads are drawn by other software: thicker or anti-aliased lines,
 coloured traces, ECG-paper grids, axes and margins, JPEG artefacts. This module
-draws beats of the patient protocol's *held-out* records (mitdb DS2 and the
-vfdb test records: never training records of either protocol's patient model)
-in such styles, so robustness to drawing style is measured, not assumed.
+draws beats of the patient protocol's *test* patients (every database's
+``test_records``: never training records of a patient-protocol model) in such
+styles, and at other time spans (a tight crop of one beat, 2-4 s on ECG
+paper), so robustness to drawing style is measured, not assumed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 from .core.classes import CLASSES
 from .core.errors import EcgError
 from .core.io import atomic_write_bytes, atomic_write_json, data_dir
-from .data.databases import MITDB, VFDB
+from .data.databases import DATABASES
 from .data.dataset import record_labelled
 from .data.render import RenderSpec, windows_render
 from .data.signals import record_read
@@ -38,7 +39,18 @@ STYLES: dict[str, dict] = {
     "thumbnail-64": dict(
         color="0.15", lw=0.8, axes=False, grid="gray", size=(0.64, 0.64)
     ),
+    # Other time spans: a tight crop of one beat (0.6-1 s, no grid: the span is
+    # estimated) and 2-4 s on ECG paper (the span is read from the grid). The
+    # figure's width follows the span: 1.5 inches a second.
+    "beat-crop": dict(color="black", lw=1.2, axes=False, span=(0.6, 1.0)),
+    "paper-wide": dict(
+        color="black", lw=1.2, axes=False, grid="paper", span=(2.0, 4.0)
+    ),
 }
+#: Height of the figures whose width follows their span, inches.
+SPAN_HEIGHT_IN = 1.5
+#: Inches a second for the figures whose width follows their span.
+SPAN_IN_PER_S = 1.5
 
 
 def style_draw(seg: np.ndarray, fs: float, style: str) -> bytes:
@@ -60,7 +72,8 @@ def style_draw(seg: np.ndarray, fs: float, style: str) -> bytes:
         Image.fromarray(img).save(buf, "PNG")
         return buf.getvalue()
     t = np.arange(seg.size) / fs
-    fig = plt.figure(figsize=o["size"], dpi=100, facecolor=o.get("bg", "white"))
+    size = o.get("size") or (SPAN_IN_PER_S * seg.size / fs, SPAN_HEIGHT_IN)
+    fig = plt.figure(figsize=size, dpi=100, facecolor=o.get("bg", "white"))
     ax = fig.add_axes([0.12, 0.15, 0.85, 0.8] if o["axes"] else [0, 0, 1, 1])
     ax.set_facecolor(o.get("bg", "white"))
     if o.get("grid") == "paper":
@@ -108,7 +121,7 @@ def style_test_build(
     root = data_dir(data)
     rng = np.random.default_rng(seed)
     picks = []
-    sources = [(db, r) for db in (MITDB, VFDB) for r in db.test_records]
+    sources = [(db, r) for db in DATABASES.values() for r in db.test_records]
     if records:
         sources = [
             s for s in sources if f"{s[0].name}/{s[1]}" in records or s[1] in records
@@ -138,12 +151,20 @@ def style_test_build(
     for style, o in STYLES.items():
         ext = "jpg" if o.get("jpeg") else "png"
         for db, rn, s, c in df.itertuples(index=False):
-            seg = sigs[(db, rn)][s - spec.before : s + spec.after]
+            sig = sigs[(db, rn)]
+            a, b = s - spec.before, s + spec.after
+            if "span" in o:
+                # A hand-made crop: its span, centred within a tenth of it.
+                span = rng.uniform(*o["span"]) * spec.fs
+                mid = s + rng.uniform(-0.1, 0.1) * span
+                a, b = int(max(0, mid - span / 2)), int(min(sig.size, mid + span / 2))
+            seg = sig[a:b]
             rel = f"{style}/{c}/{db}_{rn}_{s}.{ext}"
             atomic_write_bytes(out / rel, style_draw(seg, spec.fs, style))
-            rows.append((rel, style, db, rn, s, c))
+            rows.append((rel, style, db, rn, s, c, round((b - a) / spec.fs, 3)))
     man = pd.DataFrame(
-        rows, columns=["path", "style", "database", "record", "sample", "class"]
+        rows,
+        columns=["path", "style", "database", "record", "sample", "class", "span_s"],
     )
     atomic_write_bytes(out / "manifest.csv", man.to_csv(index=False).encode())
     rep = {
