@@ -252,7 +252,15 @@ def cmd_fit_rhythm(a: argparse.Namespace) -> int:
         f"kept {rule(res['pac_ratio_threshold'], res['irregular_max'])} "
         f"({res['criterion']}), saved in {Path(a.run) / 'rhythm.json'}"
     )
-    print("test part, picture + rhythm step:")
+    print("rule and learnt stage on the same test beats:")
+    for k, v in res["compared"].items():
+        print(
+            f"  {k:<7} accuracy {100 * v['accuracy']:.1f}%  macro F1 "
+            f"{100 * v['macro_f1']:.1f}%  PAC sensitivity "
+            f"{100 * v['pac_sensitivity']:.1f}% PPV {100 * v['pac_ppv']:.1f}%"
+        )
+    print(f"applied: the {res['use']} (chosen on the training beats)")
+    print(f"test part, picture + {res['use']}:")
     print(metrics_table(res))
     return 0
 

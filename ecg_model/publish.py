@@ -262,7 +262,9 @@ def model_card(metrics: dict, dest: Path) -> str:
         rhythm_txt = (
             "\n### Patient protocol with the rhythm step, per class\n\n"
             "Where a beat's neighbours are known (a record, a signal, a strip), "
-            + rhythm_describe(rr["pac_ratio_threshold"], rr.get("irregular_max"))
+            + rhythm_describe(
+                rr["pac_ratio_threshold"], rr.get("irregular_max"), rr.get("use")
+            )
             + " (local: 16 intervals each side; `patient/rhythm.json`, fitted on "
             f"the {rr.get('fitted_on', 'training part')}: "
             f"{rr.get('criterion', 'most PACs with PAC PPV >= 0.5')}; "

@@ -29,7 +29,7 @@ from .core.io import data_dir
 from .data.databases import MITDB
 from .data.render import windows_render
 from .data.signals import BEAT_CODES, record_read
-from .inference.rhythm import rhythm_adjust, rr_gate, rr_ratio
+from .inference.rhythm import rhythm_step_rr, rr_features
 from .inference.strip import strip_analyze
 from .training.rhythm_fit import record_rr
 
@@ -234,10 +234,10 @@ def strip_evaluate(
             bi_pred += list(p.argmax(1))
             if t_pac is not None:
                 # (n,) from the strip's own beats
-                r_strip = rr_ratio(ts, predictor.irregular_max)[keep]
-                bi_pred_strip += list(rhythm_adjust(p, r_strip, t_pac).argmax(1))
-                r = rr_gate(rr_at[rn](c), predictor.irregular_max)  # (n,)
-                bi_pred_rr += list(rhythm_adjust(p, r, t_pac).argmax(1))
+                r_strip = rr_features(ts)[keep]  # (n, 2)
+                bi_pred_strip += list(rhythm_step_rr(predictor, p, r_strip).argmax(1))
+                r = rr_at[rn](c)  # (n, 2), from the whole record
+                bi_pred_rr += list(rhythm_step_rr(predictor, p, r).argmax(1))
 
     def scores(y_t: list, y_p: list) -> dict:
         return {

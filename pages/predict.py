@@ -288,7 +288,11 @@ def signal_section(predictor) -> None:
     if predictor.pac_ratio_threshold is not None:
         st.caption(
             "Rhythm step on: "
-            + rhythm_describe(predictor.pac_ratio_threshold, predictor.irregular_max)
+            + rhythm_describe(
+                predictor.pac_ratio_threshold,
+                predictor.irregular_max,
+                "learnt" if predictor.rhythm_stage else "rule",
+            )
             + " (fitted on this model's training records)."
         )
     st.altair_chart(

@@ -78,7 +78,9 @@ def page() -> None:
         if rr:
             st.markdown(
                 "**With the rhythm step** ("
-                + rhythm_describe(rr["pac_ratio_threshold"], rr.get("irregular_max"))
+                + rhythm_describe(
+                    rr["pac_ratio_threshold"], rr.get("irregular_max"), rr.get("use")
+                )
                 + "; fitted on the training records): "
                 f"accuracy {100 * rr['accuracy']:.2f}%, macro recall "
                 f"{100 * rr['macro_recall']:.2f}%, macro F1 {100 * rr['macro_f1']:.2f}%"

@@ -22,6 +22,7 @@ from ecg_model.inference.rhythm import (
     rhythm_read,
     rr_features,
     rr_ratio,
+    stage_apply,
 )
 from ecg_model.training.rhythm_fit import rhythm_fit_run, threshold_fit
 
@@ -135,11 +136,16 @@ def test_fit_rhythm_on_a_run(tiny_run, tmp_path):
     shutil.copytree(tiny_run, run)
     res = rhythm_fit_run(run, DATA, folds=2)
     assert 0.6 <= res["pac_ratio_threshold"] <= 0.95
-    assert rhythm_read(run) == {
-        "pac_ratio_threshold": res["pac_ratio_threshold"],
-        "irregular_max": res["irregular_max"],
-    }
+    got = rhythm_read(run)
+    assert got["pac_ratio_threshold"] == res["pac_ratio_threshold"]
+    assert got["irregular_max"] == res["irregular_max"]
     saved = json.loads((run / RHYTHM_FILE).read_text())
+    # Rule and learnt stage are both fitted and scored; the one chosen on the
+    # training beats is the one applied.
+    assert saved["use"] in ("rule", "learnt") and res["use"] == saved["use"]
+    assert (got["stage"] is not None) == (saved["use"] == "learnt")
+    assert set(res["compared"]) == {"rule", "learnt"}
+    assert 0 <= res["compared"]["learnt"]["pac_sensitivity"] <= 1
     assert saved["pac_ratio_threshold"] == res["pac_ratio_threshold"]
     assert saved["folds"] == 2 and "out-of-fold" in saved["fitted_on"]
     # Two fold runs, each trained on the other fold's records and finished.
@@ -184,3 +190,27 @@ def test_fit_rhythm_on_a_run(tiny_run, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "ratio < 0.60" in out.stdout and "rhythm.json" in out.stdout
     assert "the run's own model" in out.stdout
+
+
+def test_learnt_stage_calls_early_normal_looking_beats_pac():
+    """Fitted on beats the picture calls Normal, the stage learns what the rule
+    says: early (RR ratio ~0.7) in a regular rhythm is a PAC, on time is not."""
+    from ecg_model.training.rhythm_fit import stage_fit
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = np.where(rng.random(n) < 0.15, PAC, NORMAL)
+    p = np.full((n, len(CLASSES)), 0.02)
+    p[:, NORMAL] = 0.9
+    ratio = np.where(y == PAC, rng.normal(0.7, 0.05, n), rng.normal(1.0, 0.05, n))
+    rr = np.stack([ratio, rng.uniform(0.01, 0.05, n)], axis=1)
+    stage = stage_fit(p, rr, y)
+    assert len(stage["coef"]) == len(CLASSES) == len(stage["intercept"])
+    out = stage_apply(p, rr, stage)
+    assert (out.argmax(axis=1) == y).mean() > 0.97
+    np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-5)
+    # No RR ratio (a first beat, a single picture): the picture's answer stands.
+    rr[:5, 0] = np.nan
+    np.testing.assert_allclose(stage_apply(p, rr, stage)[:5], p[:5], atol=1e-6)
+    # Classes never seen in fitting are never predicted.
+    assert set(out.argmax(axis=1)) <= {NORMAL, PAC}

@@ -33,7 +33,7 @@ from ..data.signals import (
     signal_clean,
     signal_resample,
 )
-from .rhythm import rhythm_adjust, rhythm_read, rr_ratio
+from .rhythm import rhythm_read, rhythm_step
 from .span import Span, picture_window
 
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ class Predictor:
         rhythm = rhythm_read(self.run_dir) or {}
         self.pac_ratio_threshold = rhythm.get("pac_ratio_threshold")
         self.irregular_max = rhythm.get("irregular_max")
+        self.rhythm_stage = rhythm.get("stage")
         # Probabilities calibrated on held-out patients where the run has it.
         cal = self.run_dir / CALIBRATION_FILE
         cal = json_read(cal) if cal.exists() else {}
@@ -293,11 +294,9 @@ def signal_beats_classify(
     pad = np.pad(x, (spec.before, spec.after), mode="edge")
     imgs = windows_render(pad, qrs + spec.before, spec)  # (n_beats, h, w)
     imgs = outside_blank(imgs, qrs, x.size, spec)
-    # 4. classify by picture, then by rhythm: a beat the picture calls Normal that
-    #    comes early against its neighbours is a PAC (see ecg_model.inference.rhythm).
-    probs = predictor.predict_arrays(imgs)
-    ratio = rr_ratio(qrs / spec.fs, predictor.irregular_max)
-    probs = rhythm_adjust(probs, ratio, predictor.pac_ratio_threshold)
+    # 4. classify by picture, then by rhythm: a beat that looks normal but comes
+    #    early against its neighbours is a PAC (see ecg_model.inference.rhythm).
+    probs = rhythm_step(predictor, predictor.predict_arrays(imgs), qrs / spec.fs)
     return BeatTable(
         fs=fs,
         sig=x,

@@ -98,8 +98,20 @@ def rr_gate(rr: np.ndarray, irregular_max: float | None) -> np.ndarray:
     return np.where(np.nan_to_num(rr[:, 1], nan=0.0) < irregular_max, rr[:, 0], np.nan)
 
 
-def rhythm_describe(threshold: float, irregular_max: float | None) -> str:
-    """The rhythm step's rule in words, for pages, notes and the model card."""
+def rhythm_describe(
+    threshold: float, irregular_max: float | None, use: str | None = "rule"
+) -> str:
+    """The rhythm step in words, for pages, notes and the model card.
+
+    ``use``: ``"rule"`` (or None) or ``"learnt"`` (the stage that replaced it).
+    """
+    if use == "learnt":
+        return (
+            "a learnt stage (logistic regression over the picture's six "
+            "probabilities, the beat's RR interval over the local mean and the "
+            "rhythm's irregularity, fitted on out-of-fold training beats) gives "
+            "each beat's class"
+        )
     gate = (
         f" in a regular rhythm (local RR irregularity < {irregular_max:.2f})"
         if irregular_max is not None
@@ -134,16 +146,94 @@ def rhythm_adjust(
     return out
 
 
+#: Inputs of the learnt rhythm stage, in order (see :func:`stage_features`).
+STAGE_FEATURES = (
+    *(f"log p({c})" for c in CLASSES),
+    "rr ratio",
+    "irregularity",
+    "rr ratio x p(Normal)",
+    "irregularity x p(Normal)",
+)
+
+
+def stage_features(probs: np.ndarray, rr: np.ndarray) -> np.ndarray:
+    """The learnt rhythm stage's inputs for beats with an RR ratio.
+
+    Parameters
+    ----------
+    probs : np.ndarray
+        Picture probabilities, shape ``(n, 6)``.
+    rr : np.ndarray
+        :func:`rr_features` rows, shape ``(n, 2)``, finite ratios only (an
+        irregularity that is NaN, with under 4 beats, counts as 0).
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(n, len(STAGE_FEATURES))``. The products let a linear model say
+        "early *and* normal-looking", which a sum of the two cannot.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    ratio = np.asarray(rr, dtype=np.float64)[:, 0:1]  # (n, 1)
+    irr = np.nan_to_num(np.asarray(rr, dtype=np.float64)[:, 1:2], nan=0.0)  # (n, 1)
+    pn = p[:, NORMAL : NORMAL + 1]  # (n, 1)
+    return np.hstack([np.log(np.clip(p, 1e-6, 1)), ratio, irr, ratio * pn, irr * pn])
+
+
+def stage_apply(probs: np.ndarray, rr: np.ndarray, stage: dict) -> np.ndarray:
+    """The learnt rhythm stage: a multinomial logistic model over the picture's
+    probabilities and the beat's RR features (fitted by
+    ``training.rhythm_fit.stage_fit``).
+
+    Beats without an RR ratio (the first one, short signals, single pictures)
+    keep the picture's probabilities. Returns a copy of ``probs``, ``(n, 6)``.
+    """
+    out = np.array(probs, dtype=np.float32, copy=True)
+    rr = np.asarray(rr, dtype=np.float64).reshape(-1, 2)
+    has = np.isfinite(rr[:, 0])
+    if not has.any():
+        return out
+    x = stage_features(out[has], rr[has])  # (m, f)
+    x = (x - np.asarray(stage["mean"])) / np.asarray(stage["scale"])
+    z = x @ np.asarray(stage["coef"]).T + np.asarray(stage["intercept"])  # (m, 6)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out[has] = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
 def rhythm_read(run_dir: str | os.PathLike) -> dict | None:
     """The run's rhythm step (``rhythm.json``), or None without one.
 
-    Keys ``pac_ratio_threshold`` (float) and ``irregular_max`` (float or None).
+    Keys ``pac_ratio_threshold`` (float), ``irregular_max`` (float or None) and
+    ``stage``: the learnt stage's weights where the fit chose it over the rule,
+    else None.
     """
     p = Path(run_dir) / RHYTHM_FILE
     if not p.exists():
         return None
     d = json_read(p)
+    learnt = d.get("learnt") or {}
     return {
         "pac_ratio_threshold": float(d["pac_ratio_threshold"]),
         "irregular_max": d.get("irregular_max"),
+        "stage": learnt.get("stage") if d.get("use") == "learnt" else None,
     }
+
+
+def rhythm_step(predictor, probs: np.ndarray, beat_s: np.ndarray) -> np.ndarray:
+    """Apply a predictor's rhythm step to the beats of one signal.
+
+    The learnt stage where the run's fit chose it, else the rule; a run with
+    neither returns ``probs`` as they are. ``beat_s``: every beat's time, s,
+    shape ``(n,)``; returns ``(n, 6)``.
+    """
+    return rhythm_step_rr(predictor, probs, rr_features(beat_s))
+
+
+def rhythm_step_rr(predictor, probs: np.ndarray, rr: np.ndarray) -> np.ndarray:
+    """:func:`rhythm_step` from the beats' :func:`rr_features` rows ``(n, 2)``."""
+    if getattr(predictor, "rhythm_stage", None):
+        return stage_apply(probs, rr, predictor.rhythm_stage)
+    ratio = rr_gate(np.asarray(rr, dtype=np.float64), predictor.irregular_max)
+    return rhythm_adjust(probs, ratio, predictor.pac_ratio_threshold)

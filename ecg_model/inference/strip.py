@@ -371,8 +371,9 @@ def strip_analyze(
         mode, times, p = "beats", beat_t, probs
         t_pac = predictor.pac_ratio_threshold
         if t_pac is not None:
+            use = "learnt" if getattr(predictor, "rhythm_stage", None) else "rule"
             notes.append(
-                "rhythm step: " + rhythm_describe(t_pac, predictor.irregular_max)
+                "rhythm step: " + rhythm_describe(t_pac, predictor.irregular_max, use)
             )
     classes = [CLASSES[k] for k in p.argmax(axis=1)]
     hr, irr = None, None

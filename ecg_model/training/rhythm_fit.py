@@ -4,7 +4,9 @@ Training side: it reads the training records' annotations and trains fold
 models, so a beat's picture probabilities come from a model that never saw its
 record. The pipeline of :func:`rhythm_fit_run` reads: training beats -> RR
 features -> out-of-fold picture probabilities -> the rule with the most PACs at
-PPV >= 50% -> ``rhythm.json`` -> test metrics with the step.
+PPV >= 50%, and a learnt stage (logistic regression over the probabilities and
+RR features) -> the better of the two on those beats -> ``rhythm.json`` -> test
+metrics with each.
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ from ..inference.rhythm import (
     LOCAL_BEATS,
     PAC,
     RHYTHM_FILE,
+    STAGE_FEATURES,
     rhythm_adjust,
     rr_features,
     rr_gate,
+    stage_apply,
+    stage_features,
 )
 from .config import TrainConfig
 from .evaluate import metrics_compute
@@ -97,6 +102,78 @@ def threshold_fit(
     if best[0] < 0:  # no rule reaches the floor: the one that comes closest
         return closest[2], closest[3], sweep
     return best[2], best[3], sweep
+
+
+def stage_fit(probs: np.ndarray, rr: np.ndarray, y: np.ndarray) -> dict:
+    """Fit the learnt rhythm stage: multinomial logistic regression of the class
+    on :func:`~ecg_model.inference.rhythm.stage_features`.
+
+    Parameters
+    ----------
+    probs : np.ndarray
+        Out-of-fold picture probabilities of training beats, shape ``(n, 6)``.
+    rr : np.ndarray
+        Their RR features, shape ``(n, 2)``, finite ratios.
+    y : np.ndarray
+        Their classes, shape ``(n,)``.
+
+    Returns
+    -------
+    dict
+        ``{"features", "mean", "scale", "coef" (6 x f), "intercept" (6)}``, JSON
+        ready; classes absent from ``y`` get a weight row that never wins.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x = stage_features(probs, rr)
+    sc = StandardScaler().fit(x)
+    lr = LogisticRegression(C=1.0, max_iter=2000).fit(sc.transform(x), y)
+    coef = np.zeros((len(CLASSES), x.shape[1]))
+    icpt = np.full(len(CLASSES), -50.0)  # a class never seen is never predicted
+    coef[lr.classes_], icpt[lr.classes_] = lr.coef_, lr.intercept_
+    if len(lr.classes_) == 2:  # binary: sklearn keeps one row for the second class
+        coef[lr.classes_] = [-lr.coef_[0] / 2, lr.coef_[0] / 2]
+        icpt[lr.classes_] = [-lr.intercept_[0] / 2, lr.intercept_[0] / 2]
+    return {
+        "features": list(STAGE_FEATURES),
+        "mean": sc.mean_.tolist(),
+        "scale": sc.scale_.tolist(),
+        "coef": coef.tolist(),
+        "intercept": icpt.tolist(),
+    }
+
+
+def stage_cross_score(
+    probs: np.ndarray, rr: np.ndarray, y: np.ndarray, groups: np.ndarray
+) -> np.ndarray:
+    """Stage probabilities of training beats from stages fitted without their
+    record (``GroupKFold``, up to 5 folds), shape ``(n, 6)``: what choosing
+    between the stage and the rule is scored on, so neither has seen the beats
+    it is judged by."""
+    out = np.array(probs, dtype=np.float32, copy=True)
+    k = min(5, len(np.unique(groups)))
+    if k < 2:
+        return out
+    for tr, te in GroupKFold(n_splits=k).split(probs, y, groups):
+        out[te] = stage_apply(probs[te], rr[te], stage_fit(probs[tr], rr[tr], y[tr]))
+    return out
+
+
+def _macro_f1(y: np.ndarray, probs: np.ndarray) -> float:
+    return metrics_compute(y, np.asarray(probs).argmax(axis=1), n_boot=0)["macro_f1"]
+
+
+def _summary(m: dict) -> dict:
+    """Headline figures and PAC sensitivity/PPV of a metrics dict."""
+    pac = m["per_class"][CLASSES[PAC]]
+    return {
+        **{k: m[k] for k in ("accuracy", "macro_recall", "macro_f1")},
+        "pac_sensitivity": pac["recall"],
+        "pac_ppv": pac["precision"],
+        "pac_sensitivity_ci": pac.get("recall_ci"),
+        "pac_ppv_ci": pac.get("precision_ci"),
+    }
 
 
 def rhythm_write(
@@ -303,6 +380,18 @@ def rhythm_fit_run(
     criterion = "most PACs with PAC PPV >= 0.5" + (
         "" if kept["ppv"] >= 0.5 else "; no rule reached it there: the highest PPV"
     )
+    # 3. the learnt stage on the same beats. It replaces the rule where its
+    #    macro F1 there is higher, each beat scored by a stage fitted without
+    #    its record (the rule has two numbers to fit; the stage has 60).
+    rr_ok, p_ok, y_ok = rr_tr[fit][ok], p_tr[ok], ds.y_train[fit][ok]
+    patients = ds.meta_train["database"].astype(str) + "/"
+    patients = (patients + ds.meta_train["record"].astype(str)).to_numpy()[fit][ok]
+    stage = stage_fit(p_ok, rr_ok, y_ok)
+    f_stage = _macro_f1(y_ok, stage_cross_score(p_ok, rr_ok, y_ok, patients))
+    f_rule = _macro_f1(
+        y_ok, rhythm_adjust(p_ok, rr_gate(rr_ok, irregular_max), threshold)
+    )
+    use = "learnt" if f_stage > f_rule else "rule"
     rhythm_write(
         run_dir,
         threshold,
@@ -313,18 +402,41 @@ def rhythm_fit_run(
             "fit_sensitivity": kept["sensitivity"],
             "fit_ppv": kept["ppv"],
             "folds": folds,
+            "use": use,
+            "choice": f"training beats' macro F1, out of record: learnt stage "
+            f"{f_stage:.4f}, rule {f_rule:.4f}",
+            "learnt": {"stage": stage, "fit_macro_f1": f_stage},
+            "rule_fit_macro_f1": f_rule,
         },
     )
-    # 3. test part, scored with the image alone and with the rhythm step.
-    rr_te = rr_gate(manifest_rr(ds.meta_test, data, pred.spec.fs), irregular_max)
-    p_te = rhythm_adjust(pred.predict_arrays(ds.x_test), rr_te, threshold)
-    res = metrics_compute(ds.y_test, p_te.argmax(axis=1), seed=cfg.seed)
+    # 4. test part, scored with the image alone, the rule and the learnt stage;
+    #    ``rr_context`` holds the step chosen in 3, with both for comparison.
+    p_img = pred.predict_arrays(ds.x_test)
+    rr_te = manifest_rr(ds.meta_test, data, pred.spec.fs)
+    m = ds.meta_test
+    groups = (m["database"].astype(str) + "/" + m["record"].astype(str)).to_numpy()
+    by = {
+        "rule": rhythm_adjust(p_img, rr_gate(rr_te, irregular_max), threshold),
+        "learnt": stage_apply(p_img, rr_te, stage),
+    }
+    scored = {
+        k: metrics_compute(
+            ds.y_test,
+            v.argmax(axis=1),
+            seed=cfg.seed,
+            groups=groups if cfg.split != "random" else None,
+        )
+        for k, v in by.items()
+    }
+    res = scored[use]
     res.update(
         pac_ratio_threshold=threshold,
         irregular_max=irregular_max,
         fit_sweep=sweep,
         fitted_on=fitted_on,
         criterion=criterion,
+        use=use,
+        compared={k: _summary(v) for k, v in scored.items()},
     )
     metrics = json_read(run_dir / "metrics.json")
     metrics["rr_context"] = res
