@@ -207,10 +207,17 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(a: argparse.Namespace) -> int:
-    from .training.calibrate import calibrate_run, calibration_markdown
+    from .training.calibrate import (
+        calibrate_from_run,
+        calibrate_run,
+        calibration_markdown,
+    )
 
     model = Path(a.model) if a.model else default_model_dir()
-    res = calibrate_run(model, a.data_dir, tuple(a.databases))
+    if a.from_run:
+        res = calibrate_from_run(model, a.from_run)
+    else:
+        res = calibrate_run(model, a.data_dir, tuple(a.databases))
     card = model / "MODEL_CARD.md"
     if card.exists():  # the card's calibration section, replaced or added
         text = card.read_text(encoding="utf-8")
@@ -587,6 +594,13 @@ def parser_build() -> argparse.ArgumentParser:
         choices=list(DATABASES),
         default=["svdb", "cudb"],
         help="databases whose patients the model never saw (default: svdb cudb)",
+    )
+    s.add_argument(
+        "--from-run",
+        metavar="RUN",
+        help="instead, fit on a new-patient run of the same recipe: its "
+        "out-of-fold predictions (after fit-rhythm) fit, its test patients "
+        "measure (for a model trained on every patient)",
     )
     s.set_defaults(fn=cmd_calibrate)
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from ecg_model.core.classes import CLASSES
+from ecg_model.core.errors import EcgError
 from ecg_model.core.io import atomic_write_json
 from ecg_model.inference.predict import CALIBRATION_FILE, Predictor, probs_temper
 from ecg_model.training.calibrate import (
@@ -73,3 +76,44 @@ def test_predictor_applies_the_models_calibration(tmp_path):
     assert cal.predicted_class == raw.predicted_class
     assert cal.confidence < raw.confidence and cal.uncertain
     assert "below 0.99" in cal.reason
+
+
+def test_calibrate_from_run_fits_on_out_of_fold_and_measures_on_test(tmp_path):
+    """A model trained on every patient borrows the temperature of a
+    new-patient run of its recipe: fitted on that run's out-of-fold beats,
+    measured on its test patients; the files a Predictor reads are written."""
+    from ecg_model.training.calibrate import calibrate_from_run
+
+    rng = np.random.default_rng(0)
+
+    def overconfident(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.integers(0, len(CLASSES), n)
+        logits = rng.normal(0, 1, (n, len(CLASSES)))
+        logits[np.arange(n), y] += 1.0
+        # Sharpened 4x: far surer than right.
+        return probs_temper(
+            np.exp(logits) / np.exp(logits).sum(1, keepdims=True), 0.25
+        ), y
+
+    run = tmp_path / "run"
+    (run / "rhythm_folds").mkdir(parents=True)
+    p, y = overconfident(3000)
+    pd.DataFrame(
+        {"path": [f"train/{CLASSES[k]}/b{i}.png" for i, k in enumerate(y)]}
+        | {c: p[:, j] for j, c in enumerate(CLASSES)}
+    ).to_csv(run / "rhythm_folds" / "oof-2.csv", index=False)
+    p, y = overconfident(2000)
+    pd.DataFrame(
+        {"true_class": [CLASSES[k] for k in y]}
+        | {c: p[:, j] for j, c in enumerate(CLASSES)}
+    ).to_csv(run / "test_predictions.csv", index=False)
+    model = tmp_path / "model"
+    model.mkdir()
+    res = calibrate_from_run(model, run)
+    assert res["temperature"] > 2
+    assert res["ece_after"] < res["ece_before"] / 2
+    assert "out-of-fold" in res["fitted_on"] and "3000 beats" in res["fitted_on"]
+    assert "2000 beats" in res["evaluated_on"]
+    assert (model / CALIBRATION_FILE).exists() and (model / "reliability.png").exists()
+    with pytest.raises(EcgError, match="fit-rhythm"):
+        calibrate_from_run(model, tmp_path / "model")

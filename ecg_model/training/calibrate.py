@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import atomic_write_bytes, atomic_write_json
 from ..data.dataset import BuildOptions, dataset_build, dataset_load
@@ -138,23 +139,94 @@ def calibrate_run(
         ds = dataset_load(Path(tmp) / "ds", pred.spec)
     if len(ds.y_train) < 100 or len(ds.y_test) < 100:
         raise EcgError(f"too few held-out beats to calibrate ({len(ds.y_train)})")
-    # 2. the model's probabilities; T on the fitting patients.
+    # 2. the model's probabilities.
     p_fit, p_eval = pred.predict_arrays(ds.x_train), pred.predict_arrays(ds.x_test)
-    t = temperature_fit(p_fit, ds.y_train)
-    # 3. reliability before and after, on the other patients.
-    before = reliability(p_eval, ds.y_test)
-    after = reliability(probs_temper(p_eval, t), ds.y_test)
-    threshold = uncertain_threshold(probs_temper(p_fit, t), ds.y_train)
+    # 3. T and the threshold on the fitting patients; reliability before and
+    #    after on the other patients.
+    res = _calibration(p_fit, ds.y_train, p_eval, ds.y_test)
+    res["fitted_on"] = (
+        f"{', '.join(databases)}: training patients of the "
+        f"new-patient protocol ({len(ds.y_train)} beats)"
+    )
+    res["evaluated_on"] = (
+        f"{', '.join(databases)}: test patients ({len(ds.y_test)} beats)"
+    )
+    return _calibration_write(model_dir, res)
+
+
+def _run_probs(csv: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities ``(n, 6)`` and true classes ``(n,)`` of a predictions CSV:
+    a run's ``test_predictions.csv`` (``true_class`` column) or its out-of-fold
+    file (the class is the image's folder, ``train/<class>/<file>``)."""
+    import pandas as pd
+
+    df = pd.read_csv(csv, low_memory=False)
+    names = df["true_class"] if "true_class" in df else df["path"].str.split("/").str[1]
+    bad = sorted(set(names) - set(CLASSES))
+    if bad:
+        raise EcgError(f"{csv}: classes outside this package's: {bad}")
+    y = names.map({c: i for i, c in enumerate(CLASSES)}).to_numpy(np.int64)
+    return df[list(CLASSES)].to_numpy(np.float64), y
+
+
+def calibrate_from_run(
+    model_dir: str | os.PathLike, run_dir: str | os.PathLike
+) -> dict:
+    """Calibrate a model with the predictions of a new-patient run of its recipe.
+
+    A model trained on every patient (the published default) has no patients
+    left to fit a temperature on. A patient-protocol run of the same recipe has:
+    its out-of-fold predictions of training beats (``fit-rhythm``'s fold models,
+    each beat predicted by a model that never saw its record) fit the
+    temperature and the uncertain threshold; its test patients' predictions
+    measure them. Writes ``calibration.json`` and ``reliability.png`` into
+    ``model_dir``; returns what :func:`calibrate_run` returns.
+    """
+    model_dir, run_dir = Path(model_dir), Path(run_dir)
+    oof = sorted((run_dir / "rhythm_folds").glob("oof-*.csv"))
+    test = run_dir / "test_predictions.csv"
+    if not oof or not test.exists():
+        raise EcgError(
+            f"{run_dir}: needs out-of-fold predictions (run 'fit-rhythm' on it "
+            "first) and test_predictions.csv"
+        )
+    p_fit, y_fit = _run_probs(oof[-1])
+    p_eval, y_eval = _run_probs(test)
+    res = _calibration(p_fit, y_fit, p_eval, y_eval)
+    res["fitted_on"] = (
+        f"out-of-fold predictions of the training patients' beats of run "
+        f"{run_dir.name} ({len(y_fit)} beats; the same recipe, each beat from a "
+        "model that never saw its record)"
+    )
+    res["evaluated_on"] = f"test patients of run {run_dir.name} ({len(y_eval)} beats)"
+    return _calibration_write(model_dir, res)
+
+
+def _calibration_write(model_dir: Path, res: dict) -> dict:
+    """Write ``calibration.json`` and ``reliability.png`` beside the model."""
+    atomic_write_json(model_dir / CALIBRATION_FILE, res)
+    plot = reliability_plot(
+        {"bins": res["reliability_before"], "ece": res["ece_before"]},
+        {"bins": res["reliability_after"], "ece": res["ece_after"]},
+    )
+    atomic_write_bytes(model_dir / "reliability.png", plot)
+    return res
+
+
+def _calibration(
+    p_fit: np.ndarray, y_fit: np.ndarray, p_eval: np.ndarray, y_eval: np.ndarray
+) -> dict:
+    """Temperature and threshold on the fitting beats, measured on the others."""
+    t = temperature_fit(p_fit, y_fit)
+    before = reliability(p_eval, y_eval)
+    after = reliability(probs_temper(p_eval, t), y_eval)
+    threshold = uncertain_threshold(probs_temper(p_fit, t), y_fit)
     conf = probs_temper(p_eval, t).max(axis=1)
-    right = probs_temper(p_eval, t).argmax(axis=1) == ds.y_test
+    right = probs_temper(p_eval, t).argmax(axis=1) == y_eval
     above = conf >= threshold
-    res = {
+    return {
         "temperature": round(t, 4),
         "uncertain_below": threshold,
-        "fitted_on": f"{', '.join(databases)}: training patients of the "
-        f"new-patient protocol ({len(ds.y_train)} beats)",
-        "evaluated_on": f"{', '.join(databases)}: test patients "
-        f"({len(ds.y_test)} beats)",
         "ece_before": round(before["ece"], 4),
         "ece_after": round(after["ece"], 4),
         "accuracy_above_threshold": round(float(right[above].mean()), 4)
@@ -168,9 +240,6 @@ def calibrate_run(
         "reliability_after": after["bins"],
         "target_accuracy": TARGET_ACCURACY,
     }
-    atomic_write_json(model_dir / CALIBRATION_FILE, res)
-    atomic_write_bytes(model_dir / "reliability.png", reliability_plot(before, after))
-    return res
 
 
 def calibration_markdown(res: dict) -> str:
