@@ -125,6 +125,8 @@ def cmd_lodo(a: argparse.Namespace) -> int:
             epochs=a.epochs,
             class_caps=_caps(a.cap),
             balance=a.balance,
+            edge_blank=a.edge_blank,
+            flip=a.flip,
             seed=a.seed,
         )
     except ValueError as e:
@@ -165,6 +167,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                 balance=a.balance,
                 augment=not a.no_augment,
                 edge_blank=a.edge_blank,
+                flip=a.flip,
                 seed=a.seed,
                 patience=a.patience,
                 strategy=a.strategy,
@@ -552,6 +555,14 @@ def parser_build() -> argparse.ArgumentParser:
         help="share of augmented pictures with one edge blanked, as at a strip's "
         "start or end (default 0)",
     )
+    s.add_argument(
+        "--flip",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of augmented pictures turned upside down, as a lead of the "
+        "other polarity draws them (default 0)",
+    )
     s.add_argument("--patience", type=int, default=4)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--strategy", choices=STRATEGIES, default="default")
@@ -578,6 +589,8 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--model", choices=sorted(MODELS), default="ecgnet")
     s.add_argument("--cap", action="append", metavar="CLASS=N")
     s.add_argument("--balance", choices=BALANCE, default="sqrt")
+    s.add_argument("--edge-blank", type=float, default=0.0, metavar="P")
+    s.add_argument("--flip", type=float, default=0.0, metavar="P")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_lodo)
 

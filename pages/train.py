@@ -76,13 +76,21 @@ def launch_form() -> None:
         augment = c8.checkbox("Augmentation (shift)", True, key="train_augment")
         seed = c9.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
         edge_blank = st.slider(
-            "Share of pictures with one edge blanked (as beats at a strip's start "
-            "or end are drawn)",
+            "Share of pictures with an edge blanked (as beats at a strip's start "
+            "or end, and tight crops of one beat, are drawn)",
             0.0,
             0.5,
             TrainConfig.edge_blank,
             0.05,
             key="train_edge_blank",
+        )
+        flip = st.slider(
+            "Share of pictures turned upside down (a lead of the other polarity)",
+            0.0,
+            0.5,
+            TrainConfig.flip,
+            0.05,
+            key="train_flip",
         )
         go = st.form_submit_button(
             "Launch training", type="primary", key="train_launch"
@@ -100,6 +108,7 @@ def launch_form() -> None:
             balance=balance,
             augment=augment,
             edge_blank=float(edge_blank),
+            flip=float(flip),
             seed=int(seed),
             dataset=str(datasets[ds_label]) if ds_label in datasets else "",
         )

@@ -147,6 +147,18 @@ def test_edge_blank_augmentation_blanks_edges_never_the_beat():
     assert ((img == 255).all(axis=1).sum(axis=1) <= 4).all()
 
 
+def test_flip_augmentation_turns_a_share_of_pictures_upside_down():
+    x = np.full((512, 64, 128), 255, np.uint8)
+    x[:, 5, :] = 0  # a flat trace near the top
+    ds = tf_dataset(x, np.zeros(512, int), None, 512, False, True, 0, flip=0.3)
+    img = next(iter(ds))[0].numpy()[..., 0]  # (b, h, w)
+    top, bottom = (img[:, 5] == 0).any(axis=1), (img[:, 58] == 0).any(axis=1)
+    assert (top ^ bottom).all()  # each picture is one or the other, whole
+    assert 0.2 < bottom.mean() < 0.4
+    with pytest.raises(ValueError, match="flip"):
+        TrainConfig(flip=2)
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="model must be"):
         TrainConfig(model="nope")

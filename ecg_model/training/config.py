@@ -42,6 +42,10 @@ class TrainConfig:
     edge_blank : float
         Share of augmented training pictures whose left or right edge is blanked
         (as a beat near a strip's start or end is drawn); 0: off.
+    flip : float
+        Share of augmented training pictures turned upside down: the same beats
+        seen through a lead of the other polarity (QRS complexes point down in
+        some leads and some patients: mitdb 207's LBBB beats do, 214's do not).
     val_fraction : float
         Share of the training part held out (stratified) for early stopping.
     patience : int
@@ -64,6 +68,7 @@ class TrainConfig:
     balance: str = "sqrt"
     augment: bool = True
     edge_blank: float = 0.0
+    flip: float = 0.0
     val_fraction: float = 0.1
     patience: int = 4
     seed: int = 0
@@ -87,6 +92,8 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
         if not 0 <= self.edge_blank <= 1:
             raise ValueError("edge_blank must be between 0 and 1")
+        if not 0 <= self.flip <= 1:
+            raise ValueError("flip must be between 0 and 1")
         if not 0 < self.val_fraction < 0.5:
             raise ValueError("val_fraction must be between 0 and 0.5")
         bad = set(self.class_caps) - set(CLASSES)

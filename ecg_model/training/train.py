@@ -253,6 +253,7 @@ def tf_dataset(
     augment: bool,
     seed: int,
     edge_blank: float = 0.0,
+    flip: float = 0.0,
 ):
     """A ``tf.data`` pipeline over uint8 images ``(n, h, w)``.
 
@@ -263,7 +264,8 @@ def tf_dataset(
     ``edge_blank`` > 0, that share of the pictures also loses a random stretch
     (1 px to just short of the beat) at its left or right edge, or both, to
     blank paper, as a beat near the start or end of a strip is drawn, and as a
-    tight crop of one beat is (``inference.span``).
+    tight crop of one beat is (``inference.span``); with ``flip`` > 0, that
+    share is turned upside down (a lead of the other polarity).
     """
     import tensorflow as tf
 
@@ -303,6 +305,12 @@ def tf_dataset(
                 )  # (b, w)
                 gone = tf.logical_and(gone, hit[:, None])
                 img = tf.where(gone[:, None, :, None], 255.0, img)  # (b, h, w, 1)
+            if flip > 0:
+                # Upside down: amplitude is scaled per window between equal
+                # margins, so the flipped picture is exactly the inverted lead's.
+                b = tf.shape(img)[0]
+                turn = tf.random.uniform([b]) < flip  # (b,)
+                img = tf.where(turn[:, None, None, None], img[:, ::-1], img)
         return (img, *rest)
 
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -461,6 +469,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         config.augment,
         config.seed,
         config.edge_blank,
+        config.flip,
     )
     val_ds = tf_dataset(
         x[va], y[va], None, config.batch_size, False, False, config.seed
