@@ -472,7 +472,7 @@ def cmd_publish(a: argparse.Namespace) -> int:
 
 def parser_build() -> argparse.ArgumentParser:
     from .data.dataset import SPLITS
-    from .training.config import BALANCE, STRATEGIES
+    from .training.config import BALANCE, STRATEGIES, TRAIN_SPLITS
     from .training.models import MODELS
 
     p = argparse.ArgumentParser(
@@ -541,7 +541,13 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=256)
     s.add_argument("--learning-rate", type=float, default=2e-3)
     s.add_argument("--model", choices=sorted(MODELS), default="ecgnet")
-    s.add_argument("--split", choices=SPLITS, default="random")
+    s.add_argument(
+        "--split",
+        choices=TRAIN_SPLITS,
+        default="random",
+        help="random, patient, all (every patient trains: the published default), "
+        "or lodo-<db>",
+    )
     s.add_argument("--dataset", help="dataset folder (default: built for the split)")
     s.add_argument("--data-dir", help=data_help)
     s.add_argument("--cap", action="append", metavar="CLASS=N")

@@ -58,3 +58,21 @@ def test_lodo_run_holds_a_database_out(tiny_dataset, tmp_path) -> None:
     # The view linked the images: nothing was copied.
     assert (tmp_path / "vfdb-dataset" / "cache.npz").is_symlink()
     assert np.isfinite(d["accuracy"])
+
+
+@needs_data
+def test_all_split_trains_on_every_patient(tiny_dataset, tmp_path) -> None:
+    """The published default's recipe: the test part trains too, and its
+    figures say they are on seen patients."""
+    from ecg_model.training.train import run_create, train_run
+
+    run = run_create(
+        TrainConfig(split="all", dataset=str(tiny_dataset), epochs=1, batch_size=64),
+        tmp_path,
+    )
+    assert train_run(run)["state"] == "finished"
+    m = json.loads((run / "metrics.json").read_text())
+    src = manifest_read(tiny_dataset)
+    assert m["n_train"] + m["n_val"] == len(src)  # train and test parts, all
+    assert m["protocol"] == "all" and "seen patients" in m["note"]
+    assert "beats" in m["ci_method"]  # no new patients to resample over

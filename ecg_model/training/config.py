@@ -7,10 +7,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..core.classes import CLASSES
-from ..data.dataset import LODO_SPLITS, SPLITS
+from ..data.dataset import ALL_SPLIT, LODO_SPLITS, SPLITS
 from .models import MODELS
 
 BALANCE = ("none", "sqrt", "balanced")
+TRAIN_SPLITS = (*SPLITS, ALL_SPLIT, *LODO_SPLITS)
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
@@ -25,7 +26,9 @@ class TrainConfig:
         ``seed`` the original report's network).
     split : str
         ``random`` or ``patient`` (used when the dataset is built for the run),
-        or ``lodo-<db>`` (a leave-one-database-out view, ``training.lodo``).
+        ``lodo-<db>`` (a leave-one-database-out view, ``training.lodo``) or
+        ``all`` (every patient of the dataset trains, its test part too: for the
+        published default; its test figures are on seen patients).
     dataset : str
         Dataset folder; empty: ``artifacts/datasets/<split>`` (built if missing).
     epochs, batch_size : int
@@ -79,10 +82,9 @@ class TrainConfig:
             raise ValueError(
                 f"model must be one of {', '.join(MODELS)}, not {self.model!r}"
             )
-        if self.split not in SPLITS + LODO_SPLITS:
+        if self.split not in TRAIN_SPLITS:
             raise ValueError(
-                f"split must be one of {', '.join(SPLITS + LODO_SPLITS)}, "
-                f"not {self.split!r}"
+                f"split must be one of {', '.join(TRAIN_SPLITS)}, not {self.split!r}"
             )
         if self.balance not in BALANCE:
             raise ValueError(f"balance must be one of {', '.join(BALANCE)}")

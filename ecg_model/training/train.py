@@ -18,12 +18,14 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 
 from ..core.classes import CLASSES, N_CLASSES
 from ..core.errors import EcgError
@@ -34,7 +36,9 @@ from ..core.io import (
     atomic_write_text,
     json_read,
 )
+from ..data.databases import DATABASES
 from ..data.dataset import (
+    ALL_SPLIT,
     BuildOptions,
     caps_apply,
     dataset_build,
@@ -345,12 +349,12 @@ def dataset_for(
         return Path(config.dataset)
     root = artifacts_dir() / "datasets" / config.split
     if not (root / "manifest.csv").exists():
-        dataset_build(
-            root,
-            BuildOptions(split=config.split, seed=config.seed),
-            spec,
-            progress=progress,
-        )
+        opts = BuildOptions(split=config.split, seed=config.seed)
+        if config.split == ALL_SPLIT:  # every database's patients, split kept
+            opts = BuildOptions(
+                split="patient", seed=config.seed, databases=tuple(DATABASES)
+            )
+        dataset_build(root, opts, spec, progress=progress)
     return root
 
 
@@ -434,6 +438,15 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     ds = dataset_load(root, spec)
     if len(ds.x_train) == 0 or len(ds.x_test) == 0:
         raise EcgError(f"{root}: the dataset needs images in both train/ and test/")
+    if config.split == ALL_SPLIT:
+        # Every patient trains; the test part stays only so the run ends like
+        # any other (its figures are on seen patients).
+        ds = replace(
+            ds,
+            x_train=np.concatenate([ds.x_train, ds.x_test]),
+            y_train=np.concatenate([ds.y_train, ds.y_test]),
+            meta_train=pd.concat([ds.meta_train, ds.meta_test], ignore_index=True),
+        )
     keep = caps_apply(np.asarray(CLASSES)[ds.y_train], config.class_caps, config.seed)
     x, y = ds.x_train[keep], ds.y_train[keep]
 
@@ -515,7 +528,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     patients = (m["database"].astype(str) + "/" + m["record"].astype(str)).to_numpy()
     # Intervals over beats on a random split; over patients where the test
     # patients are new (a beat bootstrap there pretends beats are independent).
-    new_patients = config.split != "random"
+    new_patients = config.split not in ("random", ALL_SPLIT)
     metrics = metrics_compute(
         ds.y_test, pred, seed=config.seed, groups=patients if new_patients else None
     )
@@ -524,6 +537,12 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
             ds.y_test, pred, m["database"].to_numpy(), patients
         )
     metrics["protocol"] = config.split
+    if config.split == ALL_SPLIT:
+        metrics["note"] = (
+            "trained on every patient, these test beats included: the figures are "
+            "on seen patients; for new patients see a patient-protocol run of the "
+            "same recipe"
+        )
     metrics["model"] = config.model
     metrics["baseline"] = baseline_compute(y[tr], ds.y_test)
     metrics["n_train"] = int(len(tr))
