@@ -460,8 +460,15 @@ def cmd_publish(a: argparse.Namespace) -> int:
         opt(a.seed_random),
         opt(a.seed_patient),
         opt(a.style_test),
+        all_run=opt(a.all),
+        lodo=opt(a.lodo),
     )
     print(results_table(m))
+    print(
+        "run 'python -m ecg_model calibrate' for the new default model "
+        "(its calibration was removed with the old one)",
+        file=sys.stderr,
+    )
     if a.examples_from:
         from .publish import examples_write
 
@@ -713,6 +720,12 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--seed-random", help="seed-network run, random split")
     s.add_argument("--seed-patient", help="seed-network run, patient split")
     s.add_argument("--style-test", help="style test folder to score both models on")
+    s.add_argument(
+        "--all",
+        help="run of the patient run's recipe on every patient (--split all): "
+        "the default model; the random run then goes to random/",
+    )
+    s.add_argument("--lodo", help="a 'lodo' output folder to report")
     s.add_argument(
         "--examples-from", help="dataset whose test images become the examples"
     )

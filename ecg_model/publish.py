@@ -77,6 +77,8 @@ def _summary(m: dict) -> dict:
             "confusion_matrix",
             "n_train",
             "test_records",
+            "by_database",
+            "ci_method",
         )
         if k in m
     }
@@ -97,6 +99,8 @@ def _summary(m: dict) -> dict:
                 "fitted_on",
                 "criterion",
                 "fit_sweep",
+                "use",
+                "compared",
             )
             if k in rr
         }
@@ -110,15 +114,35 @@ def default_publish(
     seed_patient: Path | None = None,
     style_test: Path | None = None,
     dest: Path | None = None,
+    all_run: Path | None = None,
+    lodo: Path | None = None,
 ) -> dict:
-    """Write ``artifacts/default`` (or ``dest``); returns its ``metrics.json``."""
+    """Write ``artifacts/default`` (or ``dest``); returns its ``metrics.json``.
+
+    With ``all_run`` (a run of the patient run's recipe on every patient,
+    ``--split all``), that model is the default ``predict`` uses, and the
+    random-protocol model moves to ``random/``; its expected figures on new
+    patients are the patient run's. ``lodo``: a ``lodo`` output folder whose
+    ``lodo.json`` joins the metrics and the card.
+    """
     dest = dest or default_model_dir()
     m_rand, m_pat = _finished(random_run), _finished(patient_run)
-    _copy_run(random_run, dest)
+    if all_run:
+        _finished(all_run)
+        _copy_run(all_run, dest)
+        _copy_run(random_run, dest / "random")
+    else:
+        _copy_run(random_run, dest)
+        shutil.rmtree(dest / "random", ignore_errors=True)
     _copy_run(patient_run, dest / "patient")
+    # A calibration belongs to the model it was fitted for: run
+    # 'python -m ecg_model calibrate' again after publishing.
+    for f in ("calibration.json", "reliability.png"):
+        (dest / f).unlink(missing_ok=True)
     metrics = {
         "model": json_read(random_run / "config.json")["model"],
         "classes": list(CLASSES),
+        "default": "all" if all_run else "random",
         "protocols": {"random": _summary(m_rand), "patient": _summary(m_pat)},
         "baseline": {
             "random": _summary(m_rand)["baseline"],
@@ -126,6 +150,11 @@ def default_publish(
         },
         "runs": {"random": random_run.name, "patient": patient_run.name},
     }
+    if all_run:
+        metrics["runs"]["all"] = all_run.name
+        metrics["model"] = json_read(all_run / "config.json")["model"]
+    if lodo:
+        metrics["lodo"] = json_read(Path(lodo) / "lodo.json")["databases"]
     seed = {}
     for name, run in (("random", seed_random), ("patient", seed_patient)):
         if run:
@@ -204,10 +233,20 @@ def results_table(metrics: dict) -> str:
         "| protocol | model | accuracy % [95% CI] | macro recall % | macro F1 % |",
         "|---|---|---|---|---|",
     ]
-    for proto in ("random", "patient"):
+    on_all = metrics.get("default") == "all"
+    for proto in ("patient", "random") if on_all else ("random", "patient"):
         m = metrics["protocols"][proto]
+        # Which model scored the row: with a default trained on every patient,
+        # the patient row is its recipe with the test patients held out.
+        who = (
+            "(the default's recipe, test patients held out)"
+            if on_all and proto == "patient"
+            else "(its own model)"
+            if on_all
+            else "(default)"
+        )
         rows.append(
-            f"| {proto} | {metrics['model']} (default) | {_ci(m, 'accuracy')} | "
+            f"| {proto} | {metrics['model']} {who} | {_ci(m, 'accuracy')} | "
             f"{_ci(m, 'macro_recall')} | {_ci(m, 'macro_f1')} |"
         )
         s = metrics.get("seed", {}).get(proto)
@@ -219,11 +258,15 @@ def results_table(metrics: dict) -> str:
         rr = m.get("rr_context")
         if rr:
             gate = rr.get("irregular_max")
-            rows.append(
-                f"| {proto} | {metrics['model']} + rhythm step (PAC if RR ratio < "
-                f"{rr['pac_ratio_threshold']:.2f}"
+            step = (
+                "learnt rhythm stage"
+                if rr.get("use") == "learnt"
+                else f"rhythm rule (PAC if RR ratio < {rr['pac_ratio_threshold']:.2f}"
                 + (f", irregularity < {gate:.2f}" if gate is not None else "")
-                + f") | {_ci(rr, 'accuracy')} | "
+                + ")"
+            )
+            rows.append(
+                f"| {proto} | {metrics['model']} + {step} | {_ci(rr, 'accuracy')} | "
                 f"{_ci(rr, 'macro_recall')} | {_ci(rr, 'macro_f1')} |"
             )
         b = m["baseline"]
@@ -252,24 +295,67 @@ def per_class_table(m: dict) -> str:
     return "\n".join(rows)
 
 
+def lodo_table(lodo: dict) -> str:
+    """Markdown: leave-one-database-out recall per held-out database and class."""
+    head = "| held out | test beats | accuracy % | macro recall % | " + " | ".join(
+        f"{SHORT_NAMES[c]} recall %" for c in CLASSES
+    )
+    rows = [head + " |", "|" + "---|" * (4 + len(CLASSES))]
+    for db, d in lodo.items():
+        cells = [db, f"{d['n_test']:,}", _pct(d["accuracy"]), _pct(d["macro_recall"])]
+        for c in CLASSES:
+            pc = d["per_class"].get(c)
+            cells.append(f"{_pct(pc['recall'])} (n={pc['support']:,})" if pc else "-")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def by_database_table(m: dict) -> str:
+    """Markdown: the patient protocol's test figures for each database."""
+    rows = [
+        "| database | test beats | accuracy % [95% CI, by patient] | macro recall % |",
+        "|---|---|---|---|",
+    ]
+    for db, d in m.get("by_database", {}).items():
+        rows.append(
+            f"| {db} | {d['n']:,} | {_ci(d, 'accuracy')} | {_pct(d['macro_recall'])} |"
+        )
+    return "\n".join(rows)
+
+
 def model_card(metrics: dict, dest: Path) -> str:
     pre = json_read(dest / "preprocessing.json")
     cfg = json_read(dest / "config.json")
     r, p = metrics["protocols"]["random"], metrics["protocols"]["patient"]
+    on_all = metrics.get("default") == "all"
     rhythm_txt = ""
     if p.get("rr_context"):
         rr = p["rr_context"]
+        cmp_txt = ""
+        if rr.get("compared"):
+            cmp_txt = (
+                "Both steps on the same test beats (PAC sensitivity / PPV):\n\n"
+                + (
+                    "\n".join(
+                        f"- {k}: accuracy {_pct(v['accuracy'])}%, macro F1 "
+                        f"{_pct(v['macro_f1'])}%, PAC {_pct(v['pac_sensitivity'])}% / "
+                        f"{_pct(v['pac_ppv'])}%"
+                        for k, v in rr["compared"].items()
+                    )
+                    + "\n\n"
+                )
+            )
         rhythm_txt = (
             "\n### Patient protocol with the rhythm step, per class\n\n"
             "Where a beat's neighbours are known (a record, a signal, a strip), "
             + rhythm_describe(
                 rr["pac_ratio_threshold"], rr.get("irregular_max"), rr.get("use")
             )
-            + " (local: 16 intervals each side; `patient/rhythm.json`, fitted on "
-            f"the {rr.get('fitted_on', 'training part')}: "
-            f"{rr.get('criterion', 'most PACs with PAC PPV >= 0.5')}; "
+            + " (local: 16 intervals each side; `rhythm.json`, fitted on "
+            f"the {rr.get('fitted_on', 'training part')}; "
             "`python -m ecg_model fit-rhythm RUN`).\n\n"
-            f"{per_class_table(rr)}\n"
+            + cmp_txt
+            + f"{per_class_table(rr)}\n"
         )
     style = metrics.get("style_test")
     style_txt = ""
@@ -286,16 +372,43 @@ def model_card(metrics: dict, dest: Path) -> str:
             )
         style_txt = (
             "\n## Pictures drawn by other software\n\n"
-            f"{sp['n']} pictures: held-out beats "
-            "(mitdb DS2, vfdb test records, 40 a class) drawn by matplotlib in six "
-            "styles (thick, anti-aliased, coloured, ECG paper, monitor, JPEG, 64x64 "
-            "thumbnails), beside the same beats drawn by the project's renderer (the "
-            "first row: the model's own-style reference). The patient model never saw "
-            "these records; the default model saw other beats of them.\n\n"
-            f"Overall accuracy (all rows): patient model {_ci(sp, 'accuracy')}, macro "
-            f"recall {_pct(sp['macro_recall'])}; default model {_pct(sd['accuracy'])}, "
-            f"macro recall {_pct(sd['macro_recall'])}.\n\n" + "\n".join(lines) + "\n"
+            f"{sp['n']} pictures: beats of the test patients drawn by matplotlib "
+            "in several styles (thick, anti-aliased, coloured, ECG paper, monitor, "
+            "JPEG, 64x64 thumbnails, a tight crop of one beat, 2-4 s on ECG paper), "
+            "beside the same beats drawn by the project's renderer (the first row: "
+            "the model's own-style reference). The patient model never saw these "
+            "patients; the default model "
+            + ("trained on them.\n\n" if on_all else "saw other beats of some.\n\n")
+            + f"Overall accuracy (all rows): patient model {_ci(sp, 'accuracy')}, "
+            f"macro recall {_pct(sp['macro_recall'])}; default model "
+            f"{_pct(sd['accuracy'])}, macro recall {_pct(sd['macro_recall'])}.\n\n"
+            + "\n".join(lines)
+            + "\n"
         )
+    lodo_txt = ""
+    if metrics.get("lodo"):
+        lodo_txt = (
+            "\n## Leave one database out\n\n"
+            "For each database, a model of the same recipe (fewer epochs) trained "
+            "on all the others and tested on every patient of it "
+            "(`python -m ecg_model lodo`). A new database differs in lead, rate, "
+            "hardware and labellers.\n\n" + lodo_table(metrics["lodo"]) + "\n"
+        )
+    if on_all:
+        which = (
+            "- `model.keras` here is trained on **every patient** of the five "
+            "databases (`--split all`, run "
+            f"{metrics['runs'].get('all', '')}): it serves new patients, so none "
+            "was held back. Its expected figures are the **patient protocol's** "
+            "below (the same recipe with the test patients held out, "
+            "`patient/`). `random/` holds the random protocol's model."
+        )
+    else:
+        which = (
+            "- `model.keras` here is trained on the random protocol's training "
+            "part; `patient/model.keras` on the record-disjoint protocol's."
+        )
+    span = pre["window_before_s"] + pre["window_after_s"]
     return f"""# Model card: `{metrics["model"]}` six-class ECG beat-image classifier
 
 Generated by `python -m ecg_model publish-default` on {date.today().isoformat()}.
@@ -305,61 +418,74 @@ Research and education: exploring how a CNN separates beat types on beat images.
 **Not a medical device.** It must not be used to diagnose, triage or treat anyone.
 
 ## Model
-- Architecture `{metrics["model"]}` (see `ecg_model/models.py`), trained by
-  `python -m ecg_model train` with `config.json` beside the weights
+- Architecture `{metrics["model"]}` (see `ecg_model/training/models.py`), trained
+  by `python -m ecg_model train` with `config.json` beside the weights
   (epochs {cfg["epochs"]}, batch {cfg["batch_size"]},
-  learning rate {cfg["learning_rate"]},
+  learning rate {cfg["learning_rate"]}, class caps {cfg.get("class_caps") or "none"},
   class weights `{cfg["balance"]}`, augmentation {cfg["augment"]},
-  edge blanking {cfg.get("edge_blank", 0.0)}, seed {cfg["seed"]}).
+  edge blanking {cfg.get("edge_blank", 0.0)}, flips {cfg.get("flip", 0.0)},
+  seed {cfg["seed"]}).
 - Input: a {pre["image_height"]}x{pre["image_width"]} grayscale picture of
-  {pre["window_before_s"] + pre["window_after_s"]:.1f} s of single-lead ECG
-  ({pre["window_before_s"]} s before the beat, {pre["window_after_s"]} s after), so the
-  neighbouring beats show; any uploaded picture is first reduced to its trace and
-  redrawn this way (`preprocessing.json`).
+  {span:.1f} s of single-lead ECG ({pre["window_before_s"]} s before the beat,
+  {pre["window_after_s"]} s after; {1000 * span / pre["image_width"]:.2f} ms a
+  column), so the neighbouring beats show; any uploaded picture is first reduced to
+  its trace and redrawn this way (`preprocessing.json`), at its own time span where
+  that is given, read from ECG paper or estimated.
 - Output: probabilities of {", ".join(CLASSES)}.
-- `model.keras` here is trained on the random protocol's training part;
-  `patient/model.keras` on the record-disjoint protocol's.
+{which}
 
 ## Data
-MIT-BIH Arrhythmia Database (48 records, beat labels N, L, A, V, R, !) and MIT-BIH
-Malignant Ventricular Ectopy Database (VF/VFL/VFIB rhythm episodes, windows every 1 s),
-resampled to {pre["fs"]:g} Hz, band-passed 0.5-40 Hz, lead MLII where present.
+Five PhysioNet databases, each read by an adapter (`ecg_model/data/databases/`):
+mitdb (MIT-BIH Arrhythmia, beat labels N, L, A, V, R, !), vfdb (MIT-BIH Malignant
+Ventricular Ectopy, VF/VFL/VFIB episodes, windows every 1 s), svdb (MIT-BIH
+Supraventricular Arrhythmia, N, S, V), cudb (Creighton University VT, VF between
+`[` and `]`) and cpsc2018 (twelve-lead recordings with one label set each: the
+on-time beats of Normal-only, LBBB-only and RBBB-only recordings, lead II). Every
+record is resampled to {pre["fs"]:g} Hz, band-passed 0.5-40 Hz.
 
 ## Splits
-- **random**: 70:30 by beat, stratified (the original report's protocol). The same
-  patients are in train and test, so this overstates accuracy on new patients.
-- **patient**: record-disjoint, de Chazal et al. 2004: mitdb DS1 train / DS2 test,
-  paced records 102, 104, 107, 217 excluded; vfdb records 419, 424, 429, 609 test,
-  the other VF records train. This is the honest figure for a new patient.
+- **patient** (the new-patient protocol): test patients fixed once in each
+  adapter: mitdb DS2 (de Chazal et al. 2004; paced records excluded), vfdb 419,
+  424, 429, 609, every third svdb record, cudb cu03, cu09, cu15, cu21, cu27, cu33
+  and nine cpsc2018 recordings (2 LBBB, 5 RBBB, 2 Normal); every other patient
+  trains. This is the honest figure for a new patient. Intervals resample the
+  test patients.
+- **random**: 70:30 by beat, stratified (the original report's protocol, mitdb and
+  vfdb). The same patients are in train and test, so this overstates accuracy on
+  new patients.
 - 10% of each training part (stratified) is held out for early stopping.
 
 ## Results (held-out test parts; 95% bootstrap CIs)
 
 {results_table(metrics)}
 
-### Random protocol, per class
-
-{per_class_table(r)}
-
 ### Patient protocol, per class
 
 {per_class_table(p)}
-{rhythm_txt}{style_txt}
+
+### Patient protocol, per database
+
+{by_database_table(p)}
+{rhythm_txt}
+### Random protocol, per class
+
+{per_class_table(r)}
+{lodo_txt}{style_txt}
 ## Known failure modes
-- New patients (patient protocol) are much harder than the random split suggests,
-  above all premature atrial contractions, whose shape matches normal beats and
-  whose only cue is prematurity. The patient model's rhythm step, used where a
-  beat's neighbours are known, finds about three quarters of them in the test
-  records; it stays off in irregular rhythms (atrial fibrillation), and in a
-  regular rhythm it still calls some early normal beats (sinus arrhythmia) PAC.
+- Bundle branch blocks on new patients: the training data hold few patients with
+  them (mitdb 109 and 207 for LBBB, 118, 124 and 207 for RBBB, and a handful of
+  cpsc2018 recordings), and their QRS shapes differ from patient to patient and
+  lead to lead; see the per-class table for how many the model finds.
+- Premature atrial contractions look like normal beats; the cue is prematurity,
+  which one picture cannot show. The rhythm step, used where a beat's neighbours
+  are known, finds more of them; it stays off in irregular rhythms (atrial
+  fibrillation), and in a regular rhythm it still calls some early normal beats
+  (sinus arrhythmia) PAC.
 - Beats of the classes it does not know (fusion, escape, paced, aberrant, nodal)
   are forced into one of the six.
-- Ventricular fibrillation training windows come from 5 patients (mitdb 207 and 4
-  vfdb records): expect lower recall on other VF morphologies.
-- Pictures: the redraw expects one trace, wider than tall, with the beat at
-  {pre["window_before_s"]} / {pre["window_before_s"] + pre["window_after_s"]:.1f} of its
-  width; a multi-lead page, a cropped beat or a strip of another length is out
-  of contract.
+- Pictures: the redraw expects one trace, wider than tall. A picture's time span
+  matters (it sets the QRS width): give it where known; without a grid, a picture
+  of one beat is taken as a 0.8 s crop and any other as {span:.1f} s.
 - Per-window amplitude scaling discards absolute amplitude.
 
 ## Citations

@@ -44,6 +44,28 @@ def test_publish_default_folder(tiny_run, tiny_dataset, tmp_path):
     # ...and a later run without one takes the stale step away.
     default_publish(tiny_run, tiny_run, dest=dest)
     assert not (dest / "patient" / "rhythm.json").exists()
+    # A default trained on every patient: it is the model predict uses, the
+    # random model moves aside, and a calibration of the old model goes.
+    (dest / "calibration.json").write_text("{}")
+    lodo = tmp_path / "lodo"
+    lodo.mkdir()
+    one = {
+        "n_test": 10,
+        "accuracy": 0.5,
+        "macro_recall": 0.5,
+        "macro_f1": 0.5,
+        "per_class": {"Normal": {"recall": 0.5, "support": 10}},
+    }
+    (lodo / "lodo.json").write_text(json.dumps({"databases": {"svdb": one}}))
+    m = default_publish(tiny_run, tiny_run, dest=dest, all_run=tiny_run, lodo=lodo)
+    assert m["default"] == "all" and m["runs"]["all"] == tiny_run.name
+    assert (dest / "random" / "model.keras").exists()
+    assert not (dest / "calibration.json").exists()
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "every patient" in card and "| svdb | 10 |" in card
+    assert "test patients held out" in card
+    default_publish(tiny_run, tiny_run, dest=dest)
+    assert not (dest / "random").exists()
     ex = examples_write(tiny_dataset, tmp_path / "ex", per_class=1)
     assert {p.name.split("_")[0] for p in ex} == set(SHORT_NAMES.values())
 
