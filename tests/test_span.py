@@ -42,11 +42,13 @@ def drawn(sig: np.ndarray, centre: int, span_s: float, width: int) -> np.ndarray
 
 
 def tall_cols(img: np.ndarray) -> np.ndarray:
-    """Columns near the beat's place where the ink spans over a third of the
-    height: the beat's QRS."""
-    cols = np.flatnonzero((img < 128).sum(axis=0) > img.shape[0] / 3)
+    """Columns near the beat's place whose ink reaches the top 40% of the
+    picture: the R wave about its half height, a measure of QRS width."""
+    ink = img < 128
+    top = np.where(ink.any(axis=0), ink.argmax(axis=0), img.shape[0])  # (w,)
+    cols = np.flatnonzero(top < 0.4 * img.shape[0])
     mid = SPEC.image_width * SPEC.window_before_s / (SPEC.window_before_s * 2)
-    return cols[np.abs(cols - mid) < 12]
+    return cols[np.abs(cols - mid) < SPEC.image_width / 10]
 
 
 def ink_cols(img: np.ndarray) -> np.ndarray:

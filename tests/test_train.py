@@ -14,6 +14,7 @@ import pytest
 
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
+from ecg_model.data.render import RenderSpec
 from ecg_model.training.config import TrainConfig
 from ecg_model.training.train import (
     class_weights,
@@ -69,7 +70,7 @@ def test_run_folder_round_trip(tiny_run, tiny_dataset):
     from ecg_model.inference.predict import Predictor
 
     p = Predictor(tiny_run)
-    assert p.spec.image_width == 128 and p.classes == CLASSES
+    assert p.spec == RenderSpec() and p.classes == CLASSES
 
 
 @needs_data
