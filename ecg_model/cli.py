@@ -144,6 +144,22 @@ def cmd_lodo(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_splits(a: argparse.Namespace) -> int:
+    from .data.dataset import manifest_read, split_table
+
+    tab = split_table(manifest_read(a.dataset))
+    out = Path(a.out) if a.out else artifacts_dir() / "splits" / "patient.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, tab.to_csv(index=False).encode())
+    test = tab[tab["split"] == "test"]
+    print(
+        f"{len(tab)} records, {len(test)} test patients; test patients a class: "
+        + ", ".join(f"{c} {int((test[c] > 0).sum())}" for c in CLASSES)
+    )
+    print(f"written to {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from .training.config import TrainConfig
     from .training.train import run_create, status_read, train_run
@@ -583,6 +599,15 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--run-dir", help="train this existing queued run folder instead")
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser(
+        "splits",
+        help="write the new-patient protocol's records, split and class counts "
+        "(artifacts/splits/patient.csv) from a patient-split build",
+    )
+    s.add_argument("--dataset", required=True, help="a --split patient build")
+    s.add_argument("--out", help="CSV path (default artifacts/splits/patient.csv)")
+    s.set_defaults(fn=cmd_splits)
 
     s = sub.add_parser(
         "lodo",

@@ -106,3 +106,30 @@ def test_cpsc2018_recordings_give_their_one_class_or_none():
     assert len(centres) == 0 and skipped == {"recording AF": 1}
     assert CPSC2018.patient_split("A0044") == "test"
     assert CPSC2018.patient_split("A0018") == "train"
+
+
+def test_split_file_is_the_adapters_split_record_disjoint_and_covers_every_class():
+    """``artifacts/splits/patient.csv`` (``python -m ecg_model splits``) is the
+    new-patient protocol on record: it must agree with the adapters, name each
+    record once, and give every class several test patients."""
+    import pandas as pd
+
+    from ecg_model.core.classes import CLASSES
+    from ecg_model.data.databases import DATABASES
+
+    from .conftest import ROOT
+
+    f = ROOT / "artifacts" / "splits" / "patient.csv"
+    tab = pd.read_csv(f, dtype={"record": str})
+    assert not tab.duplicated(["database", "record"]).any()
+    for db, rec, split in zip(tab["database"], tab["record"], tab["split"]):
+        assert DATABASES[db].patient_split(rec) == split, (db, rec)
+    test = tab[tab["split"] == "test"]
+    for name, adapter in DATABASES.items():
+        # Every test patient the adapter names that gives images is listed.
+        listed = set(test.loc[test["database"] == name, "record"])
+        assert listed <= set(adapter.test_records)
+        assert len(listed) >= min(2, len(adapter.test_records)), name
+    for c in CLASSES:
+        assert (test[c] > 0).sum() >= 4, c  # several test patients a class
+        assert (tab.loc[tab["split"] == "train", c] > 0).sum() >= 2, c

@@ -700,6 +700,32 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
     )
 
 
+def split_table(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The new-patient protocol as a table: one row per record of a build.
+
+    Columns ``database, record, split`` (``train`` or ``test``, from the
+    adapters) and the record's images per class. Written to
+    ``artifacts/splits/patient.csv`` by ``python -m ecg_model splits``, so the
+    test patients are on record beside the code that fixes them.
+    """
+    m = manifest.assign(record=manifest["record"].astype(str))
+    counts = (
+        m.groupby(["database", "record", "class"]).size().unstack(fill_value=0)
+    ).reindex(columns=list(CLASSES), fill_value=0)
+    out = counts.reset_index()
+    out.insert(
+        2,
+        "split",
+        [DATABASES[d].patient_split(r) for d, r in zip(out["database"], out["record"])],
+    )
+    order = {d: i for i, d in enumerate(DATABASES)}
+    out = out.sort_values(
+        ["database", "record"],
+        key=lambda c: c.map(order) if c.name == "database" else c,
+    )
+    return out.reset_index(drop=True)
+
+
 def sample_image(root: str | os.PathLike, rel: str) -> np.ndarray | None:
     """A dataset picture as RGB uint8 ``(h, w, 3)``, or None when unreadable.
 
