@@ -231,3 +231,19 @@ def test_run_that_cannot_write_its_status_is_failed_in_memory(
     monkeypatch.setattr(tmod, "status_write", full)
     st = train_run(run)
     assert st["state"] == "failed" and "No space left" in st["error"]
+
+
+def test_a_run_takes_its_datasets_drawing_contract(tmp_path):
+    """A dataset built at another width trains and predicts at that width: the
+    run's preprocessing.json is the dataset's, so its cache loads as drawn."""
+    from ecg_model.core.io import atomic_write_json, json_read
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    spec = RenderSpec(image_width=192)
+    atomic_write_json(ds / "dataset.json", {"preprocessing": spec.to_json()})
+    run = run_create(TrainConfig(dataset=str(ds)), tmp_path / "runs")
+    assert RenderSpec.from_json(json_read(run / "preprocessing.json")) == spec
+    # Without a dataset (or with one that does not say), the default contract.
+    run = run_create(TrainConfig(), tmp_path / "runs")
+    assert RenderSpec.from_json(json_read(run / "preprocessing.json")) == RenderSpec()
