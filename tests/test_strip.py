@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from ecg_model.core.errors import EcgError
+from ecg_model.data.render import RenderSpec, windows_render
 from ecg_model.data.signals import BEAT_CODES, record_read
 from ecg_model.inference.strip import (
     grid_detect,
@@ -111,6 +112,14 @@ def test_picture_kind():
     assert picture_kind(picture(sig, "plain")) == "strip"
     beat = np.full((64, 128, 3), 255, np.uint8)
     assert picture_kind(beat) == "beat"
+    # The model's own 2.4 s window is 4:1 as a strip plot is, but shows a few
+    # beats: drawn at another size too, it is a beat picture.
+    window = windows_render(
+        sig, np.array([int(5 * FS)]), RenderSpec(image_width=400, image_height=100)
+    )[0]
+    assert picture_kind(window) == "beat"
+    vf = np.sin(2 * np.pi * 4.5 * np.arange(int(10 * FS)) / FS)
+    assert picture_kind(picture(vf, "plain")) == "strip"  # no beats, wide
 
 
 @needs_data

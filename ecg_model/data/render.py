@@ -434,6 +434,43 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
     return -bot, -top, q  # rows grow downwards; values grow upwards
 
 
+def qrs_runs(lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
+    """The columns of each steep stretch of a trace (see :func:`trace_beats`)."""
+    n = lo.size
+    if n < 8:
+        return []
+    mid = (lo + hi) / 2
+    steep = (hi - lo) + np.abs(np.diff(mid, prepend=mid[0]))  # (n,)
+    if steep.max() <= 0:
+        return []
+    on = np.flatnonzero(steep > 0.4 * steep.max())
+    # Runs of steep columns, joined when the gap is under a tenth of the width.
+    breaks = np.flatnonzero(np.diff(on) > max(2, n // 10))
+    runs = np.split(on, breaks + 1)
+    # A QRS is short: a steep stretch over a third of the trace is waves of
+    # fibrillation run together, and then there are no beats to find.
+    if any(g[-1] - g[0] >= n / 3 for g in runs):
+        return []
+    return runs
+
+
+def trace_beats(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Columns of the QRS complexes of a traced picture, shape ``(n_beats,)``.
+
+    A QRS is the trace's steepest stretch: its columns span many rows (the pen
+    moves fast), where P and T waves, however tall, are smooth. Stretches whose
+    steepness passes 40% of the steepest, closer than a tenth of the width,
+    count as one. A stretch over a third of the width is fibrillation waves run
+    together: then none is returned. Each beat's column is its largest
+    excursion from baseline.
+    """
+    mid = (lo + hi) / 2
+    base = np.median(mid) if mid.size else 0.0
+    dev = np.maximum(np.abs(hi - base), np.abs(lo - base))  # (n,)
+    runs = qrs_runs(lo, hi)
+    return np.array([g[np.argmax(dev[g])] for g in runs], dtype=np.int64)
+
+
 def trace_draw(lo: np.ndarray, hi: np.ndarray, spec: RenderSpec) -> np.ndarray:
     """Redraw a per-column envelope of any length at the spec's image size.
 

@@ -26,6 +26,8 @@ from ..data.render import (
     TraceQuality,
     image_trace,
     picture_reduce,
+    qrs_runs,
+    trace_beats,
     trace_draw,
 )
 from .strip import BOX_S, grid_detect
@@ -61,43 +63,6 @@ class Span:
         return f"{self.duration_s:.2g} s ({how})"
 
 
-def _qrs_runs(lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
-    """The columns of each steep stretch of a trace (see :func:`trace_beats`)."""
-    n = lo.size
-    if n < 8:
-        return []
-    mid = (lo + hi) / 2
-    steep = (hi - lo) + np.abs(np.diff(mid, prepend=mid[0]))  # (n,)
-    if steep.max() <= 0:
-        return []
-    on = np.flatnonzero(steep > 0.4 * steep.max())
-    # Runs of steep columns, joined when the gap is under a tenth of the width.
-    breaks = np.flatnonzero(np.diff(on) > max(2, n // 10))
-    runs = np.split(on, breaks + 1)
-    # A QRS is short: a steep stretch over a third of the trace is waves of
-    # fibrillation run together, and then there are no beats to find.
-    if any(g[-1] - g[0] >= n / 3 for g in runs):
-        return []
-    return runs
-
-
-def trace_beats(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Columns of the QRS complexes of a traced picture, shape ``(n_beats,)``.
-
-    A QRS is the trace's steepest stretch: its columns span many rows (the pen
-    moves fast), where P and T waves, however tall, are smooth. Stretches whose
-    steepness passes 40% of the steepest, closer than a tenth of the width,
-    count as one. A stretch over a third of the width is fibrillation waves run
-    together: then none is returned. Each beat's column is its largest
-    excursion from baseline.
-    """
-    mid = (lo + hi) / 2
-    base = np.median(mid) if mid.size else 0.0
-    dev = np.maximum(np.abs(hi - base), np.abs(lo - base))  # (n,)
-    runs = _qrs_runs(lo, hi)
-    return np.array([g[np.argmax(dev[g])] for g in runs], dtype=np.int64)
-
-
 def span_find(
     picture: np.ndarray,
     lo: np.ndarray,
@@ -112,7 +77,7 @@ def span_find(
     if grid is not None and grid.box_px > 0:
         return Span(lo.size / grid.box_px * BOX_S, "grid")
     window = spec.window_before_s + spec.window_after_s
-    runs = _qrs_runs(lo, hi)
+    runs = qrs_runs(lo, hi)
     # One beat, drawn wide: a QRS over 5% of the width. In the 2.4 s window a
     # QRS takes 2-5% (the rare window with one beat, at a slow rate, stays a
     # window); in a 0.6-1 s crop 8-12% (measured on mitdb 214's beats).

@@ -27,9 +27,11 @@ from scipy import ndimage
 from ..core.classes import CLASS_COLORS, CLASSES, SHORT_NAMES
 from ..core.errors import EcgError
 from ..data.render import (
+    RenderSpec,
     image_trace,
     ink_map,
     picture_reduce,
+    qrs_runs,
     straight_lines,
     windows_render,
 )
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
 
 #: Assumed strip length when a picture has no grid and no duration is given, s.
 DEFAULT_DURATION_S = 10.0
+#: Sizes of the project's own beat pictures (the drawing contract's, first and
+#: current): always beats, whatever they show.
+OWN_SIZES = ((RenderSpec.image_height, 128), (RenderSpec.image_height, 256))
 #: ECG paper: 25 mm/s and 10 mm/mV, so one 1 mm box is 0.04 s and 0.1 mV.
 BOX_S, BOX_MV = 0.04, 0.1
 #: Largest share of dark pixels in the trace's box for a line drawing.
@@ -472,13 +477,23 @@ def strip_annotate(
 def picture_kind(picture: np.ndarray) -> str:
     """Guess whether a picture is one beat (``"beat"``) or a rhythm strip (``"strip"``).
 
-    A strip is wide: on ECG paper it spans more than 3 s (75 small boxes);
-    without a grid, it is at least 3.5 times as wide as tall. A beat picture is
-    about 2.4 s of signal in a 2:1 frame, or a square thumbnail.
+    On ECG paper a strip spans more than 3 s (75 small boxes). Without a grid,
+    a strip is wide (at least 3.5 times as wide as tall) and, where it shows
+    beats, shows six or more: the model's own 2.4 s window is 4:1 too, but holds
+    two to five beats at most rates. A wide picture with no beats to count
+    (fibrillation waves) is a strip.
     """
+    if picture.ndim == 2:
+        picture = np.repeat(picture[..., None], 3, axis=2)  # (h, w, 3)
     picture = picture_reduce(picture)
     h, w = picture.shape[:2]
     grid = grid_detect(picture)
     if grid is not None:
         return "strip" if w / grid.box_px * BOX_S > 3.0 else "beat"
-    return "strip" if w >= 3.5 * h else "beat"
+    if w < 3.5 * h or (h, w) in OWN_SIZES:
+        return "beat"
+    lo, hi, q = image_trace(picture)
+    if not q.found:
+        return "beat"  # nothing to read either way: the beat path says why
+    runs = qrs_runs(lo, hi)
+    return "strip" if len(runs) >= 6 or not runs else "beat"
