@@ -294,9 +294,19 @@ def cmd_fit_rhythm(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .data.dataset import dataset_load
     from .inference.predict import Predictor
-    from .training.evaluate import baseline_compute, metrics_compute, metrics_table
+    from .training.evaluate import (
+        baseline_compute,
+        metrics_new_patients,
+        metrics_table,
+    )
 
     run = Path(a.run)
+    if a.refresh:
+        from .training.evaluate import metrics_refresh
+
+        print(metrics_table(metrics_refresh(run)))
+        print(f"updated {run / 'metrics.json'}", file=sys.stderr)
+        return 0
     pred = Predictor(run)
     cfg = json_read(run / "config.json") if (run / "config.json").exists() else {}
     root = a.dataset or cfg.get("dataset") or ""
@@ -304,7 +314,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         root = artifacts_dir() / "datasets" / cfg.get("split", "random")
     ds = dataset_load(root, pred.spec)
     p = pred.predict_arrays(ds.x_test)
-    m = metrics_compute(ds.y_test, p.argmax(1))
+    m = metrics_new_patients(ds.y_test, p.argmax(1), ds.meta_test, cfg.get("split", ""))
     m["baseline"] = baseline_compute(ds.y_train, ds.y_test)
     m["protocol"] = cfg.get("split", "")
     m["dataset"] = str(root)
@@ -686,6 +696,12 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--style-test", help="folder made by 'style-test' to score too")
     s.add_argument(
         "--write", action="store_true", help="save evaluation.json in the run"
+    )
+    s.add_argument(
+        "--refresh",
+        action="store_true",
+        help="recompute the run's metrics.json from its test_predictions.csv "
+        "(intervals over patients, per-database figures); no model is loaded",
     )
     s.set_defaults(fn=cmd_evaluate)
 

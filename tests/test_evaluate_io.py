@@ -99,3 +99,36 @@ def test_patient_bootstrap_is_wider_than_beat_bootstrap() -> None:
     assert "8 test patients" in patients["ci_method"]
     lo, hi = patients["per_class"]["Normal"]["recall_ci"]
     assert lo <= patients["per_class"]["Normal"]["recall"] <= hi
+
+
+def test_metrics_refresh_recomputes_from_predictions_and_keeps_the_rest(tmp_path):
+    """An older run's figures get this version's intervals (over patients) and
+    per-database figures from its saved predictions; nothing else changes."""
+    import json
+
+    import pandas as pd
+
+    from ecg_model.training.evaluate import metrics_refresh
+
+    rng = np.random.default_rng(1)
+    n = 600
+    y = rng.integers(0, 6, n)
+    p = np.where(rng.random(n) < 0.7, y, rng.integers(0, 6, n))
+    pd.DataFrame(
+        {
+            "database": np.where(np.arange(n) < 300, "mitdb", "svdb"),
+            "record": [str(100 + i % 6) for i in range(n)],
+            "true_class": [CLASSES[k] for k in y],
+            "predicted_class": [CLASSES[k] for k in p],
+        }
+    ).to_csv(tmp_path / "test_predictions.csv", index=False)
+    old = {"protocol": "patient", "n_train": 5, "rr_context": {"x": 1}}
+    (tmp_path / "metrics.json").write_text(json.dumps(old))
+    m = metrics_refresh(tmp_path)
+    assert m["n_train"] == 5 and m["rr_context"] == {"x": 1}
+    assert m["accuracy"] == pytest.approx((y == p).mean())
+    assert "test patients" in m["ci_method"] and set(m["by_database"]) == {
+        "mitdb",
+        "svdb",
+    }
+    assert json.loads((tmp_path / "metrics.json").read_text())["n"] == n

@@ -48,7 +48,7 @@ from ..data.dataset import (
 from ..data.render import RenderSpec
 from ..inference.predict import model_predict
 from .config import TrainConfig
-from .evaluate import baseline_compute, metrics_by_group, metrics_compute
+from .evaluate import baseline_compute, metrics_new_patients
 from .models import model_build
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
@@ -525,17 +525,9 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     probs = model_predict(model, ds.x_test)
     pred = probs.argmax(axis=1)
     m = ds.meta_test
-    patients = (m["database"].astype(str) + "/" + m["record"].astype(str)).to_numpy()
     # Intervals over beats on a random split; over patients where the test
     # patients are new (a beat bootstrap there pretends beats are independent).
-    new_patients = config.split not in ("random", ALL_SPLIT)
-    metrics = metrics_compute(
-        ds.y_test, pred, seed=config.seed, groups=patients if new_patients else None
-    )
-    if new_patients:
-        metrics["by_database"] = metrics_by_group(
-            ds.y_test, pred, m["database"].to_numpy(), patients
-        )
+    metrics = metrics_new_patients(ds.y_test, pred, m, config.split)
     metrics["protocol"] = config.split
     if config.split == ALL_SPLIT:
         metrics["note"] = (
@@ -547,7 +539,9 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     metrics["baseline"] = baseline_compute(y[tr], ds.y_test)
     metrics["n_train"] = int(len(tr))
     metrics["n_val"] = int(len(va))
-    metrics["test_records"] = sorted(set(patients))
+    metrics["test_records"] = sorted(
+        set(m["database"].astype(str) + "/" + m["record"].astype(str))
+    )
     metrics["best_val_loss"] = (
         float(callbacks[2].best) if np.isfinite(callbacks[2].best) else None
     )
