@@ -102,15 +102,7 @@ def metrics_compute(
         # and thousands of times faster than re-scoring resampled arrays.
         rng = np.random.default_rng(seed)
         cells = rng.multinomial(y_true.size, cm.ravel() / y_true.size, size=n_boot)
-        boot = _from_cm(cells.reshape(n_boot, N_CLASSES, N_CLASSES))
-
-        def ci(v: np.ndarray) -> list[float]:
-            return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-
-        out["ci"] = {k: ci(boot[k]) for k in ("accuracy", "macro_recall", "macro_f1")}
-        for i, c in enumerate(CLASSES):
-            for k in ("precision", "recall", "f1"):
-                out["per_class"][c][f"{k}_ci"] = ci(boot[k][:, i])
+        _ci_fill(out, _from_cm(cells.reshape(n_boot, N_CLASSES, N_CLASSES)))
         out["ci_method"] = f"percentile bootstrap over test beats, {n_boot} resamples"
         if groups is not None and len(np.unique(groups)) > 1:
             out["ci_beats"] = out["ci"]
@@ -118,6 +110,19 @@ def metrics_compute(
         elif groups is not None:
             out["ci_method"] += " (one test patient: nothing to resample over)"
     return out
+
+
+def _ci_fill(out: dict, boot: dict[str, np.ndarray]) -> None:
+    """95% percentile intervals of bootstrapped figures into ``out`` (in place):
+    ``ci`` for the headline figures, ``*_ci`` for each class's."""
+
+    def ci(v: np.ndarray) -> list[float]:
+        return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
+
+    out["ci"] = {k: ci(boot[k]) for k in ("accuracy", "macro_recall", "macro_f1")}
+    for i, c in enumerate(CLASSES):
+        for k in ("precision", "recall", "f1"):
+            out["per_class"][c][f"{k}_ci"] = ci(boot[k][:, i])
 
 
 def _patient_ci(
@@ -136,15 +141,7 @@ def _patient_ci(
     np.add.at(per, (g, y_true, y_pred), 1)
     draws = rng.multinomial(names.size, np.full(names.size, 1 / names.size), n_boot)
     cells = np.tensordot(draws, per, axes=1)  # (n_boot, k, k)
-    boot = _from_cm(cells)
-
-    def ci(v: np.ndarray) -> list[float]:
-        return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-
-    out["ci"] = {k: ci(boot[k]) for k in ("accuracy", "macro_recall", "macro_f1")}
-    for i, c in enumerate(CLASSES):
-        for k in ("precision", "recall", "f1"):
-            out["per_class"][c][f"{k}_ci"] = ci(boot[k][:, i])
+    _ci_fill(out, _from_cm(cells))
     out["ci_method"] = (
         f"percentile bootstrap over the {names.size} test patients (records), "
         f"{n_boot} resamples"
