@@ -131,7 +131,13 @@ def style_test_build(
         db = adapter.name
         if not (root / db / f"{rn}.hea").exists():
             continue
-        rec = record_read(root / db / rn, fs=spec.fs, database=db, leads=adapter.leads)
+        rec = record_read(
+            root / db / rn,
+            fs=spec.fs,
+            database=db,
+            leads=adapter.leads,
+            annotated=adapter.annotated,
+        )
         sigs[(db, rn)] = rec.sig
         centres, _, labels, _ = record_labelled(rec, adapter, spec)
         picks += [(db, rn, int(s), lab) for s, lab in zip(centres, labels)]

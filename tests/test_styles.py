@@ -19,13 +19,12 @@ from .conftest import DATA, needs_data
 def test_style_test_draws_every_style_and_span_is_recovered(tmp_path) -> None:
     if not (DATA / "svdb" / "802.hea").exists():
         pytest.skip(f"svdb not found at {DATA}")
-    rep = style_test_build(
-        tmp_path, data=DATA, per_class=3, records=("mitdb/100", "svdb/802")
-    )
+    records = ("mitdb/100", "svdb/802", "cpsc2018/A0044")
+    rep = style_test_build(tmp_path, data=DATA, per_class=3, records=records)
     man = pd.read_csv(tmp_path / "manifest.csv", dtype={"record": str})
     assert set(man["style"]) == set(STYLES)
     # Test patients only, from more than one database.
-    assert set(rep["records"]) == {"mitdb/100", "svdb/802"}
+    assert set(rep["records"]) == set(records)
     crops = man[man["style"] == "beat-crop"]
     assert crops["span_s"].between(0.6, 1.0).all()
     wide = man[man["style"] == "paper-wide"]
