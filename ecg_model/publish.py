@@ -29,6 +29,7 @@ RUN_KEEP = (
     "metrics.json",
     "status.json",
     "rhythm.json",
+    "strip_eval.json",
 )
 CITATIONS = "\n".join(
     [
