@@ -18,7 +18,7 @@ from ecg_model.app.runs import (
 )
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
-from ecg_model.data.dataset import SPLITS
+from ecg_model.data.dataset import ALL_SPLIT, SPLITS
 from ecg_model.training.config import BALANCE, TrainConfig
 from ecg_model.training.models import MODELS
 from ecg_model.training.train import progress_summary
@@ -56,9 +56,13 @@ def launch_form() -> None:
         c4, c5, c6 = st.columns(3)
         split = c4.radio(
             "Split protocol",
-            SPLITS,
+            [*SPLITS, ALL_SPLIT],
             key="train_split",
-            help="random: 70:30 by beat; patient: record-disjoint (de Chazal DS1/DS2).",
+            help="random: 70:30 by beat; patient: the new-patient protocol (test "
+            "patients fixed in each database's adapter); all: every patient of the "
+            "dataset trains, its test part too (a model to publish; its test "
+            "figures are on seen patients). Leave-one-database-out runs from the "
+            "command line: python -m ecg_model lodo.",
         )
         ds_label = c5.selectbox(
             "Dataset", ["(built for the split)", *datasets], key="train_dataset"
