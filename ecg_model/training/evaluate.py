@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.metrics import (
 )
 
 from ..core.classes import CLASSES, N_CLASSES
+from ..core.io import atomic_write_json, json_read
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -185,15 +187,10 @@ def metrics_refresh(run_dir) -> dict:
     """Recompute a run's test figures from its ``test_predictions.csv`` with
     this version's intervals (over patients on new-patient protocols) and
     per-database figures; every other key of ``metrics.json`` is kept."""
-    import json
-    from pathlib import Path
-
     import pandas as pd
 
-    from ..core.io import atomic_write_json
-
     run_dir = Path(run_dir)
-    m = json.loads((run_dir / "metrics.json").read_text())
+    m = json_read(run_dir / "metrics.json")
     pred = pd.read_csv(run_dir / "test_predictions.csv", dtype={"record": str})
     idx = {c: i for i, c in enumerate(CLASSES)}
     y = pred["true_class"].map(idx).to_numpy()
