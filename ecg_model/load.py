@@ -193,7 +193,8 @@ def load_run(
     if chromium_path() is None:
         raise RuntimeError("Debian chromium not found (apt-get install chromium)")
     picture = str(
-        picture or PROJECT_ROOT / "artifacts" / "examples" / "N_1_mitdb-228.png"
+        picture
+        or sorted((PROJECT_ROOT / "artifacts" / "examples").glob("N_1_*.png"))[0]
     )
     expected = Predictor().predict_file(picture).predicted_class
     rows = []
