@@ -358,14 +358,17 @@ def rhythm_fit_run(
     fit = np.isfinite(rr_tr[:, 0])
     if not fit.any():
         raise EcgError(
-            f"{run_dir}: its dataset has no mitdb beats to fit the rhythm step on"
+            f"{run_dir}: its dataset has no annotated beats to fit the rhythm step on"
         )
     if folds:
         p_tr = folds_predict(run_dir, ds, fit, folds, progress, retrain)
-        fitted_on = f"training part, mitdb beats, out-of-fold ({folds} folds by record)"
+        fitted_on = (
+            "training part, annotated beats (mitdb, svdb), "
+            f"out-of-fold ({folds} folds by record)"
+        )
     else:
         p_tr = pred.predict_arrays(ds.x_train[fit])
-        fitted_on = "training part, mitdb beats, the run's own model"
+        fitted_on = "training part, annotated beats (mitdb, svdb), the run's own model"
     # 2. the rule: most PAC sensitivity with PPV >= 50% on those beats (a fold
     #    of VF records only leaves none of its rows predicted: they drop out).
     ok = np.isfinite(p_tr).all(axis=1)
