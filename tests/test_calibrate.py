@@ -117,3 +117,14 @@ def test_calibrate_from_run_fits_on_out_of_fold_and_measures_on_test(tmp_path):
     assert (model / CALIBRATION_FILE).exists() and (model / "reliability.png").exists()
     with pytest.raises(EcgError, match="fit-rhythm"):
         calibrate_from_run(model, tmp_path / "model")
+    # Out-of-fold beats surer than the test patients' need: a temperature that
+    # would make the test patients' calibration worse is refused, not written.
+    (model / CALIBRATION_FILE).unlink()
+    p, y = overconfident(3000)
+    pd.DataFrame(
+        {"true_class": [CLASSES[k] for k in y]}
+        | {c: probs_temper(p, 4.0)[:, j] for j, c in enumerate(CLASSES)}
+    ).to_csv(run / "test_predictions.csv", index=False)
+    with pytest.raises(EcgError, match="worsens calibration"):
+        calibrate_from_run(model, run)
+    assert not (model / CALIBRATION_FILE).exists()

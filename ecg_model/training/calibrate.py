@@ -193,6 +193,16 @@ def calibrate_from_run(
     p_fit, y_fit = _run_probs(oof[-1])
     p_eval, y_eval = _run_probs(test)
     res = _calibration(p_fit, y_fit, p_eval, y_eval)
+    if res["ece_after"] > res["ece_before"]:
+        # Fold models, trained on half the patients, are surer of themselves
+        # than the full model: their temperature does not carry over. Nothing
+        # is written rather than a calibration that makes things worse.
+        raise EcgError(
+            f"{run_dir}: the temperature fitted on its out-of-fold beats "
+            f"({res['temperature']:.2f}) worsens calibration on its test patients "
+            f"(ECE {100 * res['ece_before']:.1f}% -> {100 * res['ece_after']:.1f}%); "
+            "nothing written"
+        )
     res["fitted_on"] = (
         f"out-of-fold predictions of the training patients' beats of run "
         f"{run_dir.name} ({len(y_fit)} beats; the same recipe, each beat from a "
