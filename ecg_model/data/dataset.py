@@ -700,6 +700,12 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
     )
 
 
+def patient_ids(meta: pd.DataFrame) -> np.ndarray:
+    """``"<database>/<record>"`` of each manifest row, shape ``(n,)``: one
+    patient a record, the unit of every new-patient split and interval."""
+    return (meta["database"].astype(str) + "/" + meta["record"].astype(str)).to_numpy()
+
+
 def split_table(manifest: pd.DataFrame) -> pd.DataFrame:
     """The new-patient protocol as a table: one row per record of a build.
 

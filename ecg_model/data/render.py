@@ -51,6 +51,11 @@ class RenderSpec:
     margin_px: int = 2
 
     @property
+    def window_s(self) -> float:
+        """The window's length, s."""
+        return self.window_before_s + self.window_after_s
+
+    @property
     def before(self) -> int:
         """Window length before the beat, samples."""
         return int(round(self.window_before_s * self.fs))

@@ -76,7 +76,7 @@ def span_find(
     grid = grid_detect(picture)
     if grid is not None and grid.box_px > 0:
         return Span(lo.size / grid.box_px * BOX_S, "grid")
-    window = spec.window_before_s + spec.window_after_s
+    window = spec.window_s
     runs = qrs_runs(lo, hi)
     # One beat, drawn wide: a QRS over 5% of the width. In the 2.4 s window a
     # QRS takes 2-5% (the rare window with one beat, at a slow rate, stays a
@@ -101,7 +101,7 @@ def span_draw(
     np.ndarray
         uint8, shape ``(image_height, image_width)``.
     """
-    window = spec.window_before_s + spec.window_after_s
+    window = spec.window_s
     n = lo.size
     if n == 0 or abs(span.duration_s - window) <= SAME_SPAN * window:
         return trace_draw(lo, hi, spec)  # the window itself, beat at its centre
@@ -153,7 +153,7 @@ def picture_window(
     )
     lo, hi, q = image_trace(small)
     if not q.found:
-        window = spec.window_before_s + spec.window_after_s
+        window = spec.window_s
         return trace_draw(lo, hi, spec), q, Span(window, "window")
     span = span_find(small, lo, hi, spec, duration_s)
     return span_draw(lo, hi, span, spec), q, span

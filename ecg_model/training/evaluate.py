@@ -14,6 +14,7 @@ from sklearn.metrics import (
 
 from ..core.classes import CLASSES, N_CLASSES
 from ..core.io import atomic_write_json, json_read
+from ..data.dataset import patient_ids
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,9 +174,7 @@ def metrics_new_patients(
     """
     if protocol in ("random", "all", ""):
         return metrics_compute(y_true, y_pred)
-    patients = (
-        meta["database"].astype(str) + "/" + meta["record"].astype(str)
-    ).to_numpy()
+    patients = patient_ids(meta)
     m = metrics_compute(y_true, y_pred, groups=patients)
     m["by_database"] = metrics_by_group(
         y_true, y_pred, meta["database"].to_numpy(), patients

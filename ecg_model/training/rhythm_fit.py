@@ -25,7 +25,7 @@ from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import atomic_write_csv, atomic_write_json, data_dir, json_read
 from ..data.databases import DATABASES
-from ..data.dataset import dataset_load
+from ..data.dataset import dataset_load, patient_ids
 from ..data.signals import record_beat_times
 from ..inference.predict import Predictor
 from ..inference.rhythm import (
@@ -226,7 +226,7 @@ def manifest_rr(
     is_beat = meta["database"].isin(beat_dbs).to_numpy().copy()
     if "path" in meta:
         is_beat &= ~meta["path"].str.contains("_s[+-]", regex=True).to_numpy()
-    recs = meta["database"].astype(str) + "/" + meta["record"].astype(str)
+    recs = pd.Series(patient_ids(meta), index=meta.index)
     for rec in np.unique(recs[is_beat]):
         rows = np.flatnonzero(is_beat & (recs == rec).to_numpy())
         out[rows] = record_rr(root / rec, fs)(meta["sample"].to_numpy()[rows])
@@ -267,9 +267,7 @@ def folds_predict(
     run_dir = Path(run_dir)
     cfg = TrainConfig.from_json(json_read(run_dir / "config.json"))
     meta = ds.meta_train
-    groups = (
-        meta["database"].astype(str) + "/" + meta["record"].astype(str)
-    ).to_numpy()
+    groups = patient_ids(meta)
     if len(np.unique(groups)) < folds:
         raise EcgError(
             f"{run_dir}: {len(np.unique(groups))} training records, too few for "
@@ -387,8 +385,7 @@ def rhythm_fit_run(
     #    macro F1 there is higher, each beat scored by a stage fitted without
     #    its record (the rule has two numbers to fit; the stage has 60).
     rr_ok, p_ok, y_ok = rr_tr[fit][ok], p_tr[ok], ds.y_train[fit][ok]
-    patients = ds.meta_train["database"].astype(str) + "/"
-    patients = (patients + ds.meta_train["record"].astype(str)).to_numpy()[fit][ok]
+    patients = patient_ids(ds.meta_train)[fit][ok]
     stage = stage_fit(p_ok, rr_ok, y_ok)
     f_stage = _macro_f1(y_ok, stage_cross_score(p_ok, rr_ok, y_ok, patients))
     f_rule = _macro_f1(
@@ -416,8 +413,7 @@ def rhythm_fit_run(
     #    ``rr_context`` holds the step chosen in 3, with both for comparison.
     p_img = pred.predict_arrays(ds.x_test)
     rr_te = manifest_rr(ds.meta_test, data, pred.spec.fs)
-    m = ds.meta_test
-    groups = (m["database"].astype(str) + "/" + m["record"].astype(str)).to_numpy()
+    groups = patient_ids(ds.meta_test)
     by = {
         "rule": rhythm_adjust(p_img, rr_gate(rr_te, irregular_max), threshold),
         "learnt": stage_apply(p_img, rr_te, stage),

@@ -44,6 +44,7 @@ from ..data.dataset import (
     dataset_build,
     dataset_load,
     dataset_spec,
+    patient_ids,
 )
 from ..data.render import RenderSpec
 from ..inference.predict import model_predict
@@ -539,9 +540,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     metrics["baseline"] = baseline_compute(y[tr], ds.y_test)
     metrics["n_train"] = int(len(tr))
     metrics["n_val"] = int(len(va))
-    metrics["test_records"] = sorted(
-        set(m["database"].astype(str) + "/" + m["record"].astype(str))
-    )
+    metrics["test_records"] = sorted(set(patient_ids(m)))
     metrics["best_val_loss"] = (
         float(callbacks[2].best) if np.isfinite(callbacks[2].best) else None
     )
