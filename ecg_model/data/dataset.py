@@ -32,6 +32,7 @@ from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import atomic_write_json, data_dir, json_read
 from .databases import DATABASES, DEFAULT_DATABASES, Database
+from .packed import Packed
 from .pictures import image_read
 from .render import RenderSpec, image_normalize, windows_render
 from .signals import (
@@ -550,15 +551,16 @@ def _top_up(
 class Dataset:
     """Images and labels of one dataset folder.
 
-    ``x_train``/``x_test``: uint8 images, shape ``(n, image_height, image_width)``;
+    ``x_train``/``x_test``: uint8 images, shape ``(n, image_height, image_width)``
+    (a :class:`~.packed.Packed` set of ink bits where the build's cache has them);
     ``y_train``/``y_test``: class indices, shape ``(n,)``; ``meta_*``: the
     manifest rows in the same order.
     """
 
     root: Path
-    x_train: np.ndarray
+    x_train: np.ndarray | Packed
     y_train: np.ndarray
-    x_test: np.ndarray
+    x_test: np.ndarray | Packed
     y_test: np.ndarray
     meta_train: pd.DataFrame
     meta_test: pd.DataFrame
@@ -663,11 +665,9 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
             if all(p in order for p in meta["path"]):
                 sel = [order[p] for p in meta["path"]]
                 if "bits" in z:
-                    x = np.unpackbits(z["bits"][sel], axis=-1, count=int(z["width"]))
-                    # ink 1 -> 0, paper 0 -> 255, in place and in uint8: a
-                    # full build at 256 columns is 3.2 GB a copy.
-                    np.subtract(1, x, out=x)
-                    x *= 255  # (n, h, w) uint8
+                    # Kept as bits (0.4 GB for a full build at 256 columns, 3.2
+                    # GB unpacked); training unpacks a batch at a time.
+                    x = Packed(z["bits"][sel], int(z["width"]))
                 else:
                     x = z["images"][sel]
     if x is None:

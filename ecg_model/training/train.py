@@ -46,6 +46,7 @@ from ..data.dataset import (
     dataset_spec,
     patient_ids,
 )
+from ..data.packed import Packed, bits_unpack_tf, images_concat
 from ..data.render import RenderSpec
 from ..inference.predict import model_predict
 from .config import TrainConfig
@@ -250,7 +251,7 @@ def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
 
 
 def tf_dataset(
-    x: np.ndarray,
+    x: np.ndarray | Packed,
     y: np.ndarray,
     w: np.ndarray | None,
     batch: int,
@@ -260,7 +261,8 @@ def tf_dataset(
     edge_blank: float = 0.0,
     flip: float = 0.0,
 ):
-    """A ``tf.data`` pipeline over uint8 images ``(n, h, w)``.
+    """A ``tf.data`` pipeline over uint8 images ``(n, h, w)`` (or their
+    :class:`~ecg_model.data.packed.Packed` ink bits).
 
     Yields float32 images ``(b, h, w, 1)``, labels ``(b,)`` and, with ``w``,
     sample weights ``(b,)``. Augmentation shifts the picture horizontally by up
@@ -275,6 +277,10 @@ def tf_dataset(
     import tensorflow as tf
 
     h, wd = x.shape[1:3]
+    # Ink bits stay packed in the graph's constant (1/8 of the memory) and are
+    # unpacked a batch at a time.
+    packed = isinstance(x, Packed)
+    x = x.bits if packed else x
     # Shift by up to 1/32 of the width (75 ms of the 2.4 s window) whatever the
     # contract's resolution.
     sh = max(1, round(wd / 32))
@@ -289,7 +295,8 @@ def tf_dataset(
 
     def prep(idx):
         img, *rest = (tf.gather(a, idx) for a in parts)  # img: (b, h, w) uint8
-        img = tf.cast(img, tf.float32)[..., None]  # (b, h, w, 1)
+        img = bits_unpack_tf(img, wd) if packed else tf.cast(img, tf.float32)
+        img = img[..., None]  # (b, h, w, 1)
         if augment:
             img = tf.pad(img, [[0, 0], [0, 0], [sh, sh], [0, 0]], constant_values=255.0)
             off = tf.random.uniform([], 0, 2 * sh + 1, dtype=tf.int32)
@@ -444,7 +451,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         # any other (its figures are on seen patients).
         ds = replace(
             ds,
-            x_train=np.concatenate([ds.x_train, ds.x_test]),
+            x_train=images_concat([ds.x_train, ds.x_test]),
             y_train=np.concatenate([ds.y_train, ds.y_test]),
             meta_train=pd.concat([ds.meta_train, ds.meta_test], ignore_index=True),
         )
