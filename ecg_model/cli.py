@@ -73,6 +73,7 @@ def cmd_build(a: argparse.Namespace) -> int:
         records=tuple(a.records or ()),
         seed=a.seed,
         databases=tuple(a.databases),
+        extra_leads=a.extra_leads,
     )
     spec = RenderSpec(image_width=a.image_width, image_height=a.image_height)
 
@@ -554,6 +555,12 @@ def parser_build() -> argparse.ArgumentParser:
         "--records", nargs="+", help="only these records, e.g. mitdb/100 vfdb/418"
     )
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--extra-leads",
+        action="store_true",
+        help="also draw every other lead of each training record at the same beats "
+        "(patient split; the test part keeps one lead)",
+    )
     s.add_argument(
         "--image-width",
         type=int,

@@ -13,11 +13,13 @@ from PIL import Image
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.dataset import (
+    EXTRA_LEAD,
     MANIFEST_COLUMNS,
     BuildOptions,
     caps_apply,
     dataset_build,
     dataset_load,
+    lead_first,
     manifest_read,
 )
 from ecg_model.data.render import RenderSpec, image_normalize
@@ -30,7 +32,7 @@ SPEC = RenderSpec()
 @needs_data
 def test_tiny_dataset_layout_manifest_and_report(tiny_dataset):
     man = pd.read_csv(tiny_dataset / "manifest.csv", dtype={"record": str})
-    assert tuple(man.columns) == MANIFEST_COLUMNS
+    assert tuple(man.columns) == (*MANIFEST_COLUMNS, EXTRA_LEAD)
     assert set(man["class"]) == set(CLASSES)  # three records hold all six classes
     for p in man["path"].sample(50, random_state=0):
         assert (tiny_dataset / p).exists()
@@ -163,3 +165,45 @@ def test_interrupted_build_keeps_old_dataset(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == before
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary folder left
     shutil.rmtree(out)
+
+
+@needs_data
+def test_extra_leads_draw_training_patients_only_at_the_same_beats(tmp_path):
+    out = tmp_path / "xl"
+    records = ("mitdb/101", "mitdb/100", "vfdb/418")
+    rep = dataset_build(
+        out,
+        BuildOptions(split="patient", records=records, extra_leads=True),
+        data=DATA,
+        workers=2,
+    )
+    man = manifest_read(out)
+    first = lead_first(man)
+    extra = man[~first]
+    # Extra leads only for training patients: 100 tests through MLII alone.
+    assert set(extra["split"]) == {"train"}
+    assert set(extra["record"]) == {"101", "418"}
+    assert set(man.loc[man["record"] == "100", EXTRA_LEAD]) == {""}
+    # 101's second lead is V1: the same beats, labels and times as its MLII.
+    v1 = extra[extra["record"] == "101"]
+    assert set(v1[EXTRA_LEAD]) == {"V1"}
+    ml = man[first & (man["record"] == "101")]
+    assert list(v1["sample"]) == list(ml["sample"])
+    assert list(v1["class"]) == list(ml["class"])
+    assert rep["extra_leads"]["V1"] == v1["class"].value_counts().to_dict()
+    # Each view is its own picture, and loads from the cache like the others.
+    ds = dataset_load(out, SPEC)
+    i, j = (
+        np.flatnonzero(first & (man["record"] == "101").to_numpy())[0],
+        np.flatnonzero(~first & (man["record"] == "101").to_numpy())[0],
+    )
+    assert man["path"][i] != man["path"][j] and man["path"][j].endswith("_V1.png")
+    tr = man["split"].to_numpy() == "train"
+    a, b = ds.x_train[int(np.sum(tr[:i]))], ds.x_train[int(np.sum(tr[:j]))]
+    assert not np.array_equal(a, b)
+    # Without the option, or in an older manifest, every row is a first lead.
+    with pytest.raises(EcgError, match="split by patient"):
+        dataset_build(
+            tmp_path / "r", BuildOptions(extra_leads=True, records=records), data=DATA
+        )
+    assert lead_first(man.drop(columns=EXTRA_LEAD)).all()

@@ -7,9 +7,14 @@ import json
 import numpy as np
 import pandas as pd
 
-from ecg_model.data.dataset import BuildOptions, _split_assign, manifest_read
+from ecg_model.data.dataset import (
+    EXTRA_LEAD,
+    BuildOptions,
+    _split_assign,
+    manifest_read,
+)
 from ecg_model.training.config import TrainConfig
-from ecg_model.training.lodo import lodo_run, lodo_table
+from ecg_model.training.lodo import lodo_run, lodo_table, lodo_view
 
 from .conftest import needs_data
 
@@ -76,3 +81,32 @@ def test_all_split_trains_on_every_patient(tiny_dataset, tmp_path) -> None:
     assert m["n_train"] + m["n_val"] == len(src)  # train and test parts, all
     assert m["protocol"] == "all" and "seen patients" in m["note"]
     assert "beats" in m["ci_method"]  # no new patients to resample over
+
+
+def test_lodo_view_sees_the_held_out_database_through_its_first_lead(tmp_path):
+    rows = [
+        ("mitdb", "101", ""),
+        ("mitdb", "101", "V1"),  # a training patient's extra lead
+        ("svdb", "800", ""),
+        ("svdb", "800", "ECG2"),
+    ]
+    meta = pd.DataFrame(
+        {
+            "path": [f"train/Normal/{d}_{r}_1_{ld}.png" for d, r, ld in rows],
+            "database": [d for d, _, _ in rows],
+            "record": [r for _, r, _ in rows],
+            "sample": 1,
+            "time_s": 0.004,
+            "symbol": "N",
+            "class": "Normal",
+            "split": "train",
+            EXTRA_LEAD: [ld for _, _, ld in rows],
+        }
+    )
+    (tmp_path / "src").mkdir()
+    meta.to_csv(tmp_path / "src" / "manifest.csv", index=False)
+    assert lodo_view(tmp_path / "src", "svdb", tmp_path / "v") == 1
+    view = manifest_read(tmp_path / "v")
+    # The other databases keep every lead to train on.
+    assert list(view["split"]) == ["train", "train", "test"]
+    assert list(view[EXTRA_LEAD]) == ["", "V1", ""]

@@ -45,6 +45,9 @@ from .signals import (
 )
 
 SPLITS = ("random", "patient")
+#: Manifest column naming the lead of an ``extra_leads`` picture; empty for the
+#: record's first lead (and absent from older manifests: all first lead).
+EXTRA_LEAD = "extra_lead"
 #: Leave-one-database-out: ``lodo-<db>`` tests on every patient of ``db`` and
 #: trains on the others' (``ecg_model.training.lodo`` makes such datasets as
 #: views of a patient-split build).
@@ -93,6 +96,12 @@ class BuildOptions:
         original report's.
     seed : int
         Seed of the random split, caps and top-up.
+    extra_leads : bool
+        Also draw every other lead of each training record at the same beats
+        (patient and leave-one-database-out splits; the test part keeps the
+        first lead of each database's preference). A bundle branch block is a
+        property of the patient, not of the lead: the other leads are more
+        views of the few patients who have one, and users upload any lead.
     """
 
     split: str = "random"
@@ -103,10 +112,15 @@ class BuildOptions:
     records: tuple = ()
     seed: int = 0
     databases: tuple = DEFAULT_DATABASES
+    extra_leads: bool = False
 
 
-def _png_name(db: str, rn: str, sample: int, shift: int = 0) -> str:
-    return f"{db}_{rn}_{sample}{'' if shift == 0 else f'_s{shift:+d}'}.png"
+def _png_name(db: str, rn: str, sample: int, shift: int = 0, lead: str = "") -> str:
+    tag = "".join(ch for ch in str(lead) if ch.isalnum())
+    return (
+        f"{db}_{rn}_{sample}{'' if shift == 0 else f'_s{shift:+d}'}"
+        f"{f'_{tag}' if tag else ''}.png"
+    )
 
 
 def _images_stage(folder: Path, names: list[str], imgs: np.ndarray) -> np.ndarray:
@@ -127,29 +141,42 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
     the worker, so encoding runs on every core; what comes back is 1 bit a pixel
     (``np.packbits`` of the ink, ``(n, h, ceil(w / 8))``).
     """
-    path, db, spec, stride, stage = args
+    path, db, spec, stride, extra, stage = args
     adapter = DATABASES[db]
     rec = record_read(
-        path, fs=spec.fs, database=db, leads=adapter.leads, annotated=adapter.annotated
+        path,
+        fs=spec.fs,
+        database=db,
+        leads=adapter.leads,
+        annotated=adapter.annotated,
+        all_leads=extra,
     )
+    # Beats are found and labelled on the first lead; other leads, where asked
+    # for, are drawn at the same beats.
     centres, symbols, labels, skipped = record_labelled(rec, adapter, spec, stride)
-    meta = pd.DataFrame(
-        {
-            "database": db,
-            "record": rec.name,
-            "sample": centres,
-            "time_s": np.round(centres / spec.fs, 3),
-            "symbol": symbols,
-            "class": labels,
-        }
-    )
-    images = (
-        windows_render(rec.sig, centres, spec)
-        if centres.size
-        else np.zeros((0, spec.image_height, spec.image_width), np.uint8)
-    )
-    names = [_png_name(db, rec.name, c) for c in centres]
-    return meta, _images_stage(Path(stage), names, images), skipped
+    metas, bits = [], []
+    for lead, sig in [("", rec.sig), *(rec.others.items() if centres.size else [])]:
+        metas.append(
+            pd.DataFrame(
+                {
+                    "database": db,
+                    "record": rec.name,
+                    "sample": centres,
+                    "time_s": np.round(centres / spec.fs, 3),
+                    "symbol": symbols,
+                    "class": labels,
+                    EXTRA_LEAD: lead,
+                }
+            )
+        )
+        images = (
+            windows_render(sig, centres, spec)
+            if centres.size
+            else np.zeros((0, spec.image_height, spec.image_width), np.uint8)
+        )
+        names = [_png_name(db, rec.name, c, lead=lead) for c in centres]
+        bits.append(_images_stage(Path(stage), names, images))
+    return pd.concat(metas, ignore_index=True), np.concatenate(bits), skipped
 
 
 def record_labelled(
@@ -294,6 +321,11 @@ def dataset_build(
         )
     wanted = set(opts.records)
     out_dir = Path(out_dir)
+    if opts.extra_leads and opts.split == "random":
+        raise EcgError(
+            "extra leads need a split by patient (patient or lodo-<db>): on a "
+            "random split a beat's other lead could train while it tests"
+        )
     jobs = []
     unknown = sorted(set(opts.databases) - set(DATABASES))
     if unknown:
@@ -310,7 +342,14 @@ def dataset_build(
                 continue
             if opts.split in LODO_SPLITS and name in adapter.excluded:
                 continue
-            jobs.append((str(root / db / name), db, spec, opts.vf_stride_s))
+            # Other leads of training records only: a test patient is seen
+            # through one lead, as a user's picture is.
+            extra = opts.extra_leads and (
+                adapter.patient_split(name) == "train"
+                if opts.split == "patient"
+                else db != opts.split.removeprefix("lodo-")
+            )
+            jobs.append((str(root / db / name), db, spec, opts.vf_stride_s, extra))
     if not jobs:
         raise EcgError(
             f"{root}: no records of {' or '.join(opts.databases)} found "
@@ -416,9 +455,13 @@ def _build_into(
     # 4. sort the staged PNGs into split/class folders (a rename each; what the
     #    split or the caps left out is deleted with the staging folder).
     staged = [
-        _png_name(d, r, n, sh)
-        for d, r, n, sh in zip(
-            meta["database"], meta["record"], meta["sample"], meta["shift"]
+        _png_name(d, r, n, sh, ld)
+        for d, r, n, sh, ld in zip(
+            meta["database"],
+            meta["record"],
+            meta["sample"],
+            meta["shift"],
+            meta[EXTRA_LEAD],
         )
     ]
     paths = [f"{s}/{c}/{f}" for s, c, f in zip(meta["split"], meta["class"], staged)]
@@ -431,7 +474,7 @@ def _build_into(
         if j % 20000 == 0:
             progress(0.85 + 0.1 * j / len(paths), f"sorted {j} of {len(paths)} images")
     shutil.rmtree(stage)
-    meta[list(MANIFEST_COLUMNS)].to_csv(tmp / "manifest.csv", index=False)
+    meta[[*MANIFEST_COLUMNS, EXTRA_LEAD]].to_csv(tmp / "manifest.csv", index=False)
     np.savez(
         tmp / "cache.npz",
         bits=packed,
@@ -469,6 +512,10 @@ def _build_into(
         "skipped": dict(sorted(skipped.items())),
         "excluded_beats": excluded,
         "topped_up": int((meta["shift"] != 0).sum()),
+        "extra_leads": {
+            str(ld): {c: int(n) for c, n in g["class"].value_counts().items()}
+            for ld, g in meta[~lead_first(meta)].groupby(EXTRA_LEAD)
+        },
         "elapsed_s": round(time.perf_counter() - t0, 2),
     }
     atomic_write_json(tmp / "build_report.json", report)
@@ -498,7 +545,8 @@ def _top_up(
     """
     rng = np.random.default_rng(opts.seed + 1)
     extra_meta, extra_bits = [], []
-    train = meta[meta["split"] == "train"]
+    # Redrawn from the first lead only (the one the record is read with here).
+    train = meta[(meta["split"] == "train") & lead_first(meta)]
     cache: dict = {}
     for c in CLASSES:
         rows = train[train["class"] == c]
@@ -625,8 +673,12 @@ def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
         ok = np.array([_inside(root, p) for p in m["path"].astype(str)], dtype=bool)
         m = m[ok].reset_index(drop=True)
         m.attrs["outside"] = int((~ok).sum())
+        m[EXTRA_LEAD] = (
+            m[EXTRA_LEAD].fillna("").astype(str) if EXTRA_LEAD in m.columns else ""
+        )
         return m
     m = _folder_manifest(root)
+    m[EXTRA_LEAD] = ""
     if m.empty:
         raise EcgError(
             f"{root}: no images in train/<Class Name>/ or test/<Class Name>/ "
@@ -698,6 +750,14 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
         meta[te].reset_index(drop=True),
         spec,
     )
+
+
+def lead_first(meta: pd.DataFrame) -> np.ndarray:
+    """Rows drawn from the record's first lead, shape ``(n,)`` bool (not an
+    ``extra_leads`` view): one row a beat, as a record's rhythm needs."""
+    if EXTRA_LEAD not in meta.columns:
+        return np.ones(len(meta), bool)
+    return (meta[EXTRA_LEAD].fillna("").astype(str) == "").to_numpy()
 
 
 def patient_ids(meta: pd.DataFrame) -> np.ndarray:

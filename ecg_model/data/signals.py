@@ -144,6 +144,9 @@ class Record:
         Annotation aux notes (rhythm labels such as ``"(VF"``).
     comments : list of str
         The header's comment lines (cpsc2018's ``Dx: RBBB`` labels).
+    others : dict of str to np.ndarray
+        The record's other leads, cleaned, at ``fs``, shape ``(sig_len,)`` each,
+        by name (read only when asked: ``record_read(all_leads=True)``).
     """
 
     name: str
@@ -155,6 +158,7 @@ class Record:
     ann_symbol: list[str] = field(default_factory=list)
     ann_aux: list[str] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
+    others: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def signal_clean(sig: np.ndarray, fs: float) -> np.ndarray:
@@ -205,6 +209,7 @@ def record_read(
     database: str = "",
     leads: tuple[str, ...] = ("MLII",),
     annotated: bool = True,
+    all_leads: bool = False,
 ) -> Record:
     """Read a WFDB record and its ``atr`` annotations, resampled and cleaned.
 
@@ -222,6 +227,9 @@ def record_read(
     annotated : bool
         Whether the record has ``atr`` annotations to read (cpsc2018 has none:
         its labels are per recording, in the header's comments).
+    all_leads : bool
+        Also read every other lead into ``Record.others`` (a dataset build's
+        extra views of a training patient).
 
     Raises
     ------
@@ -257,6 +265,13 @@ def record_read(
     ch = next((names.index(x) for x in leads if x in names), 0)
     raw = rec.p_signal[:, ch]
     sig = signal_clean(signal_resample(raw, rec.fs, fs), fs)
+    others = {}
+    if all_leads:
+        for j, lead in enumerate(names):
+            if j != ch and lead not in others:
+                others[lead] = signal_clean(
+                    signal_resample(rec.p_signal[:, j], rec.fs, fs), fs
+                )
     scale = fs / rec.fs
     sample = np.round(np.asarray(ann.sample) * scale).astype(np.int64)
     aux = [
@@ -272,6 +287,7 @@ def record_read(
         ann_symbol=list(ann.symbol),
         ann_aux=aux,
         comments=[str(c) for c in (rec.comments or [])],
+        others=others,
     )
 
 

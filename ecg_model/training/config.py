@@ -22,8 +22,9 @@ class TrainConfig:
     Attributes
     ----------
     model : str
-        Registry name (``ecgnet`` default, ``ecgnet_v1`` the first default,
-        ``seed`` the original report's network).
+        Registry name (``ecgnet`` default, ``ecgnet_p4`` its 4x4-patch form of
+        the first 256-column runs, ``ecgnet_v1`` the first default, ``seed``
+        the original report's network).
     split : str
         ``random`` or ``patient`` (used when the dataset is built for the run),
         ``lodo-<db>`` (a leave-one-database-out view, ``training.lodo``) or

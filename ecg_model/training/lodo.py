@@ -22,7 +22,7 @@ import numpy as np
 from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import atomic_write_json, json_read
-from ..data.dataset import manifest_read
+from ..data.dataset import lead_first, manifest_read
 from .config import TrainConfig
 from .train import run_create, train_run
 
@@ -37,6 +37,10 @@ def lodo_view(root: Path, db: str, out: Path) -> int:
     manifest: every row of ``db`` is test, every other row train.
     """
     meta = manifest_read(root)
+    held = (meta["database"].astype(str) == db).to_numpy()
+    # The held-out database is seen through its first lead only, as a test
+    # patient is; other leads of its training records (``extra_leads``) go.
+    meta = meta[~held | lead_first(meta)].reset_index(drop=True)
     meta["split"] = np.where(meta["database"].astype(str) == db, "test", "train")
     if out.exists():
         shutil.rmtree(out)

@@ -25,7 +25,7 @@ from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import atomic_write_csv, atomic_write_json, data_dir, json_read
 from ..data.databases import DATABASES
-from ..data.dataset import dataset_load, patient_ids
+from ..data.dataset import dataset_load, lead_first, patient_ids
 from ..data.signals import record_beat_times
 from ..inference.predict import Predictor
 from ..inference.rhythm import (
@@ -353,7 +353,9 @@ def rhythm_fit_run(
     ds = dataset_load(dataset_for(cfg, pred.spec), pred.spec)
     # 1. training records: picture probabilities and each beat's RR features.
     rr_tr = manifest_rr(ds.meta_train, data, pred.spec.fs)
-    fit = np.isfinite(rr_tr[:, 0])
+    # One row a beat: other leads' pictures (``extra_leads``) train the fold
+    # models but are not fitted on.
+    fit = np.isfinite(rr_tr[:, 0]) & lead_first(ds.meta_train)
     if not fit.any():
         raise EcgError(
             f"{run_dir}: its dataset has no annotated beats to fit the rhythm step on"
