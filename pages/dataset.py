@@ -11,9 +11,11 @@ from ecg_model.app.jobs import build_summary
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.core.io import artifacts_dir, data_dir, path_confine
+from ecg_model.data.databases import DATABASES, DEFAULT_DATABASES
 from ecg_model.data.dataset import (
     SPLITS,
     counts_by_record,
+    dataset_name,
     manifest_filter,
     manifest_read,
     sample_image,
@@ -33,8 +35,9 @@ def build_section() -> None:
         st.caption(
             f"Data folder: {webapp.plain(data_dir())} (set ECG_DATA_DIR to change "
             "it). The build runs in the background: closing this tab does not stop "
-            "it. On 2 cores either split takes about 40 s (measured: random 36 s, "
-            "patient 41 s, start-up included)."
+            "it. On 2 cores mitdb and vfdb take about 40 s, all five databases "
+            "about 80 s (measured by `python -m ecg_model.bench`), twice that with "
+            "extra leads."
         )
         with st.form("dataset_build_form"):
             c1, c2, c3 = st.columns(3)
@@ -45,12 +48,52 @@ def build_section() -> None:
             top = c3.number_input(
                 "Top rare classes up to (0: off)", 0, 20_000, 0, 100, key="dataset_min"
             )
+            c4, c5, c6 = st.columns(3)
+            dbs = c4.multiselect(
+                "Databases",
+                list(DATABASES),
+                default=list(DEFAULT_DATABASES),
+                key="dataset_databases",
+                help="mitdb and vfdb are the original report's; the patient split "
+                "of all five is the new-patient protocol.",
+            )
+            width = c5.selectbox(
+                "Columns a window is drawn in",
+                [RenderSpec.image_width, 128],
+                key="dataset_width",
+                help="256: the contract of the published models (9.4 ms a column); "
+                "128: the first contract.",
+            )
+            leads = c6.checkbox(
+                "Extra leads of training patients",
+                key="dataset_extra_leads",
+                help="Also draw every other lead of each training record at the "
+                "same beats (patient split only; test patients keep one lead).",
+            )
             go = st.form_submit_button("Build", type="primary", key="dataset_build")
         if go:
-            out = artifacts_dir() / "datasets" / split
+            if not dbs:
+                st.error("Choose at least one database.")
+                st.stop()
+            if leads and split != "patient":
+                st.error(
+                    "Extra leads need the patient split: on a random split a beat's "
+                    "other lead could train while the beat tests."
+                )
+                st.stop()
+            name = dataset_name(split, tuple(dbs), int(width), leads)
+            out = artifacts_dir() / "datasets" / name
             try:
                 msg = reg.build_submit(
-                    {"split": split, "normal_cap": cap, "min_per_class": top}, out
+                    {
+                        "split": split,
+                        "normal_cap": cap,
+                        "min_per_class": top,
+                        "databases": dbs,
+                        "image_width": int(width),
+                        "extra_leads": leads,
+                    },
+                    out,
                 )
             except EcgError as e:
                 st.error(webapp.plain(e))

@@ -320,3 +320,35 @@ def test_home_leads_with_the_new_patient_figures(empty_artifacts):
     words = " ".join(texts(at.markdown))
     assert "Poor at" in words and "Left Bundle Branch Block" in words
     assert "pid" not in " ".join(texts(at.caption))
+
+
+def test_dataset_page_builds_what_the_form_says(empty_artifacts, monkeypatch):
+    import subprocess
+    import sys
+
+    from ecg_model.app.jobs import JobRegistry
+
+    cmds = []
+
+    def spawn(self, cmd, log, **kw):  # record the command, start nothing real
+        cmds.append(cmd)
+        return subprocess.Popen([sys.executable, "-c", "pass"])
+
+    monkeypatch.setattr(JobRegistry, "_spawn", spawn)
+    at = app("pages/dataset.py")
+    # Extra leads on a random split would leak a test beat's other lead.
+    at.checkbox(key="dataset_extra_leads").check()
+    at.button(key="dataset_build").click().run()
+    assert any("patient split" in e.value for e in at.error) and not cmds
+    at.radio(key="dataset_split").set_value("patient")
+    at.multiselect(key="dataset_databases").set_value(["mitdb", "cpsc2018"])
+    at.button(key="dataset_build").click().run()
+    assert not at.error and len(cmds) == 1, [e.value for e in at.error]
+    cmd = cmds[0]
+    out = cmd[cmd.index("--out") + 1]
+    assert out.endswith("patient-mitdb+cpsc2018-leads")
+    assert cmd[cmd.index("--databases") + 1 : cmd.index("--databases") + 3] == [
+        "mitdb",
+        "cpsc2018",
+    ]
+    assert "--extra-leads" in cmd and cmd[cmd.index("--image-width") + 1] == "256"

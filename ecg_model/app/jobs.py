@@ -252,7 +252,8 @@ class JobRegistry:
 
     def build_submit(self, options: dict, out: Path) -> str:
         """Start ``build-dataset`` for ``options`` (split, normal_cap,
-        min_per_class, records) into ``out``; returns what happened.
+        min_per_class, records, databases, image_width, extra_leads) into
+        ``out``; returns what happened.
 
         Raises
         ------
@@ -287,6 +288,12 @@ class JobRegistry:
             cmd += ["--min-per-class", str(int(options["min_per_class"]))]
         if options.get("records"):
             cmd += ["--records", *options["records"]]
+        if options.get("databases"):
+            cmd += ["--databases", *options["databases"]]
+        if options.get("image_width"):
+            cmd += ["--image-width", str(int(options["image_width"]))]
+        if options.get("extra_leads"):
+            cmd += ["--extra-leads"]
         proc = self._spawn(cmd, path.with_suffix(".log"))
         self._build_proc = proc
         build_status_write(path, pid=proc.pid)

@@ -752,6 +752,23 @@ def dataset_load(root: str | os.PathLike, spec: RenderSpec) -> Dataset:
     )
 
 
+def dataset_name(
+    split: str,
+    databases: tuple = DEFAULT_DATABASES,
+    image_width: int = RenderSpec.image_width,
+    extra_leads: bool = False,
+) -> str:
+    """Folder name for a build under ``artifacts/datasets``: the split, then
+    what differs from the defaults (``patient-all-w128-leads``)."""
+    name = split
+    if tuple(databases) != tuple(DEFAULT_DATABASES):
+        every = set(databases) == set(DATABASES)
+        name += "-all" if every else "-" + "+".join(databases)
+    if image_width != RenderSpec.image_width:
+        name += f"-w{image_width}"
+    return name + ("-leads" if extra_leads else "")
+
+
 def lead_first(meta: pd.DataFrame) -> np.ndarray:
     """Rows drawn from the record's first lead, shape ``(n,)`` bool (not an
     ``extra_leads`` view): one row a beat, as a record's rhythm needs."""
