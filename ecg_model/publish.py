@@ -138,6 +138,10 @@ def default_publish(
     """
     dest = dest or default_model_dir()
     m_rand, m_pat = _finished(random_run), _finished(patient_run)
+    try:
+        before = json_read(dest / "metrics.json")
+    except EcgError:
+        before = {}
     if all_run:
         _finished(all_run)
         _copy_run(all_run, dest)
@@ -175,6 +179,12 @@ def default_publish(
             m = _finished(run)
             seed[name] = {k: m[k] for k in (*HEADLINE, "ci", "per_class") if k in m}
             metrics["runs"][f"seed_{name}"] = run.name
+    if not seed and before.get("runs", {}).get("random") == random_run.name:
+        # The original report's network keeps its rows beside the unchanged
+        # random model when its runs are not given again.
+        seed = before.get("seed", {})
+        for name in seed:
+            metrics["runs"][f"seed_{name}"] = before["runs"].get(f"seed_{name}", "")
     if seed:
         metrics["seed"] = seed
     if style_test:

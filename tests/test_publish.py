@@ -36,6 +36,8 @@ def test_publish_default_folder(tiny_run, tiny_dataset, tmp_path):
     shutil.copytree(tiny_run, pat)
     rhythm_fit_run(pat, DATA, folds=0)
     m = default_publish(tiny_run, pat, dest=dest)
+    # The seed network's rows stay beside the unchanged random model.
+    assert m["seed"]["random"] and m["runs"]["seed_random"] == tiny_run.name
     assert (dest / "patient" / "rhythm.json").exists()
     assert not (dest / "rhythm.json").exists()
     assert "pac_ratio_threshold" in m["protocols"]["patient"]["rr_context"]
