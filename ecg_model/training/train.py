@@ -294,9 +294,10 @@ def tf_dataset(
     ds = ds.batch(batch)
 
     def prep(idx):
-        img, *rest = (tf.gather(a, idx) for a in parts)  # img: (b, h, w) uint8
+        # img: uint8 (b, h, w), or its ink bits (b, h, ceil(w / 8))
+        img, *rest = (tf.gather(a, idx) for a in parts)
         img = bits_unpack_tf(img, wd) if packed else tf.cast(img, tf.float32)
-        img = img[..., None]  # (b, h, w, 1)
+        img = img[..., None]  # (b, h, w, 1) float32, ink 0, paper 255
         if augment:
             img = tf.pad(img, [[0, 0], [0, 0], [sh, sh], [0, 0]], constant_values=255.0)
             off = tf.random.uniform([], 0, 2 * sh + 1, dtype=tf.int32)
