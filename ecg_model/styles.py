@@ -21,9 +21,8 @@ from .core.classes import CLASSES
 from .core.errors import EcgError
 from .core.io import atomic_write_bytes, atomic_write_json, data_dir
 from .data.databases import DATABASES
-from .data.dataset import record_labelled
+from .data.dataset import record_labelled, record_of
 from .data.render import RenderSpec, windows_render
-from .data.signals import record_read
 from .training.evaluate import metrics_compute
 
 #: name -> drawing options (figure size in inches at 100 dpi).
@@ -131,13 +130,7 @@ def style_test_build(
         db = adapter.name
         if not (root / db / f"{rn}.hea").exists():
             continue
-        rec = record_read(
-            root / db / rn,
-            fs=spec.fs,
-            database=db,
-            leads=adapter.leads,
-            annotated=adapter.annotated,
-        )
+        rec = record_of(root / db / rn, db, spec.fs)
         sigs[(db, rn)] = rec.sig
         centres, _, labels, _ = record_labelled(rec, adapter, spec)
         picks += [(db, rn, int(s), lab) for s, lab in zip(centres, labels)]

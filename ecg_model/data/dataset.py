@@ -143,14 +143,7 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
     """
     path, db, spec, stride, extra, stage = args
     adapter = DATABASES[db]
-    rec = record_read(
-        path,
-        fs=spec.fs,
-        database=db,
-        leads=adapter.leads,
-        annotated=adapter.annotated,
-        all_leads=extra,
-    )
+    rec = record_of(path, db, spec.fs, all_leads=extra)
     # Beats are found and labelled on the first lead; other leads, where asked
     # for, are drawn at the same beats.
     centres, symbols, labels, skipped = record_labelled(rec, adapter, spec, stride)
@@ -177,6 +170,21 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
         names = [_png_name(db, rec.name, c, lead=lead) for c in centres]
         bits.append(_images_stage(Path(stage), names, images))
     return pd.concat(metas, ignore_index=True), np.concatenate(bits), skipped
+
+
+def record_of(path: str | os.PathLike, db: str, fs: float, all_leads: bool = False):
+    """Record ``path`` of database ``db`` read as its adapter says (lead
+    preference, annotations or not), resampled to ``fs`` Hz; a database without
+    an adapter is read as mitdb is (MLII, annotated)."""
+    adapter = DATABASES.get(db)
+    return record_read(
+        path,
+        fs=fs,
+        database=db,
+        leads=adapter.leads if adapter else ("MLII",),
+        annotated=adapter.annotated if adapter else True,
+        all_leads=all_leads,
+    )
 
 
 def record_labelled(
@@ -563,14 +571,7 @@ def _top_up(
         pick["shift"] = shifts[k % shifts.size]
         for (db, rn), grp in pick.groupby(["database", "record"]):
             if (db, rn) not in cache:
-                a = DATABASES[db]
-                cache[(db, rn)] = record_read(
-                    root / db / rn,
-                    fs=spec.fs,
-                    database=db,
-                    leads=a.leads,
-                    annotated=a.annotated,
-                ).sig
+                cache[(db, rn)] = record_of(root / db / rn, db, spec.fs).sig
             sig = cache[(db, rn)]
             centres = np.clip(
                 grp["sample"].to_numpy() + grp["shift"].to_numpy(),
@@ -873,14 +874,7 @@ def sample_signal(
     path = root / str(row["database"]) / str(row["record"])
     if int(row.get("sample", -1)) < 0 or not path.with_suffix(".hea").exists():
         return None
-    adapter = DATABASES.get(str(row["database"]))
-    rec = record_read(
-        path,
-        fs=spec.fs,
-        database=str(row["database"]),
-        leads=adapter.leads if adapter else ("MLII",),
-        annotated=adapter.annotated if adapter else True,
-    )
+    rec = record_of(path, str(row["database"]), spec.fs)
     c = int(row["sample"])
     a = max(0, c - spec.before - int(context_s * spec.fs))
     b = min(rec.sig.size, c + spec.after + int(context_s * spec.fs))

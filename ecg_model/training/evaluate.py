@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -182,7 +183,7 @@ def metrics_new_patients(
     return m
 
 
-def metrics_refresh(run_dir) -> dict:
+def metrics_refresh(run_dir: str | os.PathLike) -> dict:
     """Recompute a run's test figures from its ``test_predictions.csv`` with
     this version's intervals (over patients on new-patient protocols) and
     per-database figures; every other key of ``metrics.json`` is kept."""
