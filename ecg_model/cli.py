@@ -415,7 +415,7 @@ def cmd_style_test(a: argparse.Namespace) -> int:
     from .styles import style_test_build
 
     rep = style_test_build(
-        Path(a.out), data=a.data_dir, per_class=a.per_class, seed=a.seed
+        Path(a.out), data=a.data_dir, per_class=a.per_class, seed=a.seed, part=a.part
     )
     print(json.dumps(rep, indent=2))
     return 0
@@ -736,6 +736,13 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", help=data_help)
     s.add_argument("--per-class", type=int, default=40)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--part",
+        choices=("test", "train"),
+        default="test",
+        help="draw the test patients (default) or the training patients "
+        "(a development set for tuning robustness)",
+    )
     s.set_defaults(fn=cmd_style_test)
 
     s = sub.add_parser("analyze-strip", help="read a rhythm strip, classify its beats")

@@ -6,6 +6,11 @@ draws beats of the patient protocol's *test* patients (every database's
 ``test_records``: never training records of a patient-protocol model) in such
 styles, and at other time spans (a tight crop of one beat, 2-4 s on ECG
 paper), so robustness to drawing style is measured, not assumed.
+
+``part="train"`` draws the same styles from *training* patients instead: a
+development set, where a patient model knows the beats, so what a style loses
+against the project's own renderer is the style's cost alone. Robustness is
+tuned there; the test patients are looked at once per design.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .core.io import atomic_write_bytes, atomic_write_json, data_dir
 from .data.databases import DATABASES
 from .data.dataset import record_labelled, record_of
 from .data.render import RenderSpec, windows_render
+from .data.signals import record_names
 from .training.evaluate import metrics_compute
 
 #: name -> drawing options (figure size in inches at 100 dpi).
@@ -112,15 +118,29 @@ def style_test_build(
     seed: int = 0,
     spec: RenderSpec = RenderSpec(),
     records: tuple[str, ...] = (),
+    part: str = "test",
 ) -> dict:
-    """Draw ``per_class`` held-out beats of each class in every style into ``out``.
+    """Draw ``per_class`` beats of each class in every style into ``out``.
 
+    ``part``: ``"test"`` draws the patient protocol's test patients; ``"train"``
+    its training patients (the development set; see the module's text).
     Writes ``<style>/<Class>/<db>_<record>_<sample>.<png|jpg>`` and ``manifest.csv``.
     """
+    if part not in ("test", "train"):
+        raise EcgError(f"part must be 'test' or 'train', not {part!r}")
     root = data_dir(data)
     rng = np.random.default_rng(seed)
     picks = []
-    sources = [(db, r) for db in DATABASES.values() for r in db.test_records]
+    if part == "test":
+        sources = [(db, r) for db in DATABASES.values() for r in db.test_records]
+    else:
+        sources = [
+            (db, r)
+            for db in DATABASES.values()
+            if (root / db.name).is_dir()
+            for r in record_names(root / db.name)
+            if db.patient_split(r) == "train"
+        ]
     if records:
         sources = [
             s for s in sources if f"{s[0].name}/{s[1]}" in records or s[1] in records
@@ -135,7 +155,7 @@ def style_test_build(
         centres, _, labels, _ = record_labelled(rec, adapter, spec)
         picks += [(db, rn, int(s), lab) for s, lab in zip(centres, labels)]
     if not picks:
-        raise EcgError(f"{root}: no held-out records found for the style test")
+        raise EcgError(f"{root}: no {part} records found for the style test")
     df = pd.DataFrame(picks, columns=["database", "record", "sample", "class"])
     chosen = []
     for c in CLASSES:
@@ -171,6 +191,7 @@ def style_test_build(
         "styles": list(STYLES),
         "counts": {c: int((df["class"] == c).sum()) for c in CLASSES},
         "records": sorted(set(df["database"] + "/" + df["record"])),
+        "part": part,
     }
     atomic_write_json(out / "style_test.json", rep)
     return rep

@@ -151,6 +151,27 @@ def test_foreign_styles_redraw_to_the_same_trace():
         assert np.corrcoef(rows, ref)[0, 1] > 0.9, name
 
 
+def test_foreign_pen_is_thinned_to_the_projects_pen():
+    """A matplotlib line of 1.5-2 pt redraws about as thin as the project's pen.
+
+    Before the trace was skeletonised, these redraws held ~2x the reference's
+    ink per column (a 2-row flat line, QRS strokes as wide as the pen).
+    """
+    from ecg_model.data.pictures import image_read
+    from ecg_model.styles import style_draw
+
+    sig, peaks = synthetic_ecg(SPEC.fs, 20)
+    c = peaks[4]
+    ref = windows_render(sig, np.array([c]), SPEC)[0]
+    seg = sig[c - SPEC.before : c + SPEC.after]
+    for style in ("mpl-default", "monitor", "blue-jpeg60"):
+        out, q = image_normalize(image_read(style_draw(seg, SPEC.fs, style)), SPEC)
+        assert q.looks_like_ecg, style
+        ink_ref, ink = (ref == 0).sum(0), (out == 0).sum(0)  # (w,) rows of ink
+        assert np.mean(np.abs(ink - ink_ref)) < 1.6, style
+        assert ink.sum() < 1.6 * ink_ref.sum(), style
+
+
 def test_blank_and_noise_are_not_ecg():
     blank = np.full((100, 200, 3), 255, np.uint8)
     _, q = image_normalize(blank, SPEC)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from skimage.morphology import skeletonize
 
 from ..core.classes import CLASSES
 from .signals import FS
@@ -317,7 +318,9 @@ def straight_lines(mask: np.ndarray) -> np.ndarray:
     return _long_rows(mask) | _long_cols(mask)
 
 
-def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQuality]:
+def image_trace(
+    gray_or_rgb: np.ndarray, centre_line: bool = False
+) -> tuple[np.ndarray, np.ndarray, TraceQuality]:
     """Extract the ECG trace of a picture as a per-column envelope.
 
     Steps: ink map (grid and background removed) -> threshold -> drop axis
@@ -328,6 +331,12 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
     ----------
     gray_or_rgb : np.ndarray
         uint8 picture, shape ``(h, w)`` or ``(h, w, 3)``.
+    centre_line : bool
+        Thin the pen to its one-pixel centre line (a skeleton), for a picture
+        to be redrawn as the project draws. Otherwise the envelope is the pen's
+        edges (lines of 3 px or more eroded first), whose middle is the signal
+        to a fraction of a pixel: the strip reader's choice, measured 1-1.5 dB
+        better in digitisation SNR.
 
     Returns
     -------
@@ -393,10 +402,6 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
     # Line thickness: the vertical extent of the flattest columns.
     ext = (bot - top + 1)[has]
     line = float(np.percentile(ext, 3)) if ext.size else 1.0
-    # A thin line on a steady slope spans 2 rows per column even when it is one
-    # pixel wide, so only lines of 3 px or more are thinned: eroding by a disk
-    # of the line's half-width leaves its centre line, on flat and steep parts
-    # alike (a vertical cut would leave steep strokes as wide as the pen).
     if line > TRACE_MAX_LINE_PX:
         q = TraceQuality(
             float(mask.mean()),
@@ -408,8 +413,36 @@ def image_trace(gray_or_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, TraceQ
             found=False,
         )
         return np.zeros(0), np.zeros(0), q
-    r = int((line - 1) // 2) if line >= 3 else 0
-    if r:
+    if centre_line and line >= 2:
+        # Thin the pen to its centre line (one pixel), as the project draws:
+        # a vertical cut of a thick line leaves flat stretches two rows or more
+        # thick, and steep strokes as wide as the pen, so the QRS the model
+        # sees is wider than drawn. Skeletonising keeps the path and thins both.
+        thin = skeletonize(mask)
+        if thin.any(axis=0).mean() > 0.5 * has.mean():
+            # A skeleton stops half a pen short of each peak; where the line's
+            # own edge peaks (a local extreme within a pen's width), its centre
+            # is half a pen inside that edge, so the peak keeps its height.
+            k, half = int(np.ceil(line)), (line - 1) / 2
+            tip_top = ndimage.minimum_filter1d(top, 2 * k + 1) == top
+            tip_bot = ndimage.maximum_filter1d(bot, 2 * k + 1) == bot
+            mask = thin
+            t_edge, b_edge = top + half, bot - half
+            has = mask.any(axis=0)
+            top = np.where(has, mask.argmax(axis=0), 0).astype(np.float64)
+            bot = np.where(has, h - 1 - mask[::-1].argmax(axis=0), 0).astype(np.float64)
+            # Only where the skeleton itself comes within a pen of that edge:
+            # the flat top of a blob (a thick pen's spike) is not a peak.
+            tip_top &= top - t_edge <= line
+            tip_bot &= b_edge - bot <= line
+            top = np.where(has & tip_top, np.minimum(top, t_edge), top)
+            bot = np.where(has & tip_bot, np.maximum(bot, b_edge), bot)
+    elif line >= 3:
+        # A thin line on a steady slope spans 2 rows per column even when it is
+        # one pixel wide, so only lines of 3 px or more are eroded: by a disk of
+        # the line's half-width, on flat and steep parts alike (a vertical cut
+        # would leave steep strokes as wide as the pen).
+        r = int((line - 1) // 2)
         yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
         thin = ndimage.binary_erosion(mask, structure=(yy**2 + xx**2) <= r * r)
         if thin.any(axis=0).mean() > 0.5 * has.mean():
@@ -531,5 +564,5 @@ def image_normalize(
         uint8, shape ``(image_height, image_width)``, trace 0 on 255.
     quality : TraceQuality
     """
-    lo, hi, q = image_trace(picture)
+    lo, hi, q = image_trace(picture, centre_line=True)
     return trace_draw(lo, hi, spec), q

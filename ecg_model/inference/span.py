@@ -151,7 +151,7 @@ def picture_window(
     small = picture_reduce(
         picture if picture.ndim == 3 else np.repeat(picture[..., None], 3, 2)
     )
-    lo, hi, q = image_trace(small)
+    lo, hi, q = image_trace(small, centre_line=True)
     if not q.found:
         window = spec.window_s
         return trace_draw(lo, hi, spec), q, Span(window, "window")
