@@ -128,6 +128,7 @@ def cmd_lodo(a: argparse.Namespace) -> int:
             balance=a.balance,
             edge_blank=a.edge_blank,
             flip=a.flip,
+            lowres=a.lowres,
             seed=a.seed,
         )
     except ValueError as e:
@@ -185,6 +186,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                 augment=not a.no_augment,
                 edge_blank=a.edge_blank,
                 flip=a.flip,
+                lowres=a.lowres,
                 seed=a.seed,
                 patience=a.patience,
                 strategy=a.strategy,
@@ -609,6 +611,14 @@ def parser_build() -> argparse.ArgumentParser:
         help="share of augmented pictures turned upside down, as a lead of the "
         "other polarity draws them (default 0)",
     )
+    s.add_argument(
+        "--lowres",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of augmented pictures seen as a thumbnail of 1/2 or 1/4 the "
+        "columns reads once redrawn (default 0)",
+    )
     s.add_argument("--patience", type=int, default=4)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--strategy", choices=STRATEGIES, default="default")
@@ -646,6 +656,7 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--balance", choices=BALANCE, default="sqrt")
     s.add_argument("--edge-blank", type=float, default=0.0, metavar="P")
     s.add_argument("--flip", type=float, default=0.0, metavar="P")
+    s.add_argument("--lowres", type=float, default=0.0, metavar="P")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_lodo)
 

@@ -456,6 +456,7 @@ Research and education: exploring how a CNN separates beat types on beat images.
   learning rate {cfg["learning_rate"]}, class caps {cfg.get("class_caps") or "none"},
   class weights `{cfg["balance"]}`, augmentation {cfg["augment"]},
   edge blanking {cfg.get("edge_blank", 0.0)}, flips {cfg.get("flip", 0.0)},
+  low resolution {cfg.get("lowres", 0.0)},
   seed {cfg["seed"]}).
 - Input: a {pre["image_height"]}x{pre["image_width"]} grayscale picture of
   {span:.1f} s of single-lead ECG ({pre["window_before_s"]} s before the beat,

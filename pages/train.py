@@ -97,6 +97,15 @@ def launch_form() -> None:
             0.05,
             key="train_flip",
         )
+        lowres = st.slider(
+            "Share of pictures seen at 1/2 or 1/4 the columns (as thumbnails "
+            "read once redrawn)",
+            0.0,
+            0.5,
+            TrainConfig.lowres,
+            0.05,
+            key="train_lowres",
+        )
         go = st.form_submit_button(
             "Launch training", type="primary", key="train_launch"
         )
@@ -114,6 +123,7 @@ def launch_form() -> None:
             augment=augment,
             edge_blank=float(edge_blank),
             flip=float(flip),
+            lowres=float(lowres),
             seed=int(seed),
             dataset=str(datasets[ds_label]) if ds_label in datasets else "",
         )

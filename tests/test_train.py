@@ -26,6 +26,7 @@ from ecg_model.training.train import (
 )
 
 from .conftest import ROOT, needs_data
+from .test_signals import synthetic_ecg
 
 RUN_FILES = (
     "config.json",
@@ -247,3 +248,35 @@ def test_a_run_takes_its_datasets_drawing_contract(tmp_path):
     # Without a dataset (or with one that does not say), the default contract.
     run = run_create(TrainConfig(), tmp_path / "runs")
     assert RenderSpec.from_json(json_read(run / "preprocessing.json")) == RenderSpec()
+
+
+def test_lowres_augmentation_is_the_predictors_thumbnail_redraw():
+    """lowres_tf gives exactly what trace_draw makes of a picture of 1/f the columns."""
+    import tensorflow as tf
+
+    from ecg_model.data.render import trace_draw, windows_render
+    from ecg_model.training.train import lowres_tf
+
+    spec = RenderSpec()
+    sig, peaks = synthetic_ecg(spec.fs, 30)
+    sig = sig + 0.05 * np.sin(np.arange(sig.size) / 7)
+    imgs = windows_render(sig, peaks[3:12], spec)  # (n, h, w)
+    h = spec.image_height
+    for f in (2, 4):
+        got = lowres_tf(tf.constant(imgs[..., None], tf.float32), f).numpy()
+        for im, g in zip(imgs, got[..., 0]):
+            ink = im == 0
+            top = ink.argmax(0).astype(float)  # (w,) rows
+            bot = (h - 1 - ink[::-1].argmax(0)).astype(float)
+            # The thumbnail's columns: f of ours each; values grow upwards.
+            lo, hi = -bot.reshape(-1, f).max(1), -top.reshape(-1, f).min(1)
+            assert np.array_equal(g.astype(np.uint8), trace_draw(lo, hi, spec))
+        # It is a real loss of detail: the QRS strokes widen.
+        assert (got == 0).sum() > (imgs == 0).sum()
+    # In the pipeline, about the asked share of a batch changes.
+    x = np.repeat(imgs, 30, axis=0)  # (270, h, w)
+    ds = tf_dataset(x, np.zeros(len(x), int), None, len(x), False, True, 0, lowres=0.5)
+    out = next(iter(ds))[0].numpy()[..., 0]  # (270, h, w)
+    assert set(np.unique(out)) <= {0.0, 255.0}
+    moved = np.mean([(o == 0).sum() > 1.05 * (i == 0).sum() for o, i in zip(out, x)])
+    assert 0.3 < moved < 0.7

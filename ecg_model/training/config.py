@@ -50,6 +50,9 @@ class TrainConfig:
         Share of augmented training pictures turned upside down: the same beats
         seen through a lead of the other polarity (QRS complexes point down in
         some leads and some patients: mitdb 207's LBBB beats do, 214's do not).
+    lowres : float
+        Share of augmented training pictures seen as a picture of 1/2 or 1/4
+        the columns reads once redrawn (a thumbnail; half of them each); 0: off.
     val_fraction : float
         Share of the training part held out (stratified) for early stopping.
     patience : int
@@ -73,6 +76,7 @@ class TrainConfig:
     augment: bool = True
     edge_blank: float = 0.0
     flip: float = 0.0
+    lowres: float = 0.0
     val_fraction: float = 0.1
     patience: int = 4
     seed: int = 0
@@ -97,6 +101,8 @@ class TrainConfig:
             raise ValueError("edge_blank must be between 0 and 1")
         if not 0 <= self.flip <= 1:
             raise ValueError("flip must be between 0 and 1")
+        if not 0 <= self.lowres <= 1:
+            raise ValueError("lowres must be between 0 and 1")
         if not 0 < self.val_fraction < 0.5:
             raise ValueError("val_fraction must be between 0 and 0.5")
         bad = set(self.class_caps) - set(CLASSES)

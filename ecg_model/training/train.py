@@ -260,6 +260,7 @@ def tf_dataset(
     seed: int,
     edge_blank: float = 0.0,
     flip: float = 0.0,
+    lowres: float = 0.0,
 ):
     """A ``tf.data`` pipeline over uint8 images ``(n, h, w)`` (or their
     :class:`~ecg_model.data.packed.Packed` ink bits).
@@ -272,7 +273,9 @@ def tf_dataset(
     (1 px to just short of the beat) at its left or right edge, or both, to
     blank paper, as a beat near the start or end of a strip is drawn, and as a
     tight crop of one beat is (``inference.span``); with ``flip`` > 0, that
-    share is turned upside down (a lead of the other polarity).
+    share is turned upside down (a lead of the other polarity); with ``lowres``
+    > 0, that share is first drawn as a picture of 1/2 or 1/4 the columns (a
+    thumbnail) reads once redrawn (:func:`lowres_tf`).
     """
     import tensorflow as tf
 
@@ -299,6 +302,16 @@ def tf_dataset(
         img = bits_unpack_tf(img, wd) if packed else tf.cast(img, tf.float32)
         img = img[..., None]  # (b, h, w, 1) float32, ink 0, paper 255
         if augment:
+            if lowres > 0:
+                b = tf.shape(img)[0]
+                pick = tf.random.uniform([b])  # (b,)
+                img = tf.where(
+                    (pick < lowres / 2)[:, None, None, None],
+                    lowres_tf(img, 4),
+                    tf.where(
+                        (pick < lowres)[:, None, None, None], lowres_tf(img, 2), img
+                    ),
+                )  # (b, h, w, 1)
             img = tf.pad(img, [[0, 0], [0, 0], [sh, sh], [0, 0]], constant_values=255.0)
             off = tf.random.uniform([], 0, 2 * sh + 1, dtype=tf.int32)
             img = img[:, :, off : off + wd, :]  # (b, h, w, 1)
@@ -327,6 +340,70 @@ def tf_dataset(
         return (img, *rest)
 
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def lowres_tf(img, factor: int):
+    """Pictures as one drawn with ``factor`` times fewer columns reads, redrawn.
+
+    A thumbnail (a 2.4 s beat in 64 columns) keeps, per column, only the top
+    and bottom of the trace over ``factor`` of the contract's columns; the
+    predictor then redraws it at the contract's width by
+    :func:`ecg_model.data.render.trace_draw`, interpolating each column's top
+    and bottom and joining it to its neighbour's middle. This does the same to
+    a batch of the project's own pictures, so the model learns from what such
+    uploads become. Amplitude scaling is unchanged: pooling keeps the extremes.
+
+    Parameters
+    ----------
+    img : tf.Tensor
+        float32 ``(b, h, w, 1)``, ink 0 on paper 255, ``w`` divisible by
+        ``factor``; every column holds ink.
+
+    Returns
+    -------
+    tf.Tensor
+        float32 ``(b, h, w, 1)``, pure ink or paper.
+    """
+    import tensorflow as tf
+
+    h, w = img.shape[1], img.shape[2]
+    n = w // factor
+    ink = img[..., 0] < 128.0  # (b, h, w)
+    rows = tf.range(h, dtype=tf.float32)[None, :, None]  # (1, h, 1)
+    top = tf.reduce_min(tf.where(ink, rows, float(h)), axis=1)  # (b, w)
+    bot = tf.reduce_max(tf.where(ink, rows, -1.0), axis=1)  # (b, w)
+    # A column of blank paper (none in a built dataset) reads as the middle.
+    top = tf.where(top > bot, h / 2, top)
+    bot = tf.maximum(bot, top)
+    # The thumbnail: each of its n columns covers `factor` of ours.
+    top = tf.reduce_min(tf.reshape(top, [-1, n, factor]), axis=2)  # (b, n)
+    bot = tf.reduce_max(tf.reshape(bot, [-1, n, factor]), axis=2)  # (b, n)
+    # trace_draw's upsampling: linear interpolation at column centres, clamped
+    # at the ends, then each column joined to its left neighbour's middle.
+    x = (tf.range(w, dtype=tf.float32) + 0.5) * n / w - 0.5  # (w,)
+    i0 = tf.clip_by_value(tf.floor(x), 0, n - 1)
+    t = tf.clip_by_value(x - i0, 0.0, 1.0)[None, :]  # (1, w)
+    i0 = tf.cast(i0, tf.int32)
+    i1 = tf.minimum(i0 + 1, n - 1)
+
+    def interp(v):  # (b, n) -> (b, w)
+        return tf.gather(v, i0, axis=1) * (1 - t) + tf.gather(v, i1, axis=1) * t
+
+    top_i, bot_i = interp(top), interp(bot)  # (b, w)
+    mid = (top_i + bot_i) / 2
+    mid_prev = tf.concat([mid[:, :1], mid[:, :-1]], axis=1)  # (b, w)
+    top_o = tf.minimum(top_i, mid_prev)  # (b, w)
+    bot_o = tf.maximum(bot_i, mid_prev)
+    # envelope_draw scales each picture between the margins again (interpolated
+    # peaks fall a little short of the pooled ones).
+    y0 = tf.reduce_min(top_o, axis=1, keepdims=True)  # (b, 1)
+    y1 = tf.reduce_max(bot_o, axis=1, keepdims=True)
+    m = tf.reduce_min(top, axis=1, keepdims=True)  # the margin, rows
+    scale = (h - 1 - 2 * m) / tf.maximum(y1 - y0, 1e-9)  # (b, 1)
+    top_o = tf.round(m + (top_o - y0) * scale)[:, None, :]  # (b, 1, w)
+    bot_o = tf.round(m + (bot_o - y0) * scale)[:, None, :]
+    drawn = (rows >= top_o) & (rows <= bot_o)  # (b, h, w)
+    return tf.where(drawn, 0.0, 255.0)[..., None]  # (b, h, w, 1)
 
 
 def model_fit(model, ds, val_ds=None, **kwargs: Any):
@@ -492,6 +569,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         config.seed,
         config.edge_blank,
         config.flip,
+        config.lowres,
     )
     val_ds = tf_dataset(
         x[va], y[va], None, config.batch_size, False, False, config.seed
