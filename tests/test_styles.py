@@ -40,3 +40,30 @@ def test_style_test_draws_every_style_and_span_is_recovered(tmp_path) -> None:
     got = [picture_window(image_read(tmp_path / p, p), spec)[2] for p in crops["path"]]
     assert {s.source for s in got} <= {"one beat", "window"}
     assert np.mean([s.duration_s == ONE_BEAT_S for s in got]) >= 0.5
+
+
+@needs_data
+def test_style_dev_set_draws_training_patients_only(tmp_path) -> None:
+    from ecg_model.core.errors import EcgError
+    from ecg_model.data.databases import DATABASES
+
+    rep = style_test_build(
+        tmp_path,
+        data=DATA,
+        per_class=2,
+        records=("mitdb/101", "vfdb/418"),
+        part="train",
+    )
+    assert rep["part"] == "train"
+    assert rep["records"] == ["mitdb/101", "vfdb/418"]
+    man = pd.read_csv(tmp_path / "manifest.csv", dtype={"record": str})
+    for db, rn in zip(man["database"], man["record"]):
+        assert DATABASES[db].patient_split(rn) == "train"
+    assert set(man["class"]) >= {"Normal", "Ventricular Fibrillation"}
+    # A test record asked of the training part is not drawn.
+    with pytest.raises(EcgError, match="no train records"):
+        style_test_build(
+            tmp_path / "x", data=DATA, records=("mitdb/100",), part="train"
+        )
+    with pytest.raises(EcgError, match="part"):
+        style_test_build(tmp_path / "y", data=DATA, part="both")
