@@ -324,8 +324,9 @@ def image_trace(
     """Extract the ECG trace of a picture as a per-column envelope.
 
     Steps: ink map (grid and background removed) -> threshold -> drop axis
-    lines and small marks (tick labels) -> per column, the top and bottom of
-    the trace less half the line width -> fill gap columns.
+    lines and small marks (tick labels) -> thin the line (to its skeleton with
+    ``centre_line``; else erode lines of 3 px or more) -> per column, the top
+    and bottom of what is left -> fill gap columns.
 
     Parameters
     ----------
