@@ -219,6 +219,11 @@ def test_strip_evaluate_scores_a_strip_beside_the_beat_image_path(tiny_run):
     assert res["beat_image_rhythm_strip"]["n"] == res["beat_image_rhythm"]["n"] == n
     for k in ("beat_image", "beat_image_rhythm_strip", "beat_image_rhythm"):
         assert 0.0 <= res[k]["accuracy"] <= 1.0
+    # Interior beats (the whole window inside the 10 s strip) are scored apart,
+    # on both sides of the comparison: 1.2-8.8 s of the strip, so ~5-11 beats.
+    assert 4 <= res["beat_image_interior"]["n"] < n
+    assert 0 < f["n_interior"] <= res["beat_image_interior"]["n"] + 1
+    assert 0.0 <= f["class_accuracy_interior"] <= 1.0
     table = strip_eval_table(res)
     assert (
         "strip's annotated beats" in table and table.count("\n") == 5
