@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for k, v in res.items():
             print(
-                f"{k:<32}{v!s:>12}   {('target ' + targets[k]) if k in targets else ''}"
+                f"{k:<42}{v!s:>12}   {('target ' + targets[k]) if k in targets else ''}"
             )
     return 0
 
