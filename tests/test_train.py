@@ -273,6 +273,10 @@ def test_lowres_augmentation_is_the_predictors_thumbnail_redraw():
             assert np.array_equal(g.astype(np.uint8), trace_draw(lo, hi, spec))
         # It is a real loss of detail: the QRS strokes widen.
         assert (got == 0).sum() > (imgs == 0).sum()
+    # A flat window (a drop-out) has nothing to rescale and stays as it is.
+    flat = np.full((1, h, spec.image_width, 1), 255.0, np.float32)
+    flat[:, h // 2] = 0.0
+    assert np.array_equal(lowres_tf(tf.constant(flat), 4).numpy(), flat)
     # In the pipeline, about the asked share of a batch changes.
     x = np.repeat(imgs, 30, axis=0)  # (270, h, w)
     ds = tf_dataset(x, np.zeros(len(x), int), None, len(x), False, True, 0, lowres=0.5)

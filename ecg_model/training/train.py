@@ -303,6 +303,10 @@ def tf_dataset(
         img = img[..., None]  # (b, h, w, 1) float32, ink 0, paper 255
         if augment:
             if lowres > 0:
+                if wd % 4:
+                    raise ValueError(
+                        f"low-resolution pictures need a width divisible by 4, not {wd}"
+                    )
                 b = tf.shape(img)[0]
                 pick = tf.random.uniform([b])  # (b,)
                 img = tf.where(
@@ -403,7 +407,11 @@ def lowres_tf(img, factor: int):
     top_o = tf.round(m + (top_o - y0) * scale)[:, None, :]  # (b, 1, w)
     bot_o = tf.round(m + (bot_o - y0) * scale)[:, None, :]
     drawn = (rows >= top_o) & (rows <= bot_o)  # (b, h, w)
-    return tf.where(drawn, 0.0, 255.0)[..., None]  # (b, h, w, 1)
+    out = tf.where(drawn, 0.0, 255.0)[..., None]  # (b, h, w, 1)
+    # A flat window (a signal drop-out, drawn as one line through the middle)
+    # has no amplitude to rescale: it stays as it is.
+    flat = tf.reshape(y1 - y0 < 1.0, [-1, 1, 1, 1])  # (b, 1, 1, 1)
+    return tf.where(flat, img, out)
 
 
 def model_fit(model, ds, val_ds=None, **kwargs: Any):
