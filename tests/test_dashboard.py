@@ -184,6 +184,7 @@ def test_train_page_launches_and_shows_result(full_artifacts):
     at.slider(key="train_epochs").set_value(1)
     at.selectbox(key="train_batch").set_value(64)
     at.selectbox(key="train_dataset").set_value("tiny")
+    at.slider(key="train_lowres").set_value(0.2)
     at.button(key="train_launch").click().run()
     assert not at.exception
     assert any(s.value.startswith("started") for s in at.success), [
@@ -191,6 +192,11 @@ def test_train_page_launches_and_shows_result(full_artifacts):
     ]
     webapp.registry_get().wait(300)
     at.run()
+    # The form's augmentation reaches the run's configuration.
+    runs = (full_artifacts / "runs").iterdir()
+    new = [r for r in runs if r.is_dir() and not r.is_symlink()]  # not the lock
+    assert len(new) == 1
+    assert json.loads((new[0] / "config.json").read_text())["lowres"] == 0.2
     heads = [h.value for h in at.subheader]
     assert any("(finished)" in h for h in heads), heads
     # Its figures stand beside the active model's before it can replace it.
