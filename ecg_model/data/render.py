@@ -336,7 +336,7 @@ def image_trace(
         Thin the pen to its one-pixel centre line (a skeleton), for a picture
         to be redrawn as the project draws. Otherwise the envelope is the pen's
         edges (lines of 3 px or more eroded first), whose middle is the signal
-        to a fraction of a pixel: the strip reader's choice, measured 1-1.5 dB
+        to a fraction of a pixel: the strip reader's choice, measured 0.5-1.5 dB
         better in digitisation SNR.
 
     Returns
