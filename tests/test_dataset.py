@@ -21,6 +21,7 @@ from ecg_model.data.dataset import (
     dataset_load,
     lead_first,
     manifest_read,
+    sample_signal,
 )
 from ecg_model.data.render import RenderSpec, image_normalize
 
@@ -201,6 +202,11 @@ def test_extra_leads_draw_training_patients_only_at_the_same_beats(tmp_path):
     tr = man["split"].to_numpy() == "train"
     a, b = ds.x_train[int(np.sum(tr[:i]))], ds.x_train[int(np.sum(tr[:j]))]
     assert not np.array_equal(a, b)
+    # The signal shown beside a picture is the lead it was drawn from.
+    t_i, s_i = sample_signal(man.iloc[i], SPEC, DATA)
+    t_j, s_j = sample_signal(man.iloc[j], SPEC, DATA)
+    assert np.array_equal(t_i, t_j) and not np.allclose(s_i, s_j)
+    assert sample_signal(man.iloc[j].replace("V1", "V9"), SPEC, DATA) is None
     # Without the option, or in an older manifest, every row is a first lead.
     with pytest.raises(EcgError, match="split by patient"):
         dataset_build(

@@ -868,14 +868,21 @@ def sample_signal(
     """The cleaned signal around a manifest row's beat: (time_s, mV), or None.
 
     Time is relative to the beat; ``context_s`` more seconds are shown on each
-    side of the drawn window. None when the row has no source record here.
+    side of the drawn window. The lead is the one the row's picture was drawn
+    from (an ``extra_leads`` row names its own). None when the row has no
+    source record (or lead) here.
     """
     root = data_dir(data)
     path = root / str(row["database"]) / str(row["record"])
     if int(row.get("sample", -1)) < 0 or not path.with_suffix(".hea").exists():
         return None
-    rec = record_of(path, str(row["database"]), spec.fs)
+    lead = row.get(EXTRA_LEAD, "")
+    lead = "" if pd.isna(lead) else str(lead)
+    rec = record_of(path, str(row["database"]), spec.fs, all_leads=bool(lead))
+    sig = rec.others.get(lead) if lead else rec.sig
+    if sig is None:
+        return None
     c = int(row["sample"])
     a = max(0, c - spec.before - int(context_s * spec.fs))
-    b = min(rec.sig.size, c + spec.after + int(context_s * spec.fs))
-    return (np.arange(a, b) - c) / spec.fs, rec.sig[a:b]
+    b = min(sig.size, c + spec.after + int(context_s * spec.fs))
+    return (np.arange(a, b) - c) / spec.fs, sig[a:b]
