@@ -324,7 +324,6 @@ def strip_evaluate(
 
 def strip_eval_table(res: dict) -> str:
     """Markdown table of :func:`strip_evaluate`'s result."""
-    b = res["beat_image"]
     rows = [
         "| style | SNR dB (median) | beat Se % | beat PPV % | class acc % "
         "| class acc, interior beats % | class macro F1 % | unreadable |",
@@ -341,27 +340,29 @@ def strip_eval_table(res: dict) -> str:
             f"{pct(f.get('class_accuracy_interior'))} | "
             f"{100 * f['class_macro_f1']:.2f} | {f['unreadable_strips']} |"
         )
-    inner = res.get("beat_image_interior", {}).get("accuracy")
-    refs = [("beat-image path, same beats, picture only", b, None)]
+    # (row name, result key); the interior figure goes on the like-for-like
+    # reference: with the strip's rhythm step where the model has one.
+    refs = [("beat-image path, same beats, picture only", "beat_image")]
     if "beat_image_rhythm_strip" in res:
         refs.append(
             (
                 "beat-image path + rhythm step on the strip's annotated beats",
-                res["beat_image_rhythm_strip"],
-                inner,
+                "beat_image_rhythm_strip",
             )
         )
-    else:
-        refs[0] = (refs[0][0], b, inner)
     if "beat_image_rhythm" in res:
         refs.append(
             (
                 "beat-image path + rhythm step on the whole record's beats",
-                res["beat_image_rhythm"],
-                None,
+                "beat_image_rhythm",
             )
         )
-    for name, r, acc_in in refs:
+    like = (
+        "beat_image_rhythm_strip" if "beat_image_rhythm_strip" in res else "beat_image"
+    )
+    inner = res.get("beat_image_interior", {}).get("accuracy")
+    for name, key in refs:
+        r, acc_in = res[key], (inner if key == like else None)
         rows.append(
             f"| {name} | - | - | - | {100 * r['accuracy']:.2f} | {pct(acc_in)} | "
             f"{100 * r['macro_f1']:.2f} | - |"

@@ -14,6 +14,7 @@ from ecg_model.core.io import artifacts_dir, data_dir, path_confine
 from ecg_model.data.databases import DATABASES, DEFAULT_DATABASES
 from ecg_model.data.dataset import (
     SPLITS,
+    BuildOptions,
     counts_by_record,
     dataset_name,
     manifest_filter,
@@ -75,11 +76,10 @@ def build_section() -> None:
             if not dbs:
                 st.error("Choose at least one database.")
                 st.stop()
-            if leads and split != "patient":
-                st.error(
-                    "Extra leads need the patient split: on a random split a beat's "
-                    "other lead could train while the beat tests."
-                )
+            try:
+                BuildOptions(split=split, extra_leads=leads)  # the build's own check
+            except EcgError as e:
+                st.error(webapp.plain(e))
                 st.stop()
             name = dataset_name(split, tuple(dbs), int(width), leads)
             out = artifacts_dir() / "datasets" / name

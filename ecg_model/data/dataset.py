@@ -114,6 +114,14 @@ class BuildOptions:
     databases: tuple = DEFAULT_DATABASES
     extra_leads: bool = False
 
+    def __post_init__(self) -> None:
+        if self.extra_leads and self.split == "random":
+            raise EcgError(
+                "extra leads need the patient split or a lodo-<db> split (a split "
+                "by patient): on a random split a beat's other lead could train "
+                "while the beat tests"
+            )
+
 
 def _png_name(db: str, rn: str, sample: int, shift: int = 0, lead: str = "") -> str:
     tag = "".join(ch for ch in str(lead) if ch.isalnum())
@@ -329,11 +337,6 @@ def dataset_build(
         )
     wanted = set(opts.records)
     out_dir = Path(out_dir)
-    if opts.extra_leads and opts.split == "random":
-        raise EcgError(
-            "extra leads need a split by patient (patient or lodo-<db>): on a "
-            "random split a beat's other lead could train while it tests"
-        )
     jobs = []
     unknown = sorted(set(opts.databases) - set(DATABASES))
     if unknown:

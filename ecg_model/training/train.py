@@ -287,6 +287,10 @@ def tf_dataset(
     # Shift by up to 1/32 of the width (75 ms of the 2.4 s window) whatever the
     # contract's resolution.
     sh = max(1, round(wd / 32))
+    if augment and lowres > 0 and wd % 4:
+        raise ValueError(
+            f"low-resolution pictures need a width divisible by 4, not {wd}"
+        )
     # Shuffle and batch indices, then gather each batch in one op: slicing the
     # images one by one into a shuffle buffer kept one core busy and the other
     # idle for seconds at every epoch start.
@@ -303,10 +307,6 @@ def tf_dataset(
         img = img[..., None]  # (b, h, w, 1) float32, ink 0, paper 255
         if augment:
             if lowres > 0:
-                if wd % 4:
-                    raise ValueError(
-                        f"low-resolution pictures need a width divisible by 4, not {wd}"
-                    )
                 b = tf.shape(img)[0]
                 pick = tf.random.uniform([b])  # (b,)
                 img = tf.where(
