@@ -129,6 +129,7 @@ def cmd_lodo(a: argparse.Namespace) -> int:
             edge_blank=a.edge_blank,
             flip=a.flip,
             lowres=a.lowres,
+            val_by=a.val_by,
             seed=a.seed,
         )
     except ValueError as e:
@@ -187,6 +188,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                 edge_blank=a.edge_blank,
                 flip=a.flip,
                 lowres=a.lowres,
+                val_by=a.val_by,
                 seed=a.seed,
                 patience=a.patience,
                 strategy=a.strategy,
@@ -508,7 +510,7 @@ def cmd_publish(a: argparse.Namespace) -> int:
 
 def parser_build() -> argparse.ArgumentParser:
     from .data.dataset import SPLITS
-    from .training.config import BALANCE, STRATEGIES, TRAIN_SPLITS
+    from .training.config import BALANCE, STRATEGIES, TRAIN_SPLITS, VAL_BY
     from .training.models import MODELS
 
     p = argparse.ArgumentParser(
@@ -619,6 +621,14 @@ def parser_build() -> argparse.ArgumentParser:
         help="share of augmented pictures seen as a thumbnail of 1/2 or 1/4 the "
         "columns reads once redrawn (default 0)",
     )
+    s.add_argument(
+        "--val-by",
+        choices=VAL_BY,
+        default="beat",
+        help="hold out a share of training beats (beat) or whole training "
+        "patients (record: early stopping watches new patients, and metrics.json "
+        "gains their figures as a development set) for validation (default beat)",
+    )
     s.add_argument("--patience", type=int, default=4)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--strategy", choices=STRATEGIES, default="default")
@@ -657,6 +667,7 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--edge-blank", type=float, default=0.0, metavar="P")
     s.add_argument("--flip", type=float, default=0.0, metavar="P")
     s.add_argument("--lowres", type=float, default=0.0, metavar="P")
+    s.add_argument("--val-by", choices=VAL_BY, default="beat")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_lodo)
 

@@ -457,7 +457,7 @@ Research and education: exploring how a CNN separates beat types on beat images.
   class weights `{cfg["balance"]}`, augmentation {cfg["augment"]},
   edge blanking {cfg.get("edge_blank", 0.0)}, flips {cfg.get("flip", 0.0)},
   low resolution {cfg.get("lowres", 0.0)},
-  seed {cfg["seed"]}).
+  validation by {cfg.get("val_by", "beat")}, seed {cfg["seed"]}).
 - Input: a {pre["image_height"]}x{pre["image_width"]} grayscale picture of
   {span:.1f} s of single-lead ECG ({pre["window_before_s"]} s before the beat,
   {pre["window_after_s"]} s after; {1000 * span / pre["image_width"]:.2f} ms a

@@ -19,7 +19,7 @@ from ecg_model.app.runs import (
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.dataset import ALL_SPLIT, SPLITS
-from ecg_model.training.config import BALANCE, TrainConfig
+from ecg_model.training.config import BALANCE, VAL_BY, TrainConfig
 from ecg_model.training.models import MODELS
 from ecg_model.training.train import progress_summary
 
@@ -106,6 +106,16 @@ def launch_form() -> None:
             0.05,
             key="train_lowres",
         )
+        val_by = st.radio(
+            "Validation (early stopping)",
+            VAL_BY,
+            horizontal=True,
+            key="train_val_by",
+            help="beat: a share of the training beats, whose patients also train; "
+            "record: whole training patients held out, so early stopping watches "
+            "patients the model has not seen (their figures are kept as the run's "
+            "development set).",
+        )
         go = st.form_submit_button(
             "Launch training", type="primary", key="train_launch"
         )
@@ -124,6 +134,7 @@ def launch_form() -> None:
             edge_blank=float(edge_blank),
             flip=float(flip),
             lowres=float(lowres),
+            val_by=val_by,
             seed=int(seed),
             dataset=str(datasets[ds_label]) if ds_label in datasets else "",
         )

@@ -23,6 +23,7 @@ from ecg_model.training.train import (
     status_read,
     tf_dataset,
     train_run,
+    val_split,
 )
 
 from .conftest import ROOT, needs_data
@@ -168,6 +169,8 @@ def test_config_validation():
         TrainConfig(class_caps={"Nrmal": 3})
     with pytest.raises(ValueError, match="edge_blank"):
         TrainConfig(edge_blank=1.5)
+    with pytest.raises(ValueError, match="val_by must be one of beat, record"):
+        TrainConfig(val_by="patient")
     c = TrainConfig(epochs=3, class_caps={"Normal": 10}, edge_blank=0.25)
     assert TrainConfig.from_json(json.loads(c.dumps())) == c
 
@@ -284,3 +287,43 @@ def test_lowres_augmentation_is_the_predictors_thumbnail_redraw():
     assert set(np.unique(out)) <= {0.0, 255.0}
     moved = np.mean([(o == 0).sum() > 1.05 * (i == 0).sum() for o, i in zip(out, x)])
     assert 0.3 < moved < 0.7
+
+
+def test_validation_by_record_holds_out_whole_patients():
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"db/{i}" for i in range(20)], 50)  # 20 patients
+    y = rng.integers(0, 3, groups.size)
+    tr, va = val_split(y, groups, 0.1, "record", seed=0)
+    assert np.array_equal(np.sort(np.concatenate([tr, va])), np.arange(y.size))
+    assert not set(groups[tr]) & set(groups[va])  # no patient on both sides
+    assert len(set(groups[va])) == 2  # 1 in 10 of 20 patients
+    # The same seed holds out the same patients; a beat split mixes them.
+    assert np.array_equal(val_split(y, groups, 0.1, "record", seed=0)[1], va)
+    tr_b, va_b = val_split(y, groups, 0.1, "beat", seed=0)
+    assert len(va_b) == 100 and set(groups[tr_b]) & set(groups[va_b])
+    with pytest.raises(EcgError, match="needs 10 or more; this training part has 5"):
+        val_split(y[:250], groups[:250], 0.1, "record", seed=0)
+
+
+@needs_data
+def test_run_validated_on_held_out_patients(tiny_dataset, tmp_path):
+    cfg = TrainConfig(
+        dataset=str(tiny_dataset),
+        epochs=1,
+        batch_size=64,
+        val_fraction=0.34,  # one of the three training records
+        val_by="record",
+    )
+    st = train_run(run_create(cfg, tmp_path))
+    assert st["state"] == "finished", st
+    run = next(tmp_path.iterdir())
+    m = json.loads((run / "metrics.json").read_text())
+    v = m["validation"]
+    assert len(v["records"]) == 1 and v["records"][0] in (
+        "mitdb/100",
+        "mitdb/207",
+        "vfdb/418",
+    )
+    assert v["n"] == m["n_val"] == status_read(run)["n_val"]
+    assert 0 <= v["macro_recall"] <= 1 and set(v["per_class"]) == set(CLASSES)
+    assert json.loads((run / "config.json").read_text())["val_by"] == "record"

@@ -13,6 +13,7 @@ from .models import MODELS
 BALANCE = ("none", "sqrt", "balanced")
 TRAIN_SPLITS = (*SPLITS, ALL_SPLIT, *LODO_SPLITS)
 STRATEGIES = ("default", "mirrored", "multiworker")
+VAL_BY = ("beat", "record")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,15 @@ class TrainConfig:
         Share of augmented training pictures seen as a picture of 1/2 or 1/4
         the columns reads once redrawn (a thumbnail; half of them each); 0: off.
     val_fraction : float
-        Share of the training part held out (stratified) for early stopping.
+        Share of the training part held out for early stopping.
+    val_by : str
+        How the validation part is held out: ``beat`` (a stratified share of
+        the training beats; their patients also train) or ``record`` (whole
+        training patients, so early stopping and the learning-rate schedule
+        watch patients the model has not seen, with the loss weighted by
+        class as in training; the run's ``metrics.json`` gains their figures
+        as ``validation``, a development set for recipes that leaves the
+        test patients alone).
     patience : int
         Epochs without validation-loss improvement before stopping.
     seed : int
@@ -78,6 +87,7 @@ class TrainConfig:
     flip: float = 0.0
     lowres: float = 0.0
     val_fraction: float = 0.1
+    val_by: str = "beat"
     patience: int = 4
     seed: int = 0
     strategy: str = "default"
@@ -105,6 +115,8 @@ class TrainConfig:
             raise ValueError("lowres must be between 0 and 1")
         if not 0 < self.val_fraction < 0.5:
             raise ValueError("val_fraction must be between 0 and 0.5")
+        if self.val_by not in VAL_BY:
+            raise ValueError(f"val_by must be one of {', '.join(VAL_BY)}")
         bad = set(self.class_caps) - set(CLASSES)
         if bad:
             raise ValueError(f"class_caps names unknown classes: {sorted(bad)}")

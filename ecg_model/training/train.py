@@ -50,7 +50,7 @@ from ..data.packed import Packed, bits_unpack_tf, images_concat
 from ..data.render import RenderSpec
 from ..inference.predict import model_predict
 from .config import TrainConfig
-from .evaluate import baseline_compute, metrics_new_patients
+from .evaluate import baseline_compute, metrics_compute, metrics_new_patients
 from .models import model_build
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
@@ -520,9 +520,51 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
     )
 
 
-def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -> dict:
-    from sklearn.model_selection import train_test_split
+def val_split(
+    y: np.ndarray, groups: np.ndarray, fraction: float, by: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and validation parts of the training images.
 
+    Parameters
+    ----------
+    y : np.ndarray
+        Class indices, shape ``(n,)``.
+    groups : np.ndarray
+        Each image's patient (``"<database>/<record>"``), shape ``(n,)``.
+    fraction : float
+        Share held out for validation.
+    by : str
+        ``beat``: a share of the images, stratified by class where every class
+        has two or more. ``record``: whole patients, about ``fraction`` of them,
+        chosen by ``StratifiedGroupKFold`` so the held-out part's classes follow
+        the training part's as nearly as whole patients allow.
+    seed : int
+        Seeds the choice.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+    idx = np.arange(len(y))
+    if by == "record":
+        n_splits = max(2, round(1 / fraction))
+        n_groups = len(np.unique(groups))
+        if n_groups < n_splits:
+            raise EcgError(
+                f"validation by record holds out 1 in {n_splits} training patients "
+                f"and needs {n_splits} or more; this training part has {n_groups}"
+            )
+        folds = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+        tr, va = next(folds.split(idx, y, groups))
+        return tr, va
+    strat = y if np.bincount(y).min(initial=2) >= 2 and len(np.unique(y)) > 1 else None
+    try:
+        return tuple(
+            train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
+        )
+    except ValueError:
+        return tuple(train_test_split(idx, test_size=fraction, random_state=seed))
+
+
+def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -> dict:
     # 1. dataset: build if needed, load as arrays, cap the training part.
     def build_progress(f: float, msg: str) -> None:
         status_write(run_dir, phase=f"dataset: {msg}", dataset_progress=round(f, 3))
@@ -542,19 +584,11 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
             meta_train=pd.concat([ds.meta_train, ds.meta_test], ignore_index=True),
         )
     keep = caps_apply(np.asarray(CLASSES)[ds.y_train], config.class_caps, config.seed)
-    x, y = ds.x_train[keep], ds.y_train[keep]
+    x, y, meta = ds.x_train[keep], ds.y_train[keep], ds.meta_train
 
-    # 2. validation split (stratified where every class has 2+ images).
-    idx = np.arange(len(y))
-    strat = y if np.bincount(y).min(initial=2) >= 2 and len(np.unique(y)) > 1 else None
-    try:
-        tr, va = train_test_split(
-            idx, test_size=config.val_fraction, random_state=config.seed, stratify=strat
-        )
-    except ValueError:
-        tr, va = train_test_split(
-            idx, test_size=config.val_fraction, random_state=config.seed
-        )
+    # 2. validation part: a share of beats, or whole patients (val_by).
+    groups = patient_ids(meta.iloc[keep])
+    tr, va = val_split(y, groups, config.val_fraction, config.val_by, config.seed)
     cw = class_weights(y[tr], config.balance)
 
     # 3. model under the chosen distribution strategy.
@@ -579,8 +613,11 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         config.flip,
         config.lowres,
     )
+    # Held-out patients are weighted by class as training is, so that early
+    # stopping watches every class of a new patient, not mostly its Normal beats.
+    val_w = cw[y[va]].astype(np.float32) if config.val_by == "record" else None
     val_ds = tf_dataset(
-        x[va], y[va], None, config.batch_size, False, False, config.seed
+        x[va], y[va], val_w, config.batch_size, False, False, config.seed
     )
     n_batches = int(train_ds.cardinality())
     callbacks, status = _keras_callbacks(run_dir, config, n_batches)
@@ -638,6 +675,13 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     metrics["best_val_loss"] = (
         float(callbacks[2].best) if np.isfinite(callbacks[2].best) else None
     )
+    if config.val_by == "record":
+        # Held-out training patients: the development figures of a recipe.
+        val_pred = model_predict(model, x[va]).argmax(axis=1)
+        metrics["validation"] = {
+            **metrics_compute(y[va], val_pred, n_boot=0),
+            "records": sorted(set(groups[va])),
+        }
     atomic_write_json(run_dir / "metrics.json", metrics)
     atomic_write_csv(
         run_dir / "confusion_matrix.csv",
