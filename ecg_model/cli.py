@@ -74,6 +74,7 @@ def cmd_build(a: argparse.Namespace) -> int:
         seed=a.seed,
         databases=tuple(a.databases),
         extra_leads=a.extra_leads,
+        noise=a.noise,
     )
     spec = RenderSpec(image_width=a.image_width, image_height=a.image_height)
 
@@ -566,6 +567,15 @@ def parser_build() -> argparse.ArgumentParser:
         "(patient split; the test part keeps one lead)",
     )
     s.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of each training record's beats also drawn with recording "
+        "noise added (muscle and electrode motion, -6 to 12 dB; patient split; the "
+        "test part is left as recorded; default 0)",
+    )
+    s.add_argument(
         "--image-width",
         type=int,
         default=RenderSpec.image_width,
@@ -625,9 +635,10 @@ def parser_build() -> argparse.ArgumentParser:
         "--val-by",
         choices=VAL_BY,
         default="beat",
-        help="hold out a share of training beats (beat) or whole training "
-        "patients (record: early stopping watches new patients, and metrics.json "
-        "gains their figures as a development set) for validation (default beat)",
+        help="hold out a share of training beats (beat: early stopping follows "
+        "them) or whole training patients (record: a development set of new "
+        "patients, logged every epoch and scored in metrics.json; early stopping "
+        "follows the training loss) for validation (default beat)",
     )
     s.add_argument("--patience", type=int, default=4)
     s.add_argument("--seed", type=int, default=0)

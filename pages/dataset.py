@@ -17,6 +17,7 @@ from ecg_model.data.dataset import (
     BuildOptions,
     counts_by_record,
     dataset_name,
+    dataset_options,
     manifest_filter,
     manifest_read,
     sample_image,
@@ -71,17 +72,30 @@ def build_section() -> None:
                 help="Also draw every other lead of each training record at the "
                 "same beats (patient split only; test patients keep one lead).",
             )
+            noise = st.slider(
+                "Share of training beats also drawn with recording noise",
+                0.0,
+                1.0,
+                BuildOptions.noise,
+                0.1,
+                key="dataset_noise",
+                help="Muscle noise and electrode motion at -6 to 12 dB added to a copy "
+                "of that share of each training record's beats, labelled as the "
+                "beat is (patient split only; test patients stay as recorded). "
+                "A model that never saw noisy Normal beats calls them VF.",
+            )
             go = st.form_submit_button("Build", type="primary", key="dataset_build")
         if go:
             if not dbs:
                 st.error("Choose at least one database.")
                 st.stop()
             try:
-                BuildOptions(split=split, extra_leads=leads)  # the build's own check
+                # the build's own checks
+                BuildOptions(split=split, extra_leads=leads, noise=float(noise))
             except EcgError as e:
                 st.error(webapp.plain(e))
                 st.stop()
-            name = dataset_name(split, tuple(dbs), int(width), leads)
+            name = dataset_name(split, tuple(dbs), int(width), leads, float(noise))
             out = artifacts_dir() / "datasets" / name
             try:
                 msg = reg.build_submit(
@@ -92,6 +106,7 @@ def build_section() -> None:
                         "databases": dbs,
                         "image_width": int(width),
                         "extra_leads": leads,
+                        "noise": float(noise),
                     },
                     out,
                 )
@@ -224,7 +239,7 @@ def browse(root: Path) -> None:
     else:
         a.image(pic, caption=webapp.plain(pick), width="stretch")
     spec = RenderSpec()
-    sig = sample_signal(r, spec)
+    sig = sample_signal(r, spec, seed=int(dataset_options(root).get("seed", 0)))
     if sig is None:
         b.info(
             "The source record is not in the data folder (or the image came from "

@@ -112,9 +112,10 @@ def launch_form() -> None:
             horizontal=True,
             key="train_val_by",
             help="beat: a share of the training beats, whose patients also train; "
-            "record: whole training patients held out, so early stopping watches "
-            "patients the model has not seen (their figures are kept as the run's "
-            "development set).",
+            "early stopping follows it. record: whole training patients held out, "
+            "a development set of patients the model has not seen: their loss is "
+            "drawn every epoch and their figures kept with the run; early "
+            "stopping follows the training loss.",
         )
         go = st.form_submit_button(
             "Launch training", type="primary", key="train_launch"

@@ -15,10 +15,13 @@ from ecg_model.core.errors import EcgError
 from ecg_model.data.dataset import (
     EXTRA_LEAD,
     MANIFEST_COLUMNS,
+    NOISE_LEAD,
     BuildOptions,
     caps_apply,
     dataset_build,
     dataset_load,
+    dataset_name,
+    dataset_options,
     lead_first,
     manifest_read,
     sample_signal,
@@ -213,3 +216,53 @@ def test_extra_leads_draw_training_patients_only_at_the_same_beats(tmp_path):
             tmp_path / "r", BuildOptions(extra_leads=True, records=records), data=DATA
         )
     assert lead_first(man.drop(columns=EXTRA_LEAD)).all()
+
+
+@needs_data
+def test_noisy_copies_of_training_beats_only(tmp_path):
+    from ecg_model.data.signals import noise_make
+
+    out = tmp_path / "nz"
+    records = ("mitdb/101", "mitdb/100")  # 101 trains, 100 tests
+    rep = dataset_build(
+        out,
+        BuildOptions(split="patient", records=records, noise=0.5, seed=4),
+        data=DATA,
+        workers=2,
+    )
+    man = manifest_read(out)
+    noisy = man[man[EXTRA_LEAD] == NOISE_LEAD]
+    clean = man[lead_first(man) & (man["record"] == "101")]
+    # Only training patients get noisy copies, of about the asked share of
+    # their beats, each labelled as its clean beat is.
+    assert set(noisy["record"]) == {"101"} and set(noisy["split"]) == {"train"}
+    assert abs(len(noisy) / len(clean) - 0.5) < 0.05
+    same = clean.set_index("sample").loc[noisy["sample"]]
+    assert list(same["class"]) == list(noisy["class"])
+    assert rep["extra_leads"][NOISE_LEAD] == noisy["class"].value_counts().to_dict()
+    assert dataset_options(out)["noise"] == 0.5 and dataset_options(tmp_path) == {}
+    # The noisy picture differs from the clean one, and the signal shown beside
+    # it is the clean signal plus the build's noise.
+    ds = dataset_load(out, SPEC)
+    tr = man["split"].to_numpy() == "train"
+    j = int(noisy.index[0])
+    i = int(clean.index[clean["sample"] == man["sample"][j]][0])
+    assert not np.array_equal(
+        ds.x_train[int(tr[:i].sum())], ds.x_train[int(tr[:j].sum())]
+    )
+    _, s_i = sample_signal(man.iloc[i], SPEC, DATA)
+    t_j, s_j = sample_signal(man.iloc[j], SPEC, DATA, seed=4)
+    rec_noise = s_j - s_i
+    assert 0 < np.std(rec_noise) < 10 * np.std(s_i)
+    from ecg_model.data.dataset import record_of
+
+    sig = record_of(DATA / "mitdb" / "101", "mitdb", SPEC.fs).sig
+    full = noise_make(sig, SPEC.fs, "mitdb/101", 4)
+    a = int(man["sample"][j]) + round(t_j[0] * SPEC.fs)  # first sample shown
+    assert np.allclose(rec_noise, full[a : a + rec_noise.size], atol=1e-5)
+    # A random split cannot hold noisy copies apart from their beats.
+    with pytest.raises(EcgError, match="split by patient"):
+        BuildOptions(noise=0.3)
+    with pytest.raises(EcgError, match="between 0 and 1"):
+        BuildOptions(split="patient", noise=1.5)
+    assert dataset_name("patient", noise=0.3) == "patient-noise30"

@@ -12,6 +12,7 @@ from ecg_model.data.databases.mitdb import DS1, DS2, PACED_RECORDS
 from ecg_model.data.signals import (
     beats_extract,
     episodes_vf,
+    noise_make,
     record_read,
     signal_clean,
     signal_resample,
@@ -110,3 +111,32 @@ def test_record_without_annotations_is_a_clear_error(tmp_path):
         record_read(tmp_path / "100")
     with pytest.raises(EcgError, match="record not found"):
         record_read(tmp_path / "999")
+
+
+def test_noise_is_recording_like_repeatable_and_at_the_asked_ratio():
+    from ecg_model.data.signals import NOISE_SEGMENT_S, NOISE_SNR_DB
+
+    fs = 250.0
+    sig, _ = synthetic_ecg(fs, 120.0)
+    sig = signal_clean(sig, fs)
+    n = noise_make(sig, fs, "db/1", seed=3)
+    assert n.shape == sig.shape and n.dtype == np.float32
+    # The same recording and seed give the same noise; another gives other noise.
+    assert np.array_equal(n, noise_make(sig, fs, "db/1", seed=3))
+    assert not np.allclose(n, noise_make(sig, fs, "db/2", seed=3))
+    # Each segment's signal-to-noise ratio lies in the drawn range (a little
+    # outside it where the ratio changes between segments).
+    seg = int(NOISE_SEGMENT_S * fs)
+    snr = [
+        20 * np.log10(sig[i : i + seg].std() / n[i : i + seg].std())
+        for i in range(0, sig.size - seg + 1, seg)
+    ]
+    lo, hi = NOISE_SNR_DB
+    assert lo - 2 < min(snr) and max(snr) < hi + 2 and np.ptp(snr) > 4
+    # Its power is in the two bands of recorded noise: electrode motion
+    # (0.5-5 Hz) and muscle (20-40 Hz); little between or above.
+    f = np.fft.rfftfreq(n.size, 1 / fs)
+    p = np.abs(np.fft.rfft(n)) ** 2
+    motion = p[(f >= 0.3) & (f <= 7)].sum() / p.sum()
+    muscle = p[(f >= 15) & (f <= 45)].sum() / p.sum()
+    assert motion > 0.5 and muscle > 0.05 and motion + muscle > 0.9

@@ -303,6 +303,15 @@ def test_validation_by_record_holds_out_whole_patients():
     assert len(va_b) == 100 and set(groups[tr_b]) & set(groups[va_b])
     with pytest.raises(EcgError, match="needs 10 or more; this training part has 5"):
         val_split(y[:250], groups[:250], 0.1, "record", seed=0)
+    # Extra views of a beat (other leads, noisy copies) neither choose the
+    # patients nor validate; a held-out patient's extra views do not train.
+    first = np.arange(y.size) % 50 < 30  # 30 first-lead rows a patient
+    tr, va = val_split(y, groups, 0.1, "record", seed=0, first=first)
+    _, va_first = val_split(y[first], groups[first], 0.1, "record", seed=0)
+    assert first[va].all() and len(va) == len(va_first) == 60
+    assert set(groups[va]) == set(groups[first][va_first])
+    assert not set(groups[tr]) & set(groups[va])
+    assert len(tr) == y.size - 100  # both held-out patients' 50 rows are out
 
 
 @needs_data

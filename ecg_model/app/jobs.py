@@ -252,7 +252,7 @@ class JobRegistry:
 
     def build_submit(self, options: dict, out: Path) -> str:
         """Start ``build-dataset`` for ``options`` (split, normal_cap,
-        min_per_class, records, databases, image_width, extra_leads) into
+        min_per_class, records, databases, image_width, extra_leads, noise) into
         ``out``; returns what happened.
 
         Raises
@@ -294,6 +294,8 @@ class JobRegistry:
             cmd += ["--image-width", str(int(options["image_width"]))]
         if options.get("extra_leads"):
             cmd += ["--extra-leads"]
+        if options.get("noise"):
+            cmd += ["--noise", str(float(options["noise"]))]
         proc = self._spawn(cmd, path.with_suffix(".log"))
         self._build_proc = proc
         build_status_write(path, pid=proc.pid)

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -38,6 +39,7 @@ from .render import RenderSpec, image_normalize, windows_render
 from .signals import (
     beats_extract,
     episodes_bracketed,
+    noise_make,
     qrs_detect,
     record_names,
     record_read,
@@ -48,6 +50,9 @@ SPLITS = ("random", "patient")
 #: Manifest column naming the lead of an ``extra_leads`` picture; empty for the
 #: record's first lead (and absent from older manifests: all first lead).
 EXTRA_LEAD = "extra_lead"
+#: The ``extra_lead`` of a picture drawn with synthetic noise added
+#: (``BuildOptions.noise``): the first lead plus ``signals.noise_make``.
+NOISE_LEAD = "noise"
 #: Leave-one-database-out: ``lodo-<db>`` tests on every patient of ``db`` and
 #: trains on the others' (``ecg_model.training.lodo`` makes such datasets as
 #: views of a patient-split build).
@@ -102,6 +107,12 @@ class BuildOptions:
         first lead of each database's preference). A bundle branch block is a
         property of the patient, not of the lead: the other leads are more
         views of the few patients who have one, and users upload any lead.
+    noise : float
+        Share of each training record's beats also drawn with recording noise
+        added (``signals.noise_make``: muscle noise and electrode motion at -6 to 12
+        dB), as pictures of their own class (``extra_lead`` ``noise``). Noisy
+        stretches of Normal beats are what a model without them calls VF.
+        Patient and leave-one-database-out splits only; 0: off.
     """
 
     split: str = "random"
@@ -113,12 +124,21 @@ class BuildOptions:
     seed: int = 0
     databases: tuple = DEFAULT_DATABASES
     extra_leads: bool = False
+    noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.extra_leads and self.split == "random":
             raise EcgError(
                 "extra leads need the patient split or a lodo-<db> split (a split "
                 "by patient): on a random split a beat's other lead could train "
+                "while the beat tests"
+            )
+        if not 0 <= self.noise <= 1:
+            raise EcgError(f"noise must be a share between 0 and 1, not {self.noise}")
+        if self.noise and self.split == "random":
+            raise EcgError(
+                "noisy copies need the patient split or a lodo-<db> split (a split "
+                "by patient): on a random split a beat's noisy copy could train "
                 "while the beat tests"
             )
 
@@ -149,33 +169,44 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
     the worker, so encoding runs on every core; what comes back is 1 bit a pixel
     (``np.packbits`` of the ink, ``(n, h, ceil(w / 8))``).
     """
-    path, db, spec, stride, extra, stage = args
+    path, db, spec, stride, extra, noise, seed, stage = args
     adapter = DATABASES[db]
     rec = record_of(path, db, spec.fs, all_leads=extra)
     # Beats are found and labelled on the first lead; other leads, where asked
-    # for, are drawn at the same beats.
+    # for, are drawn at the same beats, and so is a share of them with noise.
     centres, symbols, labels, skipped = record_labelled(rec, adapter, spec, stride)
+    every = np.arange(centres.size)
+    views = [("", rec.sig, every)]
+    views += [(lead, sig, every) for lead, sig in rec.others.items() if centres.size]
+    if noise and centres.size:
+        key = f"{db}/{rec.name}"
+        pick = np.random.default_rng([seed, zlib.crc32(key.encode())]).random(
+            centres.size
+        )
+        noisy = rec.sig + noise_make(rec.sig, spec.fs, key, seed)
+        views.append((NOISE_LEAD, noisy, np.flatnonzero(pick < noise)))
     metas, bits = [], []
-    for lead, sig in [("", rec.sig), *(rec.others.items() if centres.size else [])]:
+    for lead, sig, which in views:
+        c = centres[which]
         metas.append(
             pd.DataFrame(
                 {
                     "database": db,
                     "record": rec.name,
-                    "sample": centres,
-                    "time_s": np.round(centres / spec.fs, 3),
-                    "symbol": symbols,
-                    "class": labels,
+                    "sample": c,
+                    "time_s": np.round(c / spec.fs, 3),
+                    "symbol": np.asarray(symbols, dtype=object)[which],
+                    "class": np.asarray(labels, dtype=object)[which],
                     EXTRA_LEAD: lead,
                 }
             )
         )
         images = (
-            windows_render(sig, centres, spec)
-            if centres.size
+            windows_render(sig, c, spec)
+            if c.size
             else np.zeros((0, spec.image_height, spec.image_width), np.uint8)
         )
-        names = [_png_name(db, rec.name, c, lead=lead) for c in centres]
+        names = [_png_name(db, rec.name, n, lead=lead) for n in c]
         bits.append(_images_stage(Path(stage), names, images))
     return pd.concat(metas, ignore_index=True), np.concatenate(bits), skipped
 
@@ -353,14 +384,24 @@ def dataset_build(
                 continue
             if opts.split in LODO_SPLITS and name in adapter.excluded:
                 continue
-            # Other leads of training records only: a test patient is seen
-            # through one lead, as a user's picture is.
-            extra = opts.extra_leads and (
+            # Other leads and noisy copies of training records only: a test
+            # patient is seen through one lead, as recorded.
+            trains = (
                 adapter.patient_split(name) == "train"
                 if opts.split == "patient"
                 else db != opts.split.removeprefix("lodo-")
             )
-            jobs.append((str(root / db / name), db, spec, opts.vf_stride_s, extra))
+            jobs.append(
+                (
+                    str(root / db / name),
+                    db,
+                    spec,
+                    opts.vf_stride_s,
+                    opts.extra_leads and trains,
+                    opts.noise if trains else 0.0,
+                    opts.seed,
+                )
+            )
     if not jobs:
         raise EcgError(
             f"{root}: no records of {' or '.join(opts.databases)} found "
@@ -691,6 +732,16 @@ def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
     return m
 
 
+def dataset_options(root: str | os.PathLike) -> dict:
+    """The build options a dataset folder was built with (``dataset.json``);
+    empty when it does not say or cannot be read."""
+    try:
+        opts = json_read(Path(root) / "dataset.json")["options"]
+    except (OSError, EcgError, KeyError, TypeError):
+        return {}
+    return opts if isinstance(opts, dict) else {}
+
+
 def dataset_spec(root: str | os.PathLike) -> RenderSpec | None:
     """The drawing contract a dataset folder was built with; None when it does
     not say (a folder of pictures from elsewhere) or cannot be read."""
@@ -761,16 +812,18 @@ def dataset_name(
     databases: tuple = DEFAULT_DATABASES,
     image_width: int = RenderSpec.image_width,
     extra_leads: bool = False,
+    noise: float = 0.0,
 ) -> str:
     """Folder name for a build under ``artifacts/datasets``: the split, then
-    what differs from the defaults (``patient-all-w128-leads``)."""
+    what differs from the defaults (``patient-all-w128-leads-noise30``)."""
     name = split
     if tuple(databases) != tuple(DEFAULT_DATABASES):
         every = set(databases) == set(DATABASES)
         name += "-all" if every else "-" + "+".join(databases)
     if image_width != RenderSpec.image_width:
         name += f"-w{image_width}"
-    return name + ("-leads" if extra_leads else "")
+    name += "-leads" if extra_leads else ""
+    return name + (f"-noise{round(100 * noise)}" if noise else "")
 
 
 def lead_first(meta: pd.DataFrame) -> np.ndarray:
@@ -867,13 +920,15 @@ def sample_signal(
     spec: RenderSpec,
     data: str | os.PathLike | None = None,
     context_s: float = 2.0,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The cleaned signal around a manifest row's beat: (time_s, mV), or None.
 
     Time is relative to the beat; ``context_s`` more seconds are shown on each
     side of the drawn window. The lead is the one the row's picture was drawn
-    from (an ``extra_leads`` row names its own). None when the row has no
-    source record (or lead) here.
+    from (an ``extra_leads`` row names its own; a ``noise`` row is the first
+    lead with the noise its build drew, from the build's ``seed``). None when
+    the row has no source record (or lead) here.
     """
     root = data_dir(data)
     path = root / str(row["database"]) / str(row["record"])
@@ -881,8 +936,14 @@ def sample_signal(
         return None
     lead = row.get(EXTRA_LEAD, "")
     lead = "" if pd.isna(lead) else str(lead)
-    rec = record_of(path, str(row["database"]), spec.fs, all_leads=bool(lead))
-    sig = rec.others.get(lead) if lead else rec.sig
+    noisy = lead == NOISE_LEAD
+    rec = record_of(
+        path, str(row["database"]), spec.fs, all_leads=bool(lead) and not noisy
+    )
+    sig = rec.others.get(lead) if lead and not noisy else rec.sig
+    if noisy:
+        key = f"{row['database']}/{row['record']}"
+        sig = sig + noise_make(sig, spec.fs, key, seed)
     if sig is None:
         return None
     c = int(row["sample"])

@@ -58,12 +58,14 @@ class TrainConfig:
         Share of the training part held out for early stopping.
     val_by : str
         How the validation part is held out: ``beat`` (a stratified share of
-        the training beats; their patients also train) or ``record`` (whole
-        training patients, so early stopping and the learning-rate schedule
-        watch patients the model has not seen, with the loss weighted by
-        class as in training; the run's ``metrics.json`` gains their figures
-        as ``validation``, a development set for recipes that leaves the
-        test patients alone).
+        the training beats, whose patients also train; early stopping, the
+        learning-rate schedule and the kept weights follow its loss) or
+        ``record`` (whole training patients, about ``val_fraction`` of them:
+        a development set for recipes that leaves the test patients alone.
+        Their class-weighted loss is logged every epoch and their figures are
+        kept in ``metrics.json`` as ``validation``; the schedule and the kept
+        weights follow the training loss, since the held-out patients' loss
+        rose from the first epoch on).
     patience : int
         Epochs without validation-loss improvement before stopping.
     seed : int

@@ -44,6 +44,7 @@ from ..data.dataset import (
     dataset_build,
     dataset_load,
     dataset_spec,
+    lead_first,
     patient_ids,
 )
 from ..data.packed import Packed, bits_unpack_tf, images_concat
@@ -195,15 +196,20 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
                 [[r.get(k, "") for k in keys] for r in self.rows],
             )
 
+    # Held-out patients (val_by "record") are watched, not obeyed: their loss
+    # rose from the first epoch on (look 10: stopping there left a model that
+    # found no LBBB, PAC, RBBB or VF), so the run keeps its best training loss.
+    monitor = "loss" if config.val_by == "record" else "val_loss"
+
     class BestCheckpoint(keras.callbacks.Callback):
-        """ModelCheckpoint(save_best_only) on ``val_loss``, saved via temp + rename."""
+        """ModelCheckpoint(save_best_only) on ``monitor``, saved via temp + rename."""
 
         def __init__(self) -> None:
             super().__init__()
             self.best = np.inf
 
         def on_epoch_end(self, epoch, logs=None):
-            v = (logs or {}).get("val_loss")
+            v = (logs or {}).get(monitor)
             if v is not None and v < self.best:
                 self.best = float(v)
                 model_save(self.model, run_dir)
@@ -214,10 +220,10 @@ def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
         HistoryLogger(),
         BestCheckpoint(),
         keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True
+            monitor=monitor, patience=config.patience, restore_best_weights=True
         ),
         keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2)
+            monitor=monitor, factor=0.5, patience=max(1, config.patience // 2)
         ),
     ]
     return cbs, status
@@ -521,7 +527,12 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
 
 
 def val_split(
-    y: np.ndarray, groups: np.ndarray, fraction: float, by: str, seed: int
+    y: np.ndarray,
+    groups: np.ndarray,
+    fraction: float,
+    by: str,
+    seed: int,
+    first: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the training and validation parts of the training images.
 
@@ -540,11 +551,21 @@ def val_split(
         the training part's as nearly as whole patients allow.
     seed : int
         Seeds the choice.
+    first : np.ndarray, optional
+        Rows drawn from their record's first lead, shape ``(n,)`` bool
+        (``dataset.lead_first``). With ``record``, patients are chosen on these
+        rows only and the validation part holds only these; a held-out
+        patient's other views (extra leads, noisy copies) are in neither part.
     """
     from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
     idx = np.arange(len(y))
     if by == "record":
+        if first is not None:
+            fi = np.flatnonzero(first)
+            _, va = val_split(y[fi], groups[fi], fraction, by, seed)
+            held = np.isin(groups, groups[fi[va]])
+            return np.flatnonzero(~held), fi[va]
         n_splits = max(2, round(1 / fraction))
         n_groups = len(np.unique(groups))
         if n_groups < n_splits:
@@ -586,9 +607,14 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     keep = caps_apply(np.asarray(CLASSES)[ds.y_train], config.class_caps, config.seed)
     x, y, meta = ds.x_train[keep], ds.y_train[keep], ds.meta_train
 
-    # 2. validation part: a share of beats, or whole patients (val_by).
+    # 2. validation part: a share of beats, or whole patients (val_by), chosen
+    #    on first-lead rows so extra views of a beat change neither the choice
+    #    nor the figures; a held-out patient's extra views go unused.
     groups = patient_ids(meta.iloc[keep])
-    tr, va = val_split(y, groups, config.val_fraction, config.val_by, config.seed)
+    first = lead_first(meta.iloc[keep])
+    tr, va = val_split(
+        y, groups, config.val_fraction, config.val_by, config.seed, first
+    )
     cw = class_weights(y[tr], config.balance)
 
     # 3. model under the chosen distribution strategy.
