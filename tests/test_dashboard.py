@@ -196,7 +196,8 @@ def test_train_page_launches_and_shows_result(full_artifacts):
     runs = (full_artifacts / "runs").iterdir()
     new = [r for r in runs if r.is_dir() and not r.is_symlink()]  # not the lock
     assert len(new) == 1
-    assert json.loads((new[0] / "config.json").read_text())["lowres"] == 0.2
+    cfg = json.loads((new[0] / "config.json").read_text())
+    assert cfg["lowres"] == 0.2 and cfg["val_by"] == "beat"
     heads = [h.value for h in at.subheader]
     assert any("(finished)" in h for h in heads), heads
     # Its figures stand beside the active model's before it can replace it.
@@ -358,3 +359,32 @@ def test_dataset_page_builds_what_the_form_says(empty_artifacts, monkeypatch):
         "cpsc2018",
     ]
     assert "--extra-leads" in cmd and cmd[cmd.index("--image-width") + 1] == "256"
+    assert "--noise" not in cmd
+    # Noisy copies: the share reaches the command and names the folder.
+    at.slider(key="dataset_noise").set_value(0.3)
+    at.button(key="dataset_build").click().run()
+    assert not at.error and len(cmds) == 2, [e.value for e in at.error]
+    assert cmds[1][cmds[1].index("--noise") + 1] == "0.3"
+    assert cmds[1][cmds[1].index("--out") + 1].endswith("-leads-noise30")
+
+
+@needs_data
+def test_train_page_validation_by_record_reaches_the_run(full_artifacts):
+    """Held-out patients asked of a dataset with too few: the run fails and the
+    page says why."""
+    from ecg_model.app import webapp
+
+    at = app("pages/train.py")
+    at.slider(key="train_epochs").set_value(1)
+    at.selectbox(key="train_dataset").set_value("tiny")
+    at.radio(key="train_val_by").set_value("record")
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    webapp.registry_get().wait(300)
+    at.run()
+    runs = [r for r in (full_artifacts / "runs").iterdir() if r.is_dir()]
+    run = max(runs, key=lambda r: r.name)
+    assert json.loads((run / "config.json").read_text())["val_by"] == "record"
+    assert json.loads((run / "status.json").read_text())["state"] == "failed"
+    shown = " ".join(texts(at.error) + texts(at.markdown) + texts(at.caption))
+    assert "needs 10 or more" in shown, shown

@@ -67,17 +67,20 @@ def test_publish_default_folder(tiny_run, tiny_dataset, tmp_path):
     assert "every patient" in card and "| svdb | 10 |" in card
     assert "test patients held out" in card
     assert m["build"]["extra_leads"] is False and "other lead" not in card
+    assert "noise" not in card
     # A recipe whose dataset drew training patients' other leads says so.
     xl, fake = tmp_path / "xl", tmp_path / "xl-dataset"
     shutil.copytree(tiny_run, xl)
     fake.mkdir()
     info = json.loads((tiny_dataset / "dataset.json").read_text())
-    info["options"]["extra_leads"] = True
+    info["options"].update(extra_leads=True, noise=0.3)
     (fake / "dataset.json").write_text(json.dumps(info))
     cfg = json.loads((xl / "config.json").read_text())
     (xl / "config.json").write_text(json.dumps({**cfg, "dataset": str(fake)}))
     default_publish(tiny_run, tiny_run, dest=dest, all_run=xl)
-    assert "every other lead" in (dest / "MODEL_CARD.md").read_text()
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "every other lead" in card and "30% of each training record" in card
+    assert "validation by beat" in card
     default_publish(tiny_run, tiny_run, dest=dest)
     assert not (dest / "random").exists()
     ex = examples_write(tiny_dataset, tmp_path / "ex", per_class=1)
