@@ -322,6 +322,7 @@ def test_run_validated_on_held_out_patients(tiny_dataset, tmp_path):
         batch_size=64,
         val_fraction=0.34,  # one of the three training records
         val_by="record",
+        class_caps={"Normal": 50},
     )
     st = train_run(run_create(cfg, tmp_path))
     assert st["state"] == "finished", st
@@ -334,5 +335,9 @@ def test_run_validated_on_held_out_patients(tiny_dataset, tmp_path):
         "vfdb/418",
     )
     assert v["n"] == m["n_val"] == status_read(run)["n_val"]
+    # The held-out patient validates as recorded: every beat, the cap aside.
+    man = pd.read_csv(tiny_dataset / "manifest.csv", dtype={"record": str})
+    held = man[(man["database"] + "/" + man["record"]) == v["records"][0]]
+    assert v["n"] == int((held["split"] == "train").sum())
     assert 0 <= v["macro_recall"] <= 1 and set(v["per_class"]) == set(CLASSES)
     assert json.loads((run / "config.json").read_text())["val_by"] == "record"

@@ -605,16 +605,24 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
             meta_train=pd.concat([ds.meta_train, ds.meta_test], ignore_index=True),
         )
     keep = caps_apply(np.asarray(CLASSES)[ds.y_train], config.class_caps, config.seed)
-    x, y, meta = ds.x_train[keep], ds.y_train[keep], ds.meta_train
 
-    # 2. validation part: a share of beats, or whole patients (val_by), chosen
-    #    on first-lead rows so extra views of a beat change neither the choice
-    #    nor the figures; a held-out patient's extra views go unused.
-    groups = patient_ids(meta.iloc[keep])
-    first = lead_first(meta.iloc[keep])
-    tr, va = val_split(
-        y, groups, config.val_fraction, config.val_by, config.seed, first
-    )
+    # 2. validation part (indices into the training part): a share of the
+    #    capped beats, or whole patients (val_by). Patients are chosen on the
+    #    uncapped first-lead rows, so caps and extra views of a beat (other
+    #    leads, noisy copies) change neither the choice nor the figures, and
+    #    their beats validate as recorded; their extra views go unused.
+    x, y, groups = ds.x_train, ds.y_train, patient_ids(ds.meta_train)
+    if config.val_by == "record":
+        first = lead_first(ds.meta_train)
+        _, va = val_split(y, groups, config.val_fraction, "record", config.seed, first)
+        tr = keep[~np.isin(groups[keep], groups[va])]
+    else:
+        tr, va = (
+            keep[i]
+            for i in val_split(
+                y[keep], groups[keep], config.val_fraction, "beat", config.seed
+            )
+        )
     cw = class_weights(y[tr], config.balance)
 
     # 3. model under the chosen distribution strategy.
