@@ -86,6 +86,16 @@ def page() -> None:
                 f"{100 * rr['macro_recall']:.2f}%, macro F1 {100 * rr['macro_f1']:.2f}%"
             )
             webapp.per_class_table(rr, "runs_per_class_rr")
+        val = m.get("validation")
+        if val:
+            st.markdown(
+                "**Development set** (training patients held out whole: "
+                f"{', '.join(val['records'])}; `--val-by record`): accuracy "
+                f"{100 * val['accuracy']:.2f}%, macro recall "
+                f"{100 * val['macro_recall']:.2f}%, macro F1 "
+                f"{100 * val['macro_f1']:.2f}%"
+            )
+            webapp.per_class_table(val, "runs_per_class_val")
     else:
         state = runs.loc[runs["run"] == pick, "state"].iloc[0]
         st.info(f"{pick} has no test metrics ({state}).")

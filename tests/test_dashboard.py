@@ -388,3 +388,27 @@ def test_train_page_validation_by_record_reaches_the_run(full_artifacts):
     assert json.loads((run / "status.json").read_text())["state"] == "failed"
     shown = " ".join(texts(at.error) + texts(at.markdown) + texts(at.caption))
     assert "needs 10 or more" in shown, shown
+
+
+@needs_data
+def test_runs_page_shows_the_development_set(tmp_path, monkeypatch, tiny_run):
+    import shutil
+
+    import numpy as np
+
+    from ecg_model.training.evaluate import metrics_compute
+
+    run = tmp_path / "runs" / tiny_run.name
+    shutil.copytree(tiny_run, run)
+    m = json.loads((run / "metrics.json").read_text())
+    y = np.array([0, 0, 1, 3, 3, 5])
+    m["validation"] = {
+        **metrics_compute(y, np.array([0, 1, 1, 3, 0, 5]), n_boot=0),
+        "records": ["mitdb/109", "cudb/cu19"],
+    }
+    (run / "metrics.json").write_text(json.dumps(m))
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+    at = app("pages/runs.py")
+    text = " ".join(x.value for x in at.markdown)
+    assert "Development set" in text and "mitdb/109, cudb/cu19" in text
+    assert f"{100 * m['validation']['macro_f1']:.2f}%" in text
