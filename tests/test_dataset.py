@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ecg_model.core.classes import CLASSES
+from ecg_model.core.classes import CLASSES, VF_CLASS
 from ecg_model.core.errors import EcgError
 from ecg_model.data.dataset import (
     EXTRA_LEAD,
@@ -223,7 +223,7 @@ def test_noisy_copies_of_training_beats_only(tmp_path):
     from ecg_model.data.signals import noise_make
 
     out = tmp_path / "nz"
-    records = ("mitdb/101", "mitdb/100")  # 101 trains, 100 tests
+    records = ("mitdb/101", "mitdb/100", "vfdb/418")  # 101, 418 train; 100 tests
     rep = dataset_build(
         out,
         BuildOptions(split="patient", records=records, noise=0.5, seed=4),
@@ -236,6 +236,8 @@ def test_noisy_copies_of_training_beats_only(tmp_path):
     # Only training patients get noisy copies, of about the asked share of
     # their beats, each labelled as its clean beat is.
     assert set(noisy["record"]) == {"101"} and set(noisy["split"]) == {"train"}
+    # VF windows get none (418 trains): noisy VF would teach noise as VF.
+    assert (man["record"] == "418").any() and VF_CLASS not in set(noisy["class"])
     assert abs(len(noisy) / len(clean) - 0.5) < 0.05
     same = clean.set_index("sample").loc[noisy["sample"]]
     assert list(same["class"]) == list(noisy["class"])

@@ -17,6 +17,9 @@ CLASSES: tuple[str, ...] = (
     "Ventricular Fibrillation",
 )
 
+#: The class of flutter/fibrillation windows (episodes, not beats).
+VF_CLASS: str = CLASSES[-1]
+
 #: MIT-BIH beat annotation symbol -> class name.
 BEAT_SYMBOLS: dict[str, str] = {
     "N": "Normal",
