@@ -572,8 +572,8 @@ def parser_build() -> argparse.ArgumentParser:
         default=0.0,
         metavar="P",
         help="share of each training record's beats also drawn with recording "
-        "noise added (muscle and electrode motion, -6 to 12 dB; patient split; the "
-        "test part is left as recorded; default 0)",
+        "noise added (electrode motion, -6 to 12 dB; VF windows apart; patient "
+        "split; the test part is left as recorded; default 0)",
     )
     s.add_argument(
         "--image-width",

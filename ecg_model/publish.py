@@ -447,8 +447,8 @@ def model_card(metrics: dict, dest: Path) -> str:
         leads_txt += (
             f" {100 * noise:.0f}% of each training record's beats are also drawn "
             "with recording-like noise added (`build-dataset --noise`: electrode "
-            "motion and muscle noise at -6 to 12 dB), labelled as the beat is; "
-            "test patients are left as recorded."
+            "motion, 0.5-5 Hz, at -6 to 12 dB; VF windows apart), labelled as the "
+            "beat is; test patients are left as recorded."
         )
     return f"""# Model card: `{metrics["model"]}` six-class ECG beat-image classifier
 

@@ -79,7 +79,7 @@ def build_section() -> None:
                 BuildOptions.noise,
                 0.1,
                 key="dataset_noise",
-                help="Muscle noise and electrode motion at -6 to 12 dB added to a copy "
+                help="Electrode motion (0.5-5 Hz) at -6 to 12 dB added to a copy "
                 "of that share of each training record's beats, labelled as the "
                 "beat is (patient split only; test patients stay as recorded). "
                 "A model that never saw noisy Normal beats calls them VF.",

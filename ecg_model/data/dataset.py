@@ -109,10 +109,10 @@ class BuildOptions:
         views of the few patients who have one, and users upload any lead.
     noise : float
         Share of each training record's beats (VF windows apart) also drawn
-        with recording noise
-        added (``signals.noise_make``: muscle noise and electrode motion at -6 to 12
-        dB), as pictures of their own class (``extra_lead`` ``noise``). Noisy
-        stretches of Normal beats are what a model without them calls VF.
+        with recording noise added (``signals.noise_make``: electrode motion,
+        0.5-5 Hz, at -6 to 12 dB), as pictures of their own class
+        (``extra_lead`` ``noise``). Noisy stretches of Normal beats are what a
+        model without them calls VF.
         Patient and leave-one-database-out splits only; 0: off.
     """
 
