@@ -413,8 +413,9 @@ def noise_make(sig: np.ndarray, fs: float, key: str, seed: int = 0) -> np.ndarra
     complexes or larger, which a model that never saw them reads as flutter
     waves. Each ``NOISE_SEGMENT_S`` seconds get their own signal-to-noise ratio
     drawn from ``NOISE_SNR_DB``, changing smoothly between segments. Muscle
-    noise (20-40 Hz) is left out: with it, four runs of the new-patient
-    protocol lost RBBB (its jitter notches a QRS as a bundle branch block does).
+    noise (20-40 Hz, tried with it in looks 12-16 of the README) is left out:
+    the new-patient figures were the same without it (look 17), and the QRS
+    keeps its own shape.
 
     Parameters
     ----------
