@@ -24,6 +24,7 @@ from ecg_model.data.dataset import (
     dataset_options,
     lead_first,
     manifest_read,
+    record_of,
     sample_signal,
 )
 from ecg_model.data.render import RenderSpec, image_normalize
@@ -256,8 +257,6 @@ def test_noisy_copies_of_training_beats_only(tmp_path):
     t_j, s_j = sample_signal(man.iloc[j], SPEC, DATA, seed=4)
     rec_noise = s_j - s_i
     assert 0 < np.std(rec_noise) < 10 * np.std(s_i)
-    from ecg_model.data.dataset import record_of
-
     sig = record_of(DATA / "mitdb" / "101", "mitdb", SPEC.fs).sig
     full = noise_make(sig, SPEC.fs, "mitdb/101", 4)
     a = int(man["sample"][j]) + round(t_j[0] * SPEC.fs)  # first sample shown
