@@ -224,6 +224,10 @@ def strip_evaluate(
     # beat path (drawn from the whole record) never shows; scoring the interior
     # apart says how much of a gap is the edges and how much the reading.
     t_lo, t_hi = spec.window_before_s, opts.seconds - spec.window_after_s
+
+    def interior(t):  # beat times in the strip, s -> whether each is interior
+        return (t >= t_lo) & (t <= t_hi)
+
     bi_inner = []
     for rn, _, full, ts, cls, samples in strips:
         keep = np.array(
@@ -238,7 +242,7 @@ def strip_evaluate(
             p = predictor.predict_arrays(windows_render(full, c, spec))
             bi_true += [CLASSES.index(k) for k, ok in zip(cls, keep) if ok]
             bi_pred += list(p.argmax(1))
-            bi_inner += list((ts[keep] >= t_lo) & (ts[keep] <= t_hi))
+            bi_inner += list(interior(ts[keep]))
             if t_pac is not None:
                 # (n,) from the strip's own beats
                 r_strip = rr_features(ts)[keep]  # (n, 2)
@@ -296,7 +300,7 @@ def strip_evaluate(
                 if cls[i]:
                     y_t.append(CLASSES.index(cls[i]))
                     y_p.append(CLASSES.index(res.classes[j]))
-                    y_in.append(t_lo <= ts[i] <= t_hi)
+                    y_in.append(interior(ts[i]))
         fig = {
             "snr_db_median": float(np.nanmedian(snrs)) if snrs else float("nan"),
             "snr_db_mean": float(np.nanmean(snrs)) if snrs else float("nan"),

@@ -614,8 +614,10 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     x, y, groups = ds.x_train, ds.y_train, patient_ids(ds.meta_train)
     if config.val_by == "record":
         first = lead_first(ds.meta_train)
-        _, va = val_split(y, groups, config.val_fraction, "record", config.seed, first)
-        tr = keep[~np.isin(groups[keep], groups[va])]
+        rest, va = val_split(
+            y, groups, config.val_fraction, "record", config.seed, first
+        )
+        tr = np.intersect1d(keep, rest)  # the capped rows of the other patients
     else:
         tr, va = (
             keep[i]
@@ -647,8 +649,8 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         config.flip,
         config.lowres,
     )
-    # Held-out patients are weighted by class as training is, so that early
-    # stopping watches every class of a new patient, not mostly its Normal beats.
+    # Held-out patients are weighted by class as training is, so that their
+    # logged loss weighs every class of a new patient, not mostly its Normal beats.
     val_w = cw[y[va]].astype(np.float32) if config.val_by == "record" else None
     val_ds = tf_dataset(
         x[va], y[va], val_w, config.batch_size, False, False, config.seed
