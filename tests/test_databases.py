@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -69,6 +71,38 @@ def test_svdb_beats_map_s_to_the_pac_class():
         "",
         "Premature Atrial Contraction",
     )
+
+
+def _qrs_ms(sig: np.ndarray, centres: np.ndarray, fs: float) -> float:
+    """QRS duration of the median beat, ms: the span around the R wave (within
+    150 ms) where the slope exceeds 15% of its largest value."""
+    h = int(0.15 * fs)
+    beats = np.stack([sig[c - h : c + h] for c in centres[:2000]])  # (n, 2h)
+    slope = np.abs(np.diff(np.median(beats, axis=0)))
+    steep = np.flatnonzero(slope > 0.15 * slope.max())
+    return (steep[-1] - steep[0] + 1) * 1000 / fs
+
+
+@needs_data
+def test_svdb_wide_qrs_records_lose_their_n_beats_only():
+    spec = RenderSpec()
+    # Read on training patients only: the test part keeps its labels.
+    assert {SVDB.patient_split(r) for r in SVDB.wide_qrs_records} == {"train"}
+    for name, wide in (("857", True), ("806", False)):
+        rec = record_read(DATA / "svdb" / name, fs=spec.fs, leads=SVDB.leads)
+        as_given = dataclasses.replace(SVDB, wide_qrs_records=())
+        c_all, _, l_all, _ = record_labelled(rec, as_given, spec)
+        _, _, labels, skipped = record_labelled(rec, SVDB, spec)
+        normal = c_all[np.asarray(l_all) == "Normal"]
+        # The listed record conducts wide (a block svdb's codes cannot name);
+        # a narrow one keeps every beat.
+        assert (_qrs_ms(rec.sig, normal, spec.fs) >= 120) == wide
+        if wide:
+            assert skipped["N with wide QRS"] == normal.size > 1000
+            assert labels == [x for x in l_all if x != "Normal"]
+            assert len(labels) > 10  # its PACs and PVCs stay
+        else:
+            assert labels == l_all and "N with wide QRS" not in skipped
 
 
 @needs_data

@@ -187,6 +187,8 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
         # VF windows get no noisy copy: the copies are there to show beats under
         # noise as their own class, and noisy VF would teach noise as VF (with
         # them, the development set's VF precision fell from 98.7% to 91.8%).
+        # Bundle branch blocks keep theirs: leaving them out (look 19) did not
+        # bring RBBB back.
         not_vf = np.asarray(labels, dtype=object) != VF_CLASS
         noisy = rec.sig + noise_make(rec.sig, spec.fs, key, seed)
         views.append((NOISE_LEAD, noisy, np.flatnonzero((pick < noise) & not_vf)))
@@ -242,7 +244,17 @@ def record_labelled(
     """
     if adapter.labels == "beats":
         b = beats_extract(rec, spec.before, spec.after, adapter.symbols)
-        return b.sample, b.symbol, b.label, b.skipped
+        if rec.name not in adapter.wide_qrs_records:
+            return b.sample, b.symbol, b.label, b.skipped
+        ok = np.asarray(b.label, dtype=object) != "Normal"
+        skipped = b.skipped + Counter({"N with wide QRS": int((~ok).sum())})
+        keep = np.flatnonzero(ok)
+        return (
+            b.sample[keep],
+            [b.symbol[i] for i in keep],
+            [b.label[i] for i in keep],
+            +skipped,
+        )
     if adapter.labels == "recording":
         return _recording_beats(rec, adapter, spec)
     episodes = episodes_bracketed(rec) if adapter.labels == "vf_brackets" else None

@@ -54,6 +54,12 @@ class Database:
         For ``recording`` databases: labels whose recordings give no beats.
     physionet : str
         Where ``download`` fetches it on PhysioNet; empty: ``name``.
+    wide_qrs_records : tuple of str
+        For ``beats`` databases whose codes do not name bundle branch blocks:
+        records whose every conducted beat has a QRS of 120 ms or more, which
+        the database labels ``N``. Their Normal beats are left out (skipped as
+        ``"N with wide QRS"``): they would teach that a blocked beat is Normal,
+        and which block it is is not given.
     """
 
     name: str
@@ -68,6 +74,7 @@ class Database:
     recording_classes: dict[str, str] | None = None
     recording_excluded: tuple[str, ...] = ()
     physionet: str = ""
+    wide_qrs_records: tuple[str, ...] = ()
 
     @property
     def annotated(self) -> bool:
