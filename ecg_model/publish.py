@@ -17,6 +17,7 @@ from pathlib import Path
 from .core.classes import CLASSES, SHORT_NAMES
 from .core.errors import EcgError
 from .core.io import atomic_write_json, atomic_write_text, default_model_dir, json_read
+from .data.databases import DATABASES
 from .data.dataset import dataset_options
 from .inference.rhythm import rhythm_describe
 from .training.evaluate import HEADLINE
@@ -197,7 +198,7 @@ def default_publish(
                 Predictor(dest / "patient"), style_test
             ),
             "default_model": style_test_evaluate(Predictor(dest), style_test),
-            "note": "beats of mitdb DS2 and vfdb test records drawn by matplotlib; "
+            "note": "beats of the test patients drawn in other software's styles; "
             "held out from the patient model only",
         }
     atomic_write_json(dest / "metrics.json", metrics)
@@ -442,6 +443,19 @@ def model_card(metrics: dict, dest: Path) -> str:
         if metrics.get("build", {}).get("extra_leads")
         else ""
     )
+    wide = [
+        f"{db.name} {', '.join(db.wide_qrs_records)}"
+        for db in DATABASES.values()
+        if db.wide_qrs_records
+    ]
+    wide_txt = (
+        " The N beats of "
+        + "; ".join(wide)
+        + " are left out: every conducted beat of these records is wide (QRS of "
+        "120 ms or more), a block their database's codes cannot name."
+        if wide
+        else ""
+    )
     noise = float(metrics.get("build", {}).get("noise") or 0)
     if noise:
         leads_txt += (
@@ -483,7 +497,7 @@ Ventricular Ectopy, VF/VFL/VFIB episodes, windows every 1 s), svdb (MIT-BIH
 Supraventricular Arrhythmia, N, S, V), cudb (Creighton University VT, VF between
 `[` and `]`) and cpsc2018 (twelve-lead recordings with one label set each: the
 on-time beats of Normal-only, LBBB-only and RBBB-only recordings, lead II). Every
-record is resampled to {pre["fs"]:g} Hz, band-passed 0.5-40 Hz.{leads_txt}
+record is resampled to {pre["fs"]:g} Hz, band-passed 0.5-40 Hz.{wide_txt}{leads_txt}
 
 ## Splits
 - **patient** (the new-patient protocol): test patients fixed once in each

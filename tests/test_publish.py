@@ -68,6 +68,8 @@ def test_publish_default_folder(tiny_run, tiny_dataset, tmp_path):
     assert "test patients held out" in card
     assert m["build"]["extra_leads"] is False and "other lead" not in card
     assert "noise" not in card
+    # Beats an adapter leaves out are named on the card.
+    assert "N beats of svdb 841, 857 are left out" in " ".join(card.split())
     # A recipe whose dataset drew training patients' other leads says so.
     xl, fake = tmp_path / "xl", tmp_path / "xl-dataset"
     shutil.copytree(tiny_run, xl)
