@@ -103,12 +103,20 @@ def cmd_build(a: argparse.Namespace) -> int:
         if status:
             build_status_write(status, state="cancelled", message="")
         raise
+    done = f"built {rep['n_images']} images in {rep['elapsed_s']} s"
+    if rep["missing_databases"]:
+        missing = " ".join(rep["missing_databases"])
+        done += (
+            f"; not in the data folder, so not read: {missing} (fetch with "
+            f"'python -m ecg_model download --databases {missing}')"
+        )
+        print(f"warning: {done}", file=sys.stderr)
     if status:
         build_status_write(
             status,
             state="finished",
             fraction=1.0,
-            message=f"built {rep['n_images']} images in {rep['elapsed_s']} s",
+            message=done,
             n_images=rep["n_images"],
             elapsed_s=rep["elapsed_s"],
         )

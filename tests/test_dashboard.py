@@ -329,12 +329,16 @@ def test_home_leads_with_the_new_patient_figures(empty_artifacts):
     assert "pid" not in " ".join(texts(at.caption))
 
 
-def test_dataset_page_builds_what_the_form_says(empty_artifacts, monkeypatch):
+def test_dataset_page_builds_what_the_form_says(empty_artifacts, monkeypatch, tmp_path):
     import subprocess
     import sys
 
     from ecg_model.app.jobs import JobRegistry
 
+    # A data folder holding mitdb and cpsc2018 only (the builds are not run).
+    for db in ("mitdb", "cpsc2018"):
+        (tmp_path / "data" / db).mkdir(parents=True)
+    monkeypatch.setenv("ECG_DATA_DIR", str(tmp_path / "data"))
     cmds = []
 
     def spawn(self, cmd, log, **kw):  # record the command, start nothing real
@@ -366,6 +370,15 @@ def test_dataset_page_builds_what_the_form_says(empty_artifacts, monkeypatch):
     assert not at.error and len(cmds) == 2, [e.value for e in at.error]
     assert cmds[1][cmds[1].index("--noise") + 1] == "0.3"
     assert cmds[1][cmds[1].index("--out") + 1].endswith("-leads-noise30")
+    # A database not in the data folder is named, with the command that fetches
+    # it, and the build goes on without it; asked alone, nothing is built.
+    at.multiselect(key="dataset_databases").set_value(["mitdb", "incartdb"])
+    at.button(key="dataset_build").click().run()
+    assert len(cmds) == 3 and not at.error
+    assert any("download --databases incartdb" in w.value for w in at.warning)
+    at.multiselect(key="dataset_databases").set_value(["incartdb"])
+    at.button(key="dataset_build").click().run()
+    assert len(cmds) == 3 and "Nothing to build" in at.error[0].value
 
 
 @needs_data

@@ -12,6 +12,7 @@ from ecg_model.data.databases import (
     CUDB,
     DATABASES,
     DEFAULT_DATABASES,
+    INCARTDB,
     MITDB,
     SVDB,
     VFDB,
@@ -27,7 +28,7 @@ from .conftest import DATA, needs_data
 
 
 def test_registry_lists_each_database_once_in_build_order():
-    assert list(DATABASES) == ["mitdb", "vfdb", "svdb", "cudb", "cpsc2018"]
+    assert list(DATABASES) == ["mitdb", "vfdb", "svdb", "cudb", "cpsc2018", "incartdb"]
     assert all(DATABASES[n].name == n for n in DATABASES)
     assert DEFAULT_DATABASES == ("mitdb", "vfdb")  # the original report's
 
@@ -167,3 +168,62 @@ def test_split_file_is_the_adapters_split_record_disjoint_and_covers_every_class
     for c in CLASSES:
         assert (test[c] > 0).sum() >= 4, c  # several test patients a class
         assert (tab.loc[tab["split"] == "train", c] > 0).sum() >= 2, c
+
+
+def test_incartdb_reads_lead_ii_maps_beat_codes_and_trains_only(tmp_path):
+    """A record written as INCART's are (twelve leads, 257 Hz, PhysioNet beat
+    codes in ``atr``) read through the adapter, and built."""
+    import wfdb
+
+    from ecg_model.data.dataset import BuildOptions, dataset_build, manifest_read
+
+    fs = INCARTDB.fs
+    t = np.arange(int(30 * fs)) / fs  # 30 s
+    peaks = np.arange(1.5, 28.6, 0.8)  # beat times, s (75 bpm)
+    qrs = sum(np.exp(-0.5 * ((t - p) / 0.012) ** 2) for p in peaks)  # mV
+    names = ["I", "II", "III", "AVR", "AVL", "AVF"] + [f"V{i}" for i in range(1, 7)]
+    # Lead II is the only one drawn downwards, so it can be told from the rest.
+    sig = np.stack([-qrs if n == "II" else 0.5 * qrs for n in names], axis=1)
+    folder = tmp_path / "data" / "incartdb"
+    folder.mkdir(parents=True)
+    wfdb.wrsamp(
+        "I01",
+        fs,
+        ["mV"] * 12,
+        names,
+        p_signal=sig,
+        fmt=["16"] * 12,
+        write_dir=str(folder),
+    )
+    symbols = ["N", "R", "V", "A", "L", "F"] * 6  # F (fusion): not a class
+    samples = np.round(peaks * fs).astype(np.int64)
+    wfdb.wrann("I01", "atr", samples, symbols[: samples.size], write_dir=str(folder))
+
+    spec = RenderSpec()
+    rec = record_read(folder / "I01", fs=spec.fs, leads=INCARTDB.leads)
+    assert rec.lead == "II" and rec.fs == spec.fs
+    centres, syms, labels, skipped = record_labelled(rec, INCARTDB, spec)
+    assert rec.sig[centres].mean() < -0.5  # the downward lead, read at its beats
+    # Beat times keep their place through 257 -> 250 Hz (within one sample).
+    kept = samples[[s != "F" for s in symbols[: samples.size]]]
+    assert np.abs(centres - kept * spec.fs / fs).max() <= 1
+    assert set(labels) == {
+        "Normal",
+        "Right Bundle Branch Block",
+        "Premature Ventricular Contraction",
+        "Premature Atrial Contraction",
+        "Left Bundle Branch Block",
+    }
+    assert skipped["symbol F"] == symbols[: samples.size].count("F")
+    # Every record trains, on the patient split too; a database asked for but
+    # not in the data folder is named in the build report.
+    assert INCARTDB.patient_split("I01") == "train" and not INCARTDB.test_records
+    rep = dataset_build(
+        tmp_path / "ds",
+        BuildOptions(split="patient", databases=("mitdb", "incartdb")),
+        data=tmp_path / "data",
+        workers=1,
+    )
+    man = manifest_read(tmp_path / "ds")
+    assert set(man["split"]) == {"train"} and set(man["database"]) == {"incartdb"}
+    assert len(man) == len(labels) and rep["missing_databases"] == ["mitdb"]

@@ -580,6 +580,8 @@ def _build_into(
         },
         "skipped": dict(sorted(skipped.items())),
         "excluded_beats": excluded,
+        # Asked for but not in the data folder (not downloaded): read nothing.
+        "missing_databases": [d for d in opts.databases if not (root / d).is_dir()],
         "topped_up": int((meta["shift"] != 0).sum()),
         "extra_leads": {
             str(ld): {c: int(n) for c, n in g["class"].value_counts().items()}

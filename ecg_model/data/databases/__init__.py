@@ -9,12 +9,13 @@ from __future__ import annotations
 from .base import LABELS, Database
 from .cpsc2018 import CPSC2018
 from .cudb import CUDB
+from .incartdb import INCARTDB
 from .mitdb import MITDB
 from .svdb import SVDB
 from .vfdb import VFDB
 
 DATABASES: dict[str, Database] = {
-    db.name: db for db in (MITDB, VFDB, SVDB, CUDB, CPSC2018)
+    db.name: db for db in (MITDB, VFDB, SVDB, CUDB, CPSC2018, INCARTDB)
 }
 #: What a build reads unless told otherwise: the original report's databases,
 #: so the published random-split figures stay reproducible.
@@ -25,6 +26,7 @@ __all__ = [
     "CUDB",
     "DATABASES",
     "DEFAULT_DATABASES",
+    "INCARTDB",
     "LABELS",
     "MITDB",
     "SVDB",
