@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import wfdb
 
 from ecg_model.data.databases import (
     CPSC2018,
@@ -20,7 +21,12 @@ from ecg_model.data.databases import (
 )
 from ecg_model.data.databases.mitdb import DS1, DS2, PACED_RECORDS
 from ecg_model.data.databases.vfdb import TEST_RECORDS
-from ecg_model.data.dataset import record_labelled
+from ecg_model.data.dataset import (
+    BuildOptions,
+    dataset_build,
+    manifest_read,
+    record_labelled,
+)
 from ecg_model.data.render import RenderSpec
 from ecg_model.data.signals import record_read
 
@@ -173,10 +179,6 @@ def test_split_file_is_the_adapters_split_record_disjoint_and_covers_every_class
 def test_incartdb_reads_lead_ii_maps_beat_codes_and_trains_only(tmp_path):
     """A record written as INCART's are (twelve leads, 257 Hz, PhysioNet beat
     codes in ``atr``) read through the adapter, and built."""
-    import wfdb
-
-    from ecg_model.data.dataset import BuildOptions, dataset_build, manifest_read
-
     fs = INCARTDB.fs
     t = np.arange(int(30 * fs)) / fs  # 30 s
     peaks = np.arange(1.5, 28.6, 0.8)  # beat times, s (75 bpm)
