@@ -834,11 +834,17 @@ def dataset_name(
     noise: float = 0.0,
 ) -> str:
     """Folder name for a build under ``artifacts/datasets``: the split, then
-    what differs from the defaults (``patient-all-w128-leads-noise30``)."""
+    what differs from the defaults (``patient-all-w128-leads-noise30``). ``all``
+    is the new-patient protocol's databases (those with test patients), and
+    ``all+incartdb`` those and a training-only one."""
     name = split
     if tuple(databases) != tuple(DEFAULT_DATABASES):
-        every = set(databases) == set(DATABASES)
-        name += "-all" if every else "-" + "+".join(databases)
+        protocol = [n for n, db in DATABASES.items() if db.test_records]
+        extra = [d for d in databases if d not in protocol]
+        if set(protocol) <= set(databases):
+            name += "-" + "+".join(["all", *extra])
+        else:
+            name += "-" + "+".join(databases)
     if image_width != RenderSpec.image_width:
         name += f"-w{image_width}"
     name += "-leads" if extra_leads else ""
