@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 from ..core.classes import CLASSES, VF_CLASS
 from ..core.errors import EcgError
 from ..core.io import atomic_write_json, data_dir, json_read
-from .databases import DATABASES, DEFAULT_DATABASES, Database
+from .databases import DATABASES, DEFAULT_DATABASES, PROTOCOL_DATABASES, Database
 from .packed import Packed
 from .pictures import image_read
 from .render import RenderSpec, image_normalize, windows_render
@@ -839,9 +839,8 @@ def dataset_name(
     ``all+incartdb`` those and a training-only one."""
     name = split
     if tuple(databases) != tuple(DEFAULT_DATABASES):
-        protocol = [n for n, db in DATABASES.items() if db.test_records]
-        extra = [d for d in databases if d not in protocol]
-        if set(protocol) <= set(databases):
+        extra = [d for d in databases if d not in PROTOCOL_DATABASES]
+        if set(PROTOCOL_DATABASES) <= set(databases):
             name += "-" + "+".join(["all", *extra])
         else:
             name += "-" + "+".join(databases)

@@ -20,6 +20,9 @@ DATABASES: dict[str, Database] = {
 #: What a build reads unless told otherwise: the original report's databases,
 #: so the published random-split figures stay reproducible.
 DEFAULT_DATABASES = ("mitdb", "vfdb")
+#: The new-patient protocol's databases: those with test patients (incartdb
+#: trains only).
+PROTOCOL_DATABASES = tuple(n for n, db in DATABASES.items() if db.test_records)
 
 __all__ = [
     "CPSC2018",
@@ -29,6 +32,7 @@ __all__ = [
     "INCARTDB",
     "LABELS",
     "MITDB",
+    "PROTOCOL_DATABASES",
     "SVDB",
     "VFDB",
     "Database",
