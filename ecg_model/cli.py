@@ -62,7 +62,7 @@ def cmd_download(a: argparse.Namespace) -> int:
 
 def cmd_build(a: argparse.Namespace) -> int:
     from .app.jobs import build_status_write
-    from .data.dataset import BuildOptions, dataset_build
+    from .data.dataset import BuildOptions, absent_note, dataset_build
 
     out = Path(a.out) if a.out else artifacts_dir() / "datasets" / a.split
     opts = BuildOptions(
@@ -105,11 +105,7 @@ def cmd_build(a: argparse.Namespace) -> int:
         raise
     done = f"built {rep['n_images']} images in {rep['elapsed_s']} s"
     if rep["missing_databases"]:
-        missing = " ".join(rep["missing_databases"])
-        done += (
-            f"; not in the data folder, so not read: {missing} (fetch with "
-            f"'python -m ecg_model download --databases {missing}')"
-        )
+        done += "; " + absent_note(rep["missing_databases"])
         print(f"warning: {done}", file=sys.stderr)
     if status:
         build_status_write(

@@ -15,7 +15,9 @@ from ecg_model.data.databases import DATABASES, DEFAULT_DATABASES
 from ecg_model.data.dataset import (
     SPLITS,
     BuildOptions,
+    absent_note,
     counts_by_record,
+    databases_absent,
     dataset_name,
     dataset_options,
     manifest_filter,
@@ -90,17 +92,13 @@ def build_section() -> None:
             if not dbs:
                 st.error("Choose at least one database.")
                 st.stop()
-            absent = [d for d in dbs if not (data_dir() / d).is_dir()]
+            absent = databases_absent(dbs)
             if absent:
-                fetch = (
-                    f"not in the data folder: {', '.join(absent)} (fetch with "
-                    f"`python -m ecg_model download --databases {' '.join(absent)}`)"
-                )
                 # Names from the adapters' list, not the user's text: Markdown.
                 if len(absent) == len(dbs):
-                    st.error(f"Nothing to build: {fetch}.")
+                    st.error(f"Nothing to build: {absent_note(absent)}.")
                     st.stop()
-                st.warning(f"Built without them: {fetch}.")
+                st.warning(f"Built without them: {absent_note(absent)}.")
             try:
                 # the build's own checks
                 BuildOptions(split=split, extra_leads=leads, noise=float(noise))

@@ -12,6 +12,14 @@ from ecg_model.core.errors import EcgError
 from ecg_model.inference.rhythm import rhythm_describe
 
 
+def _headline(m: dict) -> str:
+    """Accuracy, macro recall and macro F1 of a metrics dict, in words."""
+    return (
+        f"accuracy {100 * m['accuracy']:.2f}%, macro recall "
+        f"{100 * m['macro_recall']:.2f}%, macro F1 {100 * m['macro_f1']:.2f}%"
+    )
+
+
 def page() -> None:
     st.title("Runs")
     webapp.admin_field()
@@ -81,19 +89,14 @@ def page() -> None:
                 + rhythm_describe(
                     rr["pac_ratio_threshold"], rr.get("irregular_max"), rr.get("use")
                 )
-                + "; fitted on the training records): "
-                f"accuracy {100 * rr['accuracy']:.2f}%, macro recall "
-                f"{100 * rr['macro_recall']:.2f}%, macro F1 {100 * rr['macro_f1']:.2f}%"
+                + f"; fitted on the training records): {_headline(rr)}"
             )
             webapp.per_class_table(rr, "runs_per_class_rr")
         val = m.get("validation")
         if val:
             st.markdown(
                 "**Development set** (training patients held out whole: "
-                f"{', '.join(val['records'])}; `--val-by record`): accuracy "
-                f"{100 * val['accuracy']:.2f}%, macro recall "
-                f"{100 * val['macro_recall']:.2f}%, macro F1 "
-                f"{100 * val['macro_f1']:.2f}%"
+                f"{', '.join(val['records'])}; `--val-by record`): {_headline(val)}"
             )
             webapp.per_class_table(val, "runs_per_class_val")
     else:

@@ -456,6 +456,23 @@ def dataset_build(
     return report
 
 
+def databases_absent(
+    databases: tuple | list, data: str | os.PathLike | None = None
+) -> list[str]:
+    """Those of ``databases`` without a folder in the data folder (not
+    downloaded): a build asked for them reads nothing of them."""
+    root = data_dir(data)
+    return [d for d in databases if not (root / d).is_dir()]
+
+
+def absent_note(absent: list[str]) -> str:
+    """What to tell a user whose build asked for databases it does not have."""
+    return (
+        f"not in the data folder: {', '.join(absent)} (fetch with "
+        f"`python -m ecg_model download --databases {' '.join(absent)}`)"
+    )
+
+
 def _build_lock(folder: Path) -> int:
     """Hold the lock on the datasets folder ``folder``; returns the fd to close.
 
@@ -580,8 +597,7 @@ def _build_into(
         },
         "skipped": dict(sorted(skipped.items())),
         "excluded_beats": excluded,
-        # Asked for but not in the data folder (not downloaded): read nothing.
-        "missing_databases": [d for d in opts.databases if not (root / d).is_dir()],
+        "missing_databases": databases_absent(opts.databases, root),
         "topped_up": int((meta["shift"] != 0).sum()),
         "extra_leads": {
             str(ld): {c: int(n) for c, n in g["class"].value_counts().items()}
