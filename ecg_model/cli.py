@@ -55,7 +55,8 @@ def cmd_download(a: argparse.Namespace) -> int:
     root = data_dir(a.data_dir)
     for db in a.databases:
         print(f"downloading {db} into {root / db} ...", file=sys.stderr)
-        database_download(db, root, DATABASES[db].physionet or None)
+        adapter = DATABASES[db]
+        database_download(db, root, adapter.physionet or None, adapter.fetch)
     print(f"done: set ECG_DATA_DIR={root} (or pass --data-dir)")
     return 0
 

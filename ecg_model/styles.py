@@ -25,10 +25,9 @@ import pandas as pd
 from .core.classes import CLASSES
 from .core.errors import EcgError
 from .core.io import atomic_write_bytes, atomic_write_json, data_dir
-from .data.databases import DATABASES
-from .data.dataset import record_labelled, record_of
+from .data.databases import DATABASES, RecordEntry
+from .data.dataset import database_records, record_labelled, record_of
 from .data.render import RenderSpec, windows_render
-from .data.signals import record_names
 from .training.evaluate import metrics_compute
 
 #: name -> drawing options (figure size in inches at 100 dpi).
@@ -132,27 +131,33 @@ def style_test_build(
     rng = np.random.default_rng(seed)
     picks = []
     if part == "test":
-        sources = [(db, r) for db in DATABASES.values() for r in db.test_records]
+        sources = [
+            (db, RecordEntry(r, r, "test", r))
+            for db in DATABASES.values()
+            for r in db.test_records
+        ]
     else:
         sources = [
-            (db, r)
+            (db, e)
             for db in DATABASES.values()
             if (root / db.name).is_dir()
-            for r in record_names(root / db.name)
-            if db.patient_split(r) == "train"
+            for e in database_records(db, root / db.name)
+            if e.split == "train"
         ]
     if records:
         sources = [
-            s for s in sources if f"{s[0].name}/{s[1]}" in records or s[1] in records
+            s
+            for s in sources
+            if f"{s[0].name}/{s[1].name}" in records or s[1].name in records
         ]
     sigs = {}
-    for adapter, rn in sources:
-        db = adapter.name
-        if not (root / db / f"{rn}.hea").exists():
+    for adapter, e in sources:
+        db, rn = adapter.name, e.name
+        if not (root / db / f"{e.path}.hea").exists():
             continue
-        rec = record_of(root / db / rn, db, spec.fs)
+        rec = record_of(root / db / e.path, db, spec.fs)
         sigs[(db, rn)] = rec.sig
-        centres, _, labels, _ = record_labelled(rec, adapter, spec)
+        centres, _, labels, _ = record_labelled(rec, adapter, spec, labels=e.labels)
         picks += [(db, rn, int(s), lab) for s, lab in zip(centres, labels)]
     if not picks:
         raise EcgError(f"{root}: no {part} records found for the style test")

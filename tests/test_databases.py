@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import wfdb
 
+from ecg_model.core.errors import EcgError
 from ecg_model.data.databases import (
     CPSC2018,
     CUDB,
@@ -15,17 +16,24 @@ from ecg_model.data.databases import (
     DEFAULT_DATABASES,
     INCARTDB,
     MITDB,
+    PTBXL,
     SVDB,
     VFDB,
     Database,
 )
 from ecg_model.data.databases.mitdb import DS1, DS2, PACED_RECORDS
+from ecg_model.data.databases.ptbxl import TABLE, ptbxl_codes, ptbxl_index
 from ecg_model.data.databases.vfdb import TEST_RECORDS
 from ecg_model.data.dataset import (
     BuildOptions,
     dataset_build,
+    dataset_name,
     manifest_read,
+    patient_ids,
     record_labelled,
+    record_path,
+    sample_signal,
+    split_table,
 )
 from ecg_model.data.render import RenderSpec
 from ecg_model.data.signals import record_read
@@ -34,7 +42,15 @@ from .conftest import DATA, needs_data
 
 
 def test_registry_lists_each_database_once_in_build_order():
-    assert list(DATABASES) == ["mitdb", "vfdb", "svdb", "cudb", "cpsc2018", "incartdb"]
+    assert list(DATABASES) == [
+        "mitdb",
+        "vfdb",
+        "svdb",
+        "cudb",
+        "cpsc2018",
+        "incartdb",
+        "ptbxl",
+    ]
     assert all(DATABASES[n].name == n for n in DATABASES)
     assert DEFAULT_DATABASES == ("mitdb", "vfdb")  # the original report's
 
@@ -229,3 +245,149 @@ def test_incartdb_reads_lead_ii_maps_beat_codes_and_trains_only(tmp_path):
     man = manifest_read(tmp_path / "ds")
     assert set(man["split"]) == {"train"} and set(man["database"]) == {"incartdb"}
     assert len(man) == len(labels) and rep["missing_databases"] == ["mitdb"]
+
+
+#: A PTB-XL table as the database writes it: ecg_id, patient_id (a float),
+#: scp_codes (a dict's repr), strat_fold, the two file names (and more columns).
+PTBXL_ROWS = [
+    # ecg_id, patient_id, scp_codes, strat_fold
+    (1, "100.0", "{'NORM': 100.0, 'SR': 0.0}", 3),
+    (2, "200.0", "{'CLBBB': 100.0, 'SR': 0.0}", 10),
+    (3, "200.0", "{'CRBBB': 100.0, 'LAFB': 100.0, 'SR': 0.0}", 10),
+    (4, "300.0", "{'CLBBB': 100.0, 'PVC': 100.0}", 1),  # ectopy: not read
+    (5, "400.0", "{'IMI': 50.0, 'LVH': 100.0}", 2),  # none of the classes
+]
+
+
+def _ptbxl_folder(root, write_records: bool = True):
+    """A PTB-XL folder: its table, and 500 Hz twelve-lead records 1-3 (lead
+    II upright, the others downward) in ``records500/00000/``; 4 and 5 are in
+    the table only (a build must not need them)."""
+    import csv
+
+    fs = PTBXL.fs
+    folder = root / "ptbxl"
+    (folder / "records500" / "00000").mkdir(parents=True)
+    with open(folder / TABLE, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            ["ecg_id", "patient_id", "age", "scp_codes", "strat_fold"]
+            + ["filename_lr", "filename_hr"]
+        )
+        for eid, pid, codes, fold in PTBXL_ROWS:
+            w.writerow(
+                [eid, pid, 60, codes, fold]
+                + [f"records100/00000/{eid:05d}_lr", f"records500/00000/{eid:05d}_hr"]
+            )
+    if not write_records:
+        return folder
+    from .test_signals import synthetic_ecg
+
+    qrs, _ = synthetic_ecg(fs, 10.0, hr_bpm=75)  # 10 s, 1 mV spikes
+    names = ["I", "II", "III", "AVR", "AVL", "AVF"] + [f"V{i}" for i in range(1, 7)]
+    sig = np.stack([qrs if n == "II" else -qrs for n in names], axis=1)
+    for eid in (1, 2, 3):
+        wfdb.wrsamp(
+            f"{eid:05d}_hr",
+            fs,
+            ["mV"] * 12,
+            names,
+            p_signal=sig,
+            fmt=["16"] * 12,
+            write_dir=str(folder / "records500" / "00000"),
+        )
+    return folder
+
+
+def test_ptbxl_reads_its_table_fold_ten_tests_and_patients_group(tmp_path):
+    """PTB-XL's labels, splits and patients come from its table: a recording
+    naming one class gives on-time beats of it, read from the 500 Hz lead II;
+    one naming ectopy or no class is counted and never read; fold 10 tests; two
+    records of one patient are one patient."""
+    assert ptbxl_codes("{'NORM': 100.0, 'SR': 0.0}") == ("NORM", "SR")
+    assert ptbxl_codes("") == () and ptbxl_codes("not a dict") == ()
+    folder = _ptbxl_folder(tmp_path / "data")
+    idx = {e.name: e for e in ptbxl_index(folder)}
+    assert idx["00002_hr"].path == "records500/00000/00002_hr"
+    assert [idx[f"{i:05d}_hr"].split for i in (1, 2, 3)] == ["train", "test", "test"]
+    assert idx["00002_hr"].patient == idx["00003_hr"].patient == "200"
+    assert PTBXL.recording_class(idx["00004_hr"].labels) == ("", "recording PVC")
+    assert PTBXL.recording_class(idx["00003_hr"].labels)[0] == "CRBBB"
+    # A damaged table is a clear error naming the line.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    text = (folder / TABLE).read_text().splitlines()
+    (bad / TABLE).write_text("\n".join([text[0], text[1].replace(",3,", ",,")]))
+    with pytest.raises(EcgError, match="line 2: a record needs"):
+        ptbxl_index(bad)
+    with pytest.raises(EcgError, match="label table is missing"):
+        ptbxl_index(tmp_path)
+
+    rep = dataset_build(
+        tmp_path / "ds",
+        BuildOptions(split="patient", databases=("ptbxl",)),
+        data=tmp_path / "data",
+        workers=1,
+    )
+    man = manifest_read(tmp_path / "ds")
+    by_rec = man.groupby("record")["class"].agg(set).to_dict()
+    assert by_rec == {
+        "00001_hr": {"Normal"},
+        "00002_hr": {"Left Bundle Branch Block"},
+        "00003_hr": {"Right Bundle Branch Block"},
+    }
+    assert man.groupby("record")["split"].agg(set).to_dict() == {
+        "00001_hr": {"train"},
+        "00002_hr": {"test"},
+        "00003_hr": {"test"},
+    }
+    # 10 s at 75 bpm: about 12 beats, less the first and those at the edges.
+    assert all(8 <= n <= 12 for n in man.groupby("record").size())
+    assert rep["skipped"]["recording PVC"] == 1
+    assert rep["skipped"]["recording with none of NORM/CLBBB/CRBBB"] == 1
+    # One patient, two records: one unit for intervals and grouped splits.
+    assert len(set(patient_ids(man))) == 2
+    assert set(patient_ids(man[man["split"] == "test"])) == {"ptbxl/200"}
+    tab = split_table(man)
+    assert dict(zip(tab["record"], tab["split"])) == {
+        "00001_hr": "train",
+        "00002_hr": "test",
+        "00003_hr": "test",
+    }
+    # The record behind a picture is found through the table, and it is the
+    # upright lead II.
+    assert record_path(tmp_path / "data", "ptbxl", "00002_hr") == (
+        folder / "records500" / "00000" / "00002_hr"
+    )
+    row = man[man["record"] == "00002_hr"].iloc[0]
+    t, mv = sample_signal(row, RenderSpec(), data=tmp_path / "data")
+    assert mv[np.abs(t) < 0.02].max() > 0.5
+    # A build with the five databases and PTB-XL says so in its name.
+    five = ("mitdb", "vfdb", "svdb", "cudb", "cpsc2018")
+    assert dataset_name("patient", (*five, "ptbxl")) == "patient-all+ptbxl"
+
+
+def test_ptbxl_download_fetches_the_table_then_only_usable_records(
+    tmp_path, monkeypatch
+):
+    """``download --databases ptbxl`` asks PhysioNet for the tables, then for
+    the 500 Hz files of the recordings a build can use (never the 100 Hz ones,
+    nor those a build would skip)."""
+    from ecg_model.data.signals import database_download
+
+    src = _ptbxl_folder(tmp_path / "physionet", write_records=False)
+    asked = []
+
+    def dl_files(db, dl_dir, files, keep_subdirs=True, overwrite=False):
+        asked.append((db, list(files)))
+        if TABLE in files:  # PhysioNet's copy of the table lands in dl_dir
+            (tmp_path / "dl" / "ptbxl").mkdir(parents=True, exist_ok=True)
+            (tmp_path / "dl" / "ptbxl" / TABLE).write_text((src / TABLE).read_text())
+
+    monkeypatch.setattr(wfdb, "dl_files", dl_files)
+    database_download("ptbxl", tmp_path / "dl", PTBXL.physionet, PTBXL.fetch)
+    assert asked[0] == ("ptb-xl", [TABLE, "scp_statements.csv"])
+    assert asked[1][0] == "ptb-xl"
+    assert sorted(asked[1][1]) == sorted(
+        f"records500/00000/{i:05d}_hr.{x}" for i in (1, 2, 3) for x in ("hea", "dat")
+    )

@@ -16,6 +16,7 @@ from ecg_model.data.dataset import (
     EXTRA_LEAD,
     MANIFEST_COLUMNS,
     NOISE_LEAD,
+    PATIENT,
     BuildOptions,
     caps_apply,
     dataset_build,
@@ -37,7 +38,8 @@ SPEC = RenderSpec()
 @needs_data
 def test_tiny_dataset_layout_manifest_and_report(tiny_dataset):
     man = pd.read_csv(tiny_dataset / "manifest.csv", dtype={"record": str})
-    assert tuple(man.columns) == (*MANIFEST_COLUMNS, EXTRA_LEAD)
+    assert tuple(man.columns) == (*MANIFEST_COLUMNS, EXTRA_LEAD, PATIENT)
+    assert (man[PATIENT].astype(str) == man["record"]).all()  # one a record
     assert set(man["class"]) == set(CLASSES)  # three records hold all six classes
     for p in man["path"].sample(50, random_state=0):
         assert (tiny_dataset / p).exists()

@@ -13,6 +13,7 @@ The pipeline reads: records -> beats and VF windows -> split -> cap/balance
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import tempfile
@@ -32,7 +33,13 @@ from sklearn.model_selection import train_test_split
 from ..core.classes import CLASSES, VF_CLASS
 from ..core.errors import EcgError
 from ..core.io import atomic_write_json, data_dir, json_read
-from .databases import DATABASES, DEFAULT_DATABASES, PROTOCOL_DATABASES, Database
+from .databases import (
+    DATABASES,
+    DEFAULT_DATABASES,
+    PROTOCOL_DATABASES,
+    Database,
+    RecordEntry,
+)
 from .packed import Packed
 from .pictures import image_read
 from .render import RenderSpec, image_normalize, windows_render
@@ -72,6 +79,9 @@ MANIFEST_COLUMNS = (
     "class",
     "split",
 )
+#: Manifest column naming the patient a row's record comes from, where a
+#: database has several records a patient (PTB-XL); absent or empty: the record.
+PATIENT = "patient"
 
 ProgressFn = Callable[[float, str], None]
 
@@ -170,12 +180,14 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
     the worker, so encoding runs on every core; what comes back is 1 bit a pixel
     (``np.packbits`` of the ink, ``(n, h, ceil(w / 8))``).
     """
-    path, db, spec, stride, extra, noise, seed, stage = args
+    path, db, spec, stride, extra, noise, seed, entry, stage = args
     adapter = DATABASES[db]
     rec = record_of(path, db, spec.fs, all_leads=extra)
     # Beats are found and labelled on the first lead; other leads, where asked
     # for, are drawn at the same beats, and so is a share of them with noise.
-    centres, symbols, labels, skipped = record_labelled(rec, adapter, spec, stride)
+    centres, symbols, labels, skipped = record_labelled(
+        rec, adapter, spec, stride, entry.labels
+    )
     every = np.arange(centres.size)
     views = [("", rec.sig, every)]
     views += [(lead, sig, every) for lead, sig in rec.others.items() if centres.size]
@@ -205,6 +217,7 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
                     "symbol": np.asarray(symbols, dtype=object)[which],
                     "class": np.asarray(labels, dtype=object)[which],
                     EXTRA_LEAD: lead,
+                    PATIENT: entry.patient,
                 }
             )
         )
@@ -233,14 +246,53 @@ def record_of(path: str | os.PathLike, db: str, fs: float, all_leads: bool = Fal
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _index_cached(db: str, db_dir: Path, stamp: float) -> list[RecordEntry]:
+    # A table of 21,799 rows (PTB-XL) is read once per folder and state.
+    return DATABASES[db].index(db_dir)
+
+
+def database_records(adapter: Database, db_dir: str | os.PathLike) -> list[RecordEntry]:
+    """A database's records as a build reads them: from its own table where it
+    has one (``Database.index``), else those listed in ``RECORDS`` (or the
+    ``.hea`` files), each its own patient, split by the adapter's lists."""
+    db_dir = Path(db_dir)
+    if adapter.index is not None:
+        stamp = max(
+            (p.stat().st_mtime for p in db_dir.iterdir() if p.is_file()), default=0.0
+        )
+        return _index_cached(adapter.name, db_dir, stamp)
+    return [
+        RecordEntry(n, n, adapter.patient_split(n), n) for n in record_names(db_dir)
+    ]
+
+
+def record_path(root: str | os.PathLike, db: str, rn: str) -> Path:
+    """Path (without extension) of record ``rn`` of database ``db`` in the data
+    folder ``root``: ``root/db/rn``, or where the database's table puts it."""
+    root = Path(root)
+    adapter = DATABASES.get(db)
+    if adapter is None or adapter.index is None or not (root / db).is_dir():
+        return root / db / rn
+    paths = {e.name: e.path for e in database_records(adapter, root / db)}
+    return root / db / paths.get(rn, rn)
+
+
 def record_labelled(
-    rec, adapter: Database, spec: RenderSpec, stride_s: float = 1.0
+    rec,
+    adapter: Database,
+    spec: RenderSpec,
+    stride_s: float = 1.0,
+    labels: tuple[str, ...] | None = None,
 ) -> tuple[np.ndarray, list[str], list[str], Counter]:
     """A record's labelled window centres, as its database labels them.
 
     Returns centres (samples at ``spec.fs``, shape ``(n,)``), their symbols and
     classes, and the beats skipped by reason. Beat databases give their beats;
-    episode databases a VF window every ``stride_s`` seconds inside episodes.
+    episode databases a VF window every ``stride_s`` seconds inside episodes;
+    recording databases their on-time beats, by the recording's ``labels``
+    (from the database's table, :class:`RecordEntry`; None: the header's
+    ``#Dx:``).
     """
     if adapter.labels == "beats":
         b = beats_extract(rec, spec.before, spec.after, adapter.symbols)
@@ -256,7 +308,7 @@ def record_labelled(
             +skipped,
         )
     if adapter.labels == "recording":
-        return _recording_beats(rec, adapter, spec)
+        return _recording_beats(rec, adapter, spec, labels)
     episodes = episodes_bracketed(rec) if adapter.labels == "vf_brackets" else None
     stride = int(round(stride_s * spec.fs))
     centres = vf_windows(rec, spec.before, spec.after, stride, episodes)
@@ -270,23 +322,23 @@ ON_TIME = 0.85
 
 
 def _recording_beats(
-    rec, adapter: Database, spec: RenderSpec
+    rec, adapter: Database, spec: RenderSpec, labels: tuple[str, ...] | None
 ) -> tuple[np.ndarray, list[str], list[str], Counter]:
-    """Beats of a recording labelled as a whole (cpsc2018): the QRS detector's
-    beats conducted on time, all of the recording's class; none when its labels
-    name no single class or an excluded one (counted by reason)."""
-    dx = set()
-    for c in rec.comments:
-        if c.strip().lower().startswith("dx:"):
-            dx |= {d.strip() for d in c.split(":", 1)[1].split(",") if d.strip()}
-    classes = adapter.recording_classes or {}
-    named = sorted(dx & set(classes))
-    bad = sorted(dx & set(adapter.recording_excluded))
-    none = np.zeros(0, np.int64)
-    if bad or len(named) != 1:
-        why = "+".join(bad or sorted(dx)) or "unlabelled"
-        return none, [], [], Counter({f"recording {why}": 1})
-    cls = classes[named[0]]
+    """Beats of a recording labelled as a whole (cpsc2018, PTB-XL): the QRS
+    detector's beats conducted on time, all of the recording's class; none when
+    its labels name no single class or an excluded one (counted by reason)."""
+    if labels is None:
+        labels = tuple(
+            d.strip()
+            for c in rec.comments
+            if c.strip().lower().startswith("dx:")
+            for d in c.split(":", 1)[1].split(",")
+            if d.strip()
+        )
+    named, why = adapter.recording_class(labels)
+    if not named:
+        return np.zeros(0, np.int64), [], [], Counter({why: 1})
+    cls = adapter.recording_classes[named]
     qrs = qrs_detect(rec.sig, spec.fs)  # (n,) samples
     inside = (qrs - spec.before >= 0) & (qrs + spec.after <= rec.sig.size)
     rr = np.diff(qrs)  # rr[i - 1] precedes beat i
@@ -301,11 +353,17 @@ def _recording_beats(
         }
     )
     k = int(keep.sum())
-    return qrs[keep], [named[0]] * k, [cls] * k, +skipped
+    return qrs[keep], [named] * k, [cls] * k, +skipped
 
 
-def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
-    """``"train"``, ``"test"`` or ``""`` (excluded) for each row."""
+def _split_assign(
+    meta: pd.DataFrame,
+    opts: BuildOptions,
+    splits: dict[tuple[str, str], str] | None = None,
+) -> np.ndarray:
+    """``"train"``, ``"test"`` or ``""`` (excluded) for each row; ``splits``:
+    (database, record) -> the patient protocol's split, as ``database_records``
+    gives it (needed for a database with a table; else the adapter's lists)."""
     if opts.split == "random":
         idx = np.arange(len(meta))
         strat = meta["class"].to_numpy()
@@ -321,10 +379,10 @@ def _split_assign(meta: pd.DataFrame, opts: BuildOptions) -> np.ndarray:
         out[tr], out[te] = "train", "test"
         return out
     if opts.split == "patient":
-        # Each database's adapter names its test patients (fixed once).
+        # Each database's adapter (or its table) names its test patients.
         return np.array(
             [
-                DATABASES[db].patient_split(rec)
+                (splits or {}).get((db, rec)) or DATABASES[db].patient_split(rec)
                 for db, rec in zip(meta["database"], meta["record"])
             ],
             dtype=object,
@@ -385,7 +443,7 @@ def dataset_build(
         )
     wanted = set(opts.records)
     out_dir = Path(out_dir)
-    jobs = []
+    jobs, splits, unread = [], {}, Counter()
     unknown = sorted(set(opts.databases) - set(DATABASES))
     if unknown:
         raise EcgError(
@@ -394,29 +452,37 @@ def dataset_build(
     for db, adapter in DATABASES.items():
         if db not in opts.databases or not (root / db).is_dir():
             continue
-        for name in record_names(root / db):
+        for e in database_records(adapter, root / db):
+            name = e.name
             if wanted and f"{db}/{name}" not in wanted and name not in wanted:
                 continue
-            if opts.split == "patient" and adapter.patient_split(name) == "":
+            if opts.split == "patient" and e.split == "":
                 continue
+            if e.labels is not None and not adapter.recording_class(e.labels)[0]:
+                # Labels from a table: a recording that gives no beats is
+                # counted, not read (most of PTB-XL).
+                unread[adapter.recording_class(e.labels)[1]] += 1
+                continue
+            splits[(db, name)] = e.split
             if opts.split in LODO_SPLITS and name in adapter.excluded:
                 continue
             # Other leads and noisy copies of training records only: a test
             # patient is seen through one lead, as recorded.
             trains = (
-                adapter.patient_split(name) == "train"
+                e.split == "train"
                 if opts.split == "patient"
                 else db != opts.split.removeprefix("lodo-")
             )
             jobs.append(
                 (
-                    str(root / db / name),
+                    str(root / db / e.path),
                     db,
                     spec,
                     opts.vf_stride_s,
                     opts.extra_leads and trains,
                     opts.noise if trains else 0.0,
                     opts.seed,
+                    e,
                 )
             )
     if not jobs:
@@ -438,7 +504,9 @@ def dataset_build(
         )
         stage = tmp / "_stage"  # every rendered PNG, before the split sorts them
         stage.mkdir()
-        report = _build_into(tmp, stage, jobs, opts, spec, root, progress, workers, t0)
+        report = _build_into(
+            tmp, stage, jobs, opts, spec, root, progress, workers, t0, splits, unread
+        )
         old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name}")
         if out_dir.exists():
             out_dir.rename(old)
@@ -502,11 +570,17 @@ def _build_into(
     progress: ProgressFn,
     workers: int | None,
     t0: float,
+    splits: dict[tuple[str, str], str],
+    unread: Counter,
 ) -> dict:
-    """The build proper, into the temporary folder ``tmp``; returns the report."""
+    """The build proper, into the temporary folder ``tmp``; returns the report.
+
+    ``splits``: (database, record) -> patient-protocol split of each job;
+    ``unread``: recordings skipped by their table's labels, by reason.
+    """
     # 1. records -> beats and windows, rendered and staged as PNGs (in parallel:
     #    one record a task).
-    metas, bits, skipped = [], [], Counter()
+    metas, bits, skipped = [], [], Counter(unread)
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     with ProcessPoolExecutor(workers) as ex:
         tasks = [(*j, str(stage)) for j in jobs]
@@ -525,7 +599,7 @@ def _build_into(
         raise EcgError(f"{root}: the selected records hold no beats of the six classes")
 
     # 2. split, then cap the training part (the test part is never capped).
-    meta["split"] = _split_assign(meta, opts)
+    meta["split"] = _split_assign(meta, opts, splits)
     excluded = int((meta["split"] == "").sum())
     tr = np.flatnonzero(meta["split"] == "train")
     te = np.flatnonzero(meta["split"] == "test")
@@ -560,7 +634,9 @@ def _build_into(
         if j % 20000 == 0:
             progress(0.85 + 0.1 * j / len(paths), f"sorted {j} of {len(paths)} images")
     shutil.rmtree(stage)
-    meta[[*MANIFEST_COLUMNS, EXTRA_LEAD]].to_csv(tmp / "manifest.csv", index=False)
+    meta[[*MANIFEST_COLUMNS, EXTRA_LEAD, PATIENT]].to_csv(
+        tmp / "manifest.csv", index=False
+    )
     np.savez(
         tmp / "cache.npz",
         bits=packed,
@@ -650,7 +726,7 @@ def _top_up(
         pick["shift"] = shifts[k % shifts.size]
         for (db, rn), grp in pick.groupby(["database", "record"]):
             if (db, rn) not in cache:
-                cache[(db, rn)] = record_of(root / db / rn, db, spec.fs).sig
+                cache[(db, rn)] = record_of(record_path(root, db, rn), db, spec.fs).sig
             sig = cache[(db, rn)]
             centres = np.clip(
                 grp["sample"].to_numpy() + grp["shift"].to_numpy(),
@@ -740,7 +816,7 @@ def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
         raise EcgError(f"{root}: dataset folder not found")
     if (root / "manifest.csv").exists():
         try:
-            m = pd.read_csv(root / "manifest.csv", dtype={"record": str})
+            m = pd.read_csv(root / "manifest.csv", dtype={"record": str, PATIENT: str})
         except Exception as e:
             raise EcgError(
                 f"{root / 'manifest.csv'}: unreadable manifest ({e})"
@@ -875,9 +951,15 @@ def lead_first(meta: pd.DataFrame) -> np.ndarray:
 
 
 def patient_ids(meta: pd.DataFrame) -> np.ndarray:
-    """``"<database>/<record>"`` of each manifest row, shape ``(n,)``: one
-    patient a record, the unit of every new-patient split and interval."""
-    return (meta["database"].astype(str) + "/" + meta["record"].astype(str)).to_numpy()
+    """``"<database>/<patient>"`` of each manifest row, shape ``(n,)``: the
+    unit of every new-patient split and interval. The patient is the record,
+    except where the manifest's ``patient`` column names another (PTB-XL's
+    ``patient_id``: several records a patient)."""
+    who = meta["record"].astype(str)
+    if PATIENT in meta.columns:
+        named = meta[PATIENT].fillna("").astype(str)
+        who = who.where(named == "", named)
+    return (meta["database"].astype(str) + "/" + who).to_numpy()
 
 
 def split_table(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -889,6 +971,13 @@ def split_table(manifest: pd.DataFrame) -> pd.DataFrame:
     test patients are on record beside the code that fixes them.
     """
     m = manifest.assign(record=manifest["record"].astype(str))
+    # A database with a table (PTB-XL) has its splits there; the build wrote
+    # them into the manifest.
+    tabled = {
+        (d, r): s
+        for d, r, s in zip(m["database"], m["record"], m["split"])
+        if d in DATABASES and DATABASES[d].index is not None
+    }
     counts = (
         m.groupby(["database", "record", "class"]).size().unstack(fill_value=0)
     ).reindex(columns=list(CLASSES), fill_value=0)
@@ -896,7 +985,10 @@ def split_table(manifest: pd.DataFrame) -> pd.DataFrame:
     out.insert(
         2,
         "split",
-        [DATABASES[d].patient_split(r) for d, r in zip(out["database"], out["record"])],
+        [
+            tabled.get((d, r)) or DATABASES[d].patient_split(r)
+            for d, r in zip(out["database"], out["record"])
+        ],
     )
     order = {d: i for i, d in enumerate(DATABASES)}
     out = out.sort_values(
@@ -971,7 +1063,7 @@ def sample_signal(
     the row has no source record (or lead) here.
     """
     root = data_dir(data)
-    path = root / str(row["database"]) / str(row["record"])
+    path = record_path(root, str(row["database"]), str(row["record"]))
     if int(row.get("sample", -1)) < 0 or not path.with_suffix(".hea").exists():
         return None
     lead = row.get(EXTRA_LEAD, "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -504,12 +505,16 @@ def record_names(db_dir: str | os.PathLike) -> list[str]:
 
 
 def database_download(
-    db: str, dl_dir: str | os.PathLike, source: str | None = None
+    db: str,
+    dl_dir: str | os.PathLike,
+    source: str | None = None,
+    fetch: Callable[[str, Path], None] | None = None,
 ) -> None:
     """Download PhysioNet database ``db`` into ``dl_dir / db``.
 
     ``source`` is its path on PhysioNet (a database adapter's ``physionet``);
-    default ``db``.
+    default ``db``. ``fetch(source, folder)``: the adapter's own way (its
+    table first, then the records it names); default ``wfdb.dl_database``.
 
     Raises
     ------
@@ -517,7 +522,10 @@ def database_download(
         When PhysioNet cannot be reached (offline) or the download fails.
     """
     try:
-        wfdb.dl_database(source or db, str(Path(dl_dir) / db))
+        if fetch is not None:
+            fetch(source or db, Path(dl_dir) / db)
+        else:
+            wfdb.dl_database(source or db, str(Path(dl_dir) / db))
     except Exception as e:  # requests' connection errors, HTTP errors, OS errors
         raise EcgError(
             f"cannot download {db} from PhysioNet into {dl_dir}: {type(e).__name__}: "

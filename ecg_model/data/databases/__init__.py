@@ -6,23 +6,25 @@ asked for (``BuildOptions.databases``) whose folder is present.
 
 from __future__ import annotations
 
-from .base import LABELS, Database
+from .base import LABELS, Database, RecordEntry
 from .cpsc2018 import CPSC2018
 from .cudb import CUDB
 from .incartdb import INCARTDB
 from .mitdb import MITDB
+from .ptbxl import PTBXL
 from .svdb import SVDB
 from .vfdb import VFDB
 
 DATABASES: dict[str, Database] = {
-    db.name: db for db in (MITDB, VFDB, SVDB, CUDB, CPSC2018, INCARTDB)
+    db.name: db for db in (MITDB, VFDB, SVDB, CUDB, CPSC2018, INCARTDB, PTBXL)
 }
 #: What a build reads unless told otherwise: the original report's databases,
 #: so the published random-split figures stay reproducible.
 DEFAULT_DATABASES = ("mitdb", "vfdb")
-#: The new-patient protocol's databases: those with test patients (incartdb
-#: trains only).
-PROTOCOL_DATABASES = tuple(n for n, db in DATABASES.items() if db.test_records)
+#: The new-patient protocol's databases: those in ``../shared/data``, whose test
+#: patients are written in the adapters and the split file. incartdb (trains
+#: only) and ptbxl (its own test fold) are fetched extras.
+PROTOCOL_DATABASES = ("mitdb", "vfdb", "svdb", "cudb", "cpsc2018")
 
 __all__ = [
     "CPSC2018",
@@ -33,7 +35,9 @@ __all__ = [
     "LABELS",
     "MITDB",
     "PROTOCOL_DATABASES",
+    "PTBXL",
     "SVDB",
     "VFDB",
     "Database",
+    "RecordEntry",
 ]

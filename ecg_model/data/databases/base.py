@@ -7,7 +7,9 @@ and one line in ``databases/__init__.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 #: How a database labels its records.
 #: ``beats``: every beat annotated with a PhysioNet beat code
@@ -18,6 +20,33 @@ from dataclasses import dataclass
 #: ``recording``: one label set per recording (``#Dx:`` in the header), beats
 #: found by the QRS detector (see ``cpsc2018``).
 LABELS = ("beats", "vf_episodes", "vf_brackets", "recording")
+
+
+@dataclass(frozen=True)
+class RecordEntry:
+    """One record of a database as a build reads it.
+
+    Attributes
+    ----------
+    name : str
+        Record name (a file stem, no folders): the manifest's ``record``.
+    path : str
+        Path of the record under the database folder, without extension.
+    split : str
+        ``"train"``, ``"test"`` or ``""`` (left out) in the patient protocol.
+    patient : str
+        The patient it comes from (records of one patient never straddle a
+        split, and intervals are taken over patients).
+    labels : tuple of str or None
+        For ``recording`` databases whose labels are in a table rather than
+        in the header: the recording's label codes; None: read the header.
+    """
+
+    name: str
+    path: str
+    split: str
+    patient: str
+    labels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +83,16 @@ class Database:
         For ``recording`` databases: labels whose recordings give no beats.
     physionet : str
         Where ``download`` fetches it on PhysioNet; empty: ``name``.
+    index : callable or None
+        For databases described by a table (PTB-XL): ``index(db_dir)`` ->
+        list of :class:`RecordEntry`, the records with their paths, splits,
+        patients and labels, from the database's own table; None: the records
+        are those listed in ``RECORDS`` (or the ``.hea`` files), each its own
+        patient, split by ``test_records``/``train_records``/``excluded``.
+    fetch : callable or None
+        ``fetch(source, dl_dir)``: how ``download`` fetches a database that
+        PhysioNet's record-by-record download does not suit (its table, then
+        only the records a build can use); None: ``wfdb.dl_database``.
     wide_qrs_records : tuple of str
         For ``beats`` databases whose codes do not name bundle branch blocks:
         records whose every conducted beat has a QRS of 120 ms or more, which
@@ -75,6 +114,8 @@ class Database:
     recording_excluded: tuple[str, ...] = ()
     physionet: str = ""
     wide_qrs_records: tuple[str, ...] = ()
+    index: Callable[[Path], list[RecordEntry]] | None = None
+    fetch: Callable[[str, Path], None] | None = None
 
     @property
     def annotated(self) -> bool:
@@ -85,8 +126,26 @@ class Database:
         if self.labels not in LABELS:
             raise ValueError(f"labels must be one of {LABELS}, not {self.labels!r}")
 
+    def recording_class(self, labels: tuple[str, ...] | set[str]) -> tuple[str, str]:
+        """Which of ``recording_classes`` a recording's labels name.
+
+        Returns ``(label, "")`` when its beats are of that label's class, or
+        ``("", reason)`` when the recording gives no beats: a label of
+        ``recording_excluded``, several classes, or none.
+        """
+        dx, classes = set(labels), self.recording_classes or {}
+        named = sorted(dx & set(classes))
+        bad = sorted(dx & set(self.recording_excluded))
+        if bad or len(named) > 1:
+            return "", "recording " + "+".join(bad or named)
+        if not named:
+            return "", "recording with none of " + "/".join(classes)
+        return named[0], ""
+
     def patient_split(self, record: str) -> str:
-        """``"train"``, ``"test"`` or ``""`` (left out) in the patient protocol."""
+        """``"train"``, ``"test"`` or ``""`` (left out) in the patient protocol,
+        by the adapter's record lists (a database with an ``index`` takes its
+        splits from it: ``dataset.database_records``)."""
         record = str(record)
         if record in self.excluded:
             return ""
