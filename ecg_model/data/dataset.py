@@ -247,9 +247,19 @@ def record_of(path: str | os.PathLike, db: str, fs: float, all_leads: bool = Fal
 
 
 @functools.lru_cache(maxsize=8)
-def _index_cached(db: str, db_dir: Path, stamp: float) -> list[RecordEntry]:
+def _table_read(
+    db: str, db_dir: Path, stamp: float
+) -> tuple[tuple[RecordEntry, ...], dict[str, str]]:
     # A table of 21,799 rows (PTB-XL) is read once per folder and state.
-    return DATABASES[db].index(db_dir)
+    entries = tuple(DATABASES[db].index(db_dir))
+    return entries, {e.name: e.path for e in entries}
+
+
+def _table(adapter: Database, db_dir: Path) -> tuple[tuple, dict[str, str]]:
+    """A tabled database's (records, record name -> path), cached until a file
+    of its folder changes."""
+    stamp = max((p.stat().st_mtime for p in db_dir.iterdir() if p.is_file()), default=0)
+    return _table_read(adapter.name, db_dir, stamp)
 
 
 def database_records(adapter: Database, db_dir: str | os.PathLike) -> list[RecordEntry]:
@@ -258,10 +268,7 @@ def database_records(adapter: Database, db_dir: str | os.PathLike) -> list[Recor
     ``.hea`` files), each its own patient, split by the adapter's lists."""
     db_dir = Path(db_dir)
     if adapter.index is not None:
-        stamp = max(
-            (p.stat().st_mtime for p in db_dir.iterdir() if p.is_file()), default=0.0
-        )
-        return _index_cached(adapter.name, db_dir, stamp)
+        return list(_table(adapter, db_dir)[0])
     return [
         RecordEntry(n, n, adapter.patient_split(n), n) for n in record_names(db_dir)
     ]
@@ -274,8 +281,7 @@ def record_path(root: str | os.PathLike, db: str, rn: str) -> Path:
     adapter = DATABASES.get(db)
     if adapter is None or adapter.index is None or not (root / db).is_dir():
         return root / db / rn
-    paths = {e.name: e.path for e in database_records(adapter, root / db)}
-    return root / db / paths.get(rn, rn)
+    return root / db / _table(adapter, root / db)[1].get(rn, rn)
 
 
 def record_labelled(

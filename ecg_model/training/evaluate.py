@@ -147,8 +147,7 @@ def _patient_ci(
     cells = np.tensordot(draws, per, axes=1)  # (n_boot, k, k)
     _ci_fill(out, _from_cm(cells))
     out["ci_method"] = (
-        f"percentile bootstrap over the {names.size} test patients, "
-        f"{n_boot} resamples"
+        f"percentile bootstrap over the {names.size} test patients, {n_boot} resamples"
     )
 
 
