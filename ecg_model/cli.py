@@ -154,8 +154,16 @@ def cmd_lodo(a: argparse.Namespace) -> int:
 
 
 def cmd_splits(a: argparse.Namespace) -> int:
-    from .data.dataset import manifest_read, split_table
+    from .data.dataset import dataset_options, manifest_read, split_table
 
+    split = dataset_options(a.dataset).get("split", "patient")
+    if split != "patient":
+        # A tabled database's splits (PTB-XL's fold 10) are read from the
+        # manifest, which holds them only in a patient build.
+        raise EcgError(
+            f"{a.dataset}: a {split} build; the split file is written from a "
+            "patient build (build-dataset --split patient)"
+        )
     tab = split_table(manifest_read(a.dataset))
     out = Path(a.out) if a.out else artifacts_dir() / "splits" / "patient.csv"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import wfdb
 
+from ecg_model import cli
 from ecg_model.core.errors import EcgError
 from ecg_model.data.databases import (
     CPSC2018,
@@ -169,7 +171,6 @@ def test_split_file_is_the_adapters_split_record_disjoint_and_covers_every_class
     """``artifacts/splits/patient.csv`` (``python -m ecg_model splits``) is the
     new-patient protocol on record: it must agree with the adapters, name each
     record once, and give every class several test patients."""
-    import pandas as pd
 
     from ecg_model.core.classes import CLASSES
     from ecg_model.data.databases import DATABASES
@@ -354,6 +355,16 @@ def test_ptbxl_reads_its_table_fold_ten_tests_and_patients_group(tmp_path):
         "00002_hr": "test",
         "00003_hr": "test",
     }
+    # `splits` writes that table from a patient build, and refuses another
+    # build (a tabled database's splits are only in a patient build's rows).
+    out = tmp_path / "patient.csv"
+    assert (
+        cli.main(["splits", "--dataset", str(tmp_path / "ds"), "--out", str(out)]) == 0
+    )
+    assert pd.read_csv(out, dtype={"record": str}).equals(tab)
+    (tmp_path / "rnd").mkdir()
+    (tmp_path / "rnd" / "dataset.json").write_text('{"options": {"split": "random"}}')
+    assert cli.main(["splits", "--dataset", str(tmp_path / "rnd")]) == 2
     # The record behind a picture is found through the table, and it is the
     # upright lead II.
     assert record_path(tmp_path / "data", "ptbxl", "00002_hr") == (

@@ -464,10 +464,11 @@ def dataset_build(
                 continue
             if opts.split == "patient" and e.split == "":
                 continue
-            if e.labels is not None and not adapter.recording_class(e.labels)[0]:
+            named, why = adapter.recording_class(e.labels or ())
+            if e.labels is not None and not named:
                 # Labels from a table: a recording that gives no beats is
                 # counted, not read (most of PTB-XL).
-                unread[adapter.recording_class(e.labels)[1]] += 1
+                unread[why] += 1
                 continue
             splits[(db, name)] = e.split
             if opts.split in LODO_SPLITS and name in adapter.excluded:
@@ -969,7 +970,8 @@ def patient_ids(meta: pd.DataFrame) -> np.ndarray:
 
 
 def split_table(manifest: pd.DataFrame) -> pd.DataFrame:
-    """The new-patient protocol as a table: one row per record of a build.
+    """The new-patient protocol as a table: one row per record of a patient
+    build (a tabled database's splits are taken from its rows).
 
     Columns ``database, record, split`` (``train`` or ``test``, from the
     adapters) and the record's images per class. Written to
