@@ -171,7 +171,6 @@ def test_split_file_is_the_adapters_split_record_disjoint_and_covers_every_class
     """``artifacts/splits/patient.csv`` (``python -m ecg_model splits``) is the
     new-patient protocol on record: it must agree with the adapters, name each
     record once, and give every class several test patients."""
-
     from ecg_model.core.classes import CLASSES
     from ecg_model.data.databases import DATABASES
 
