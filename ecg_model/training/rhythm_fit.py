@@ -226,7 +226,9 @@ def manifest_rr(
     is_beat = meta["database"].isin(beat_dbs).to_numpy().copy()
     if "path" in meta:
         is_beat &= ~meta["path"].str.contains("_s[+-]", regex=True).to_numpy()
-    recs = pd.Series(patient_ids(meta), index=meta.index)
+    # "<database>/<record>": the record's path under the data folder (not its
+    # patient, which a tabled database may name otherwise).
+    recs = meta["database"].astype(str) + "/" + meta["record"].astype(str)
     for rec in np.unique(recs[is_beat]):
         rows = np.flatnonzero(is_beat & (recs == rec).to_numpy())
         out[rows] = record_rr(root / rec, fs)(meta["sample"].to_numpy()[rows])
