@@ -5,7 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from ecg_model.app import charts, webapp
-from ecg_model.app.runs import active_model, model_figure, models_available
+from ecg_model.app.runs import (
+    active_model,
+    class_caveat,
+    model_figure,
+    models_available,
+)
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.pictures import image_read
@@ -52,6 +57,14 @@ def model_pick() -> object:
         st.stop()
 
 
+def caveats_show(predictor, classes, where=st) -> None:
+    """What the model's test on new patients says of each class it called
+    (nothing for a model not tested on new patients)."""
+    for c in dict.fromkeys(classes):  # each class once, in order
+        if words := class_caveat(predictor.run_dir, c):
+            where.caption(words)
+
+
 def picture_card(p: Prediction, predictor, i: int) -> None:
     """One picture: the image, class and confidence, probability chart, Grad-CAM."""
     left, right = st.columns([1, 1])
@@ -60,6 +73,7 @@ def picture_card(p: Prediction, predictor, i: int) -> None:
         # The class by its full name (a metric would cut it), then how sure.
         st.markdown(f"#### Predicted class: {p.predicted_class}")
         st.metric("Probability of this class", f"{100 * p.confidence:.1f}%")
+        caveats_show(predictor, [p.predicted_class])
         if p.uncertain:
             st.warning(f"Uncertain: {webapp.plain(p.reason)}", icon=":material/help:")
         show_cam = st.toggle(
@@ -94,9 +108,16 @@ def picture_card(p: Prediction, predictor, i: int) -> None:
 
 
 def table_and_counts(
-    df, counts: dict[str, int], filename: str, key: str, left=st, right=st
+    df,
+    counts: dict[str, int],
+    filename: str,
+    key: str,
+    left=st,
+    right=st,
+    predictor=None,
 ) -> None:
-    """A results table with its CSV download, and the chart of class counts."""
+    """A results table with its CSV download, the chart of class counts, and
+    (given the predictor) what its new-patient test says of each class called."""
     left.dataframe(
         df,
         hide_index=True,
@@ -113,6 +134,8 @@ def table_and_counts(
     right.altair_chart(
         charts.counts_chart(counts), width="stretch", key=f"{key}_counts"
     )
+    if predictor is not None:
+        caveats_show(predictor, [c for c in CLASSES if counts.get(c)], left)
 
 
 def strip_card(pic, predictor, name: str, k: int) -> None:
@@ -152,6 +175,7 @@ def strip_card(pic, predictor, name: str, k: int) -> None:
             f"predict_strip_{k}",
             a,
             b,
+            predictor,
         )
 
 
@@ -234,6 +258,7 @@ def pictures_section(predictor) -> None:
             class_counts(list(df["predicted_class"])),
             "predictions.csv",
             "predict_pictures",
+            predictor=predictor,
         )
 
 
@@ -300,7 +325,13 @@ def signal_section(predictor) -> None:
         width="stretch",
         key="predict_signal_chart",
     )
-    table_and_counts(df, class_counts(table.predicted), "beats.csv", "predict_beats")
+    table_and_counts(
+        df,
+        class_counts(table.predicted),
+        "beats.csv",
+        "predict_beats",
+        predictor=predictor,
+    )
 
 
 def page() -> None:

@@ -124,6 +124,68 @@ def test_predict_upload_shows_class_and_chart(full_artifacts):
     assert not at.exception and at.slider(key="predict_alpha_0").value == 0.6
 
 
+def test_class_caveat_says_what_a_call_means_on_new_patients(tmp_path):
+    """From a model's new-patient test: how often a class's calls were right,
+    how much of it was found, and the classes also called it (20% of their
+    beats or more, largest first); nothing without a new-patient test."""
+    import numpy as np
+
+    from ecg_model.app.runs import class_caveat
+    from ecg_model.training.evaluate import metrics_compute
+
+    # (true class, predicted class, beats): rows of a confusion matrix.
+    cells = [(0, 0, 90), (0, 4, 10), (1, 0, 45), (1, 1, 5), (2, 0, 10), (2, 2, 40)]
+    cells += [(3, 0, 5), (3, 3, 45), (4, 0, 30), (4, 4, 20), (5, 5, 50)]
+    y_t = np.concatenate([np.full(n, t) for t, _, n in cells])
+    y_p = np.concatenate([np.full(n, p) for _, p, n in cells])
+    m = metrics_compute(y_t, y_p, n_boot=0)
+    run = tmp_path / "run"
+    run.mkdir()
+    pm = {**m, "protocol": "patient", "test_records": ["mitdb/100", "svdb/800"]}
+    atomic_write_json(run / "metrics.json", pm)
+    words = class_caveat(run, "Normal")
+    # 90 of the 180 Normal calls were right; 90 of 100 Normal beats found.
+    assert words.startswith("On new patients (2 test patients, each picture alone)")
+    assert "50.0% of this model's Normal calls were right" in words
+    assert "it found 90.0% of the Normal beats" in words
+    # LBBB 90%, RBBB 60%, PAC 20% (at the line) called Normal; PVC's 10% is not
+    # named, nor are classes never called Normal.
+    named = re.findall(r"(\w[\w ]+) \((\d+\.\d)%\)", words.split("rule them out:")[1])
+    assert named == [
+        ("Left Bundle Branch Block", "90.0"),
+        ("Right Bundle Branch Block", "60.0"),
+        ("Premature Atrial Contraction", "20.0"),
+    ]
+    vf = class_caveat(run, "Ventricular Fibrillation")
+    assert "100.0% of the Ventricular Fibrillation windows" in vf
+    assert "rule them out" not in vf
+    # A model tested on seen patients only, or with no test: nothing to say.
+    atomic_write_json(run / "metrics.json", {**pm, "protocol": "random"})
+    assert class_caveat(run, "Normal") == ""
+    (run / "metrics.json").unlink()
+    assert class_caveat(run, "Normal") == ""
+
+
+@needs_data
+def test_predict_shows_what_the_call_means_on_new_patients(full_artifacts):
+    """With the published model (tested on new patients), each picture's card
+    says what its class's calls were worth on new patients."""
+    atomic_write_json(
+        full_artifacts / "active_model.json",
+        {"path": str(ROOT / "artifacts" / "default")},
+    )
+    at = app("pages/predict.py")
+    at.file_uploader(key="predict_upload").set_value(
+        [("beat.png", png(beat_picture()), "image/png")]
+    )
+    at.run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown if m.value.startswith("#### Predicted")]
+    cls = shown[0].split("Predicted class: ", 1)[1]
+    notes = [c.value for c in at.caption if c.value.startswith("On new patients")]
+    assert len(notes) == 1 and f"of this model's {cls} calls were right" in notes[0]
+
+
 @needs_data
 def test_predict_bad_uploads_give_errors(full_artifacts):
     at = app("pages/predict.py")

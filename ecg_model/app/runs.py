@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.classes import CLASSES, VF_CLASS
 from ..core.errors import EcgError
 from ..core.io import artifacts_dir, atomic_write_json, default_model_dir, json_read
 from ..training.evaluate import metrics_problem
@@ -222,6 +223,57 @@ def model_figure(model_dir: Path) -> str:
     proto, m = next(iter(head.items()))
     what = "same patients" if proto == "random" else proto
     return f"{what} {100 * m['accuracy']:.1f}% (not tested on new patients)"
+
+
+#: A class is named as often taken for another when at least this share of its
+#: test beats were called that other class.
+MISTAKEN_MIN = 0.2
+
+
+def class_caveat(model_dir: Path, cls: str) -> str:
+    """What a model's test on new patients says of its call of class ``cls``,
+    in words: how often such calls were right (precision), how many of the
+    class's beats it found (recall), and which classes' beats it also called
+    ``cls`` in at least :data:`MISTAKEN_MIN` of cases (a call of ``cls`` does
+    not rule them out). Empty when the model was not tested on new patients or
+    its figures lack the class."""
+    head, damaged = metrics_headline(model_dir)
+    m = (head or {}).get("patient") if not damaged else None
+    if not isinstance(m, dict) or cls not in CLASSES:
+        return ""
+    pc = (m.get("per_class") or {}).get(cls) or {}
+    if "precision" not in pc or "recall" not in pc:
+        return ""
+    n = len(m.get("test_records") or [])
+    who = f"{n} test patients" if n else "its test patients"
+    unit = "windows" if cls == VF_CLASS else "beats"
+    out = (
+        f"On new patients ({who}, each picture alone), {100 * pc['precision']:.1f}% "
+        f"of this model's {cls} calls were right, and it found "
+        f"{100 * pc['recall']:.1f}% of the {cls} {unit}."
+    )
+    j = CLASSES.index(cls)
+    try:
+        rows = [
+            [float(v) for v in r] for r in m.get("confusion_matrix")
+        ]  # (true, pred)
+        shares = sorted(
+            (
+                (r[j] / sum(r), CLASSES[k])
+                for k, r in enumerate(rows)
+                if k != j and sum(r)
+            ),
+            reverse=True,
+        )
+    except (TypeError, ValueError, IndexError):
+        shares = []
+    mistaken = [f"{c} ({100 * s:.1f}%)" for s, c in shares if s >= MISTAKEN_MIN]
+    if mistaken:
+        out += (
+            f" It also called {cls} these shares of other classes' beats, so a "
+            f"{cls} call does not rule them out: {', '.join(mistaken)}."
+        )
+    return out
 
 
 def model_compare(run: Path, current: Path) -> tuple[str, bool]:
