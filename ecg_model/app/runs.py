@@ -254,9 +254,8 @@ def class_caveat(model_dir: Path, cls: str) -> str:
     )
     j = CLASSES.index(cls)
     try:
-        rows = [
-            [float(v) for v in r] for r in m.get("confusion_matrix")
-        ]  # (true, pred)
+        # Rows: true class; columns: the class called.
+        rows = [[float(v) for v in r] for r in m.get("confusion_matrix")]
         shares = sorted(
             (
                 (r[j] / sum(r), CLASSES[k])
