@@ -256,13 +256,14 @@ PTBXL_ROWS = [
     (3, "200.0", "{'CRBBB': 100.0, 'LAFB': 100.0, 'SR': 0.0}", 10),
     (4, "300.0", "{'CLBBB': 100.0, 'PVC': 100.0}", 1),  # ectopy: not read
     (5, "400.0", "{'IMI': 50.0, 'LVH': 100.0}", 2),  # none of the classes
+    (6, "500.0", "{'NORM': 80.0}", 5),  # usable, but its files are not here
 ]
 
 
 def _ptbxl_folder(root, write_records: bool = True):
     """A PTB-XL folder: its table, and 500 Hz twelve-lead records 1-3 (lead
-    II upright, the others downward) in ``records500/00000/``; 4 and 5 are in
-    the table only (a build must not need them)."""
+    II upright, the others downward) in ``records500/00000/``; 4-6 are in the
+    table only (a build must not need them)."""
     import csv
 
     fs = PTBXL.fs
@@ -345,6 +346,9 @@ def test_ptbxl_reads_its_table_fold_ten_tests_and_patients_group(tmp_path):
     assert all(8 <= n <= 12 for n in man.groupby("record").size())
     assert rep["skipped"]["recording PVC"] == 1
     assert rep["skipped"]["recording with none of NORM/CLBBB/CRBBB"] == 1
+    # A record the table lists but the folder lacks (a partial download) is
+    # counted, and the build goes on.
+    assert rep["skipped"]["record file missing"] == 1
     # One patient, two records: one unit for intervals and grouped splits.
     assert len(set(patient_ids(man))) == 2
     assert set(patient_ids(man[man["split"] == "test"])) == {"ptbxl/200"}
@@ -399,5 +403,5 @@ def test_ptbxl_download_fetches_the_table_then_only_usable_records(
     assert asked[0] == ("ptb-xl", [TABLE, "scp_statements.csv"])
     assert asked[1][0] == "ptb-xl"
     assert sorted(asked[1][1]) == sorted(
-        f"records500/00000/{i:05d}_hr.{x}" for i in (1, 2, 3) for x in ("hea", "dat")
+        f"records500/00000/{i:05d}_hr.{x}" for i in (1, 2, 3, 6) for x in ("hea", "dat")
     )

@@ -470,6 +470,10 @@ def dataset_build(
                 # counted, not read (most of PTB-XL).
                 unread[why] += 1
                 continue
+            if adapter.index is not None and not (root / db / f"{e.path}.hea").exists():
+                # A table lists every record; a partial download has some.
+                unread["record file missing"] += 1
+                continue
             splits[(db, name)] = e.split
             if opts.split in LODO_SPLITS and name in adapter.excluded:
                 continue
