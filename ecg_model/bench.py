@@ -35,14 +35,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def bench_build(data: str | None, noise: float = 0.0) -> dict:
-    """Build time of the new-patient protocol's build (its databases: those with
-    test patients); ``noise``: with that share of noisy copies of the training
-    beats (``build-dataset --noise``)."""
+    """Build time of the new-patient protocol's build (``PROTOCOL_DATABASES``,
+    the five in ``../shared``); ``noise``: with that share of noisy copies of the
+    training beats (``build-dataset --noise``)."""
     from .data.databases import PROTOCOL_DATABASES
     from .data.dataset import BuildOptions, dataset_build
 
-    # The protocol's databases, the build models train on; incartdb, which
-    # trains only and is not in ../shared, would add 75 half-hour records.
+    # The protocol's databases, the build models train on; the fetched extras
+    # (incartdb, ptbxl) are not in ../shared.
     opts = BuildOptions(split="patient", databases=PROTOCOL_DATABASES, noise=noise)
     tag = f"_noise{noise:g}" if noise else ""
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,11 @@ from ecg_model.app.jobs import build_summary
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.core.io import artifacts_dir, data_dir, path_confine
-from ecg_model.data.databases import DATABASES, DEFAULT_DATABASES
+from ecg_model.data.databases import (
+    DATABASES,
+    DEFAULT_DATABASES,
+    PROTOCOL_DATABASES,
+)
 from ecg_model.data.dataset import (
     SPLITS,
     BuildOptions,
@@ -59,7 +63,7 @@ def build_section() -> None:
                 default=list(DEFAULT_DATABASES),
                 key="dataset_databases",
                 help="mitdb and vfdb are the original report's; the patient split "
-                "of mitdb, vfdb, svdb, cudb and cpsc2018 is the new-patient "
+                f"of {', '.join(PROTOCOL_DATABASES)} is the new-patient "
                 "protocol. incartdb trains only (its records share patients); "
                 "ptbxl tests on its own tenth fold (and adds hundreds of "
                 "bundle branch block patients). Both are fetched with "

@@ -464,12 +464,13 @@ def dataset_build(
                 continue
             if opts.split == "patient" and e.split == "":
                 continue
-            named, why = adapter.recording_class(e.labels or ())
-            if e.labels is not None and not named:
+            if e.labels is not None:
                 # Labels from a table: a recording that gives no beats is
                 # counted, not read (most of PTB-XL).
-                unread[why] += 1
-                continue
+                named, why = adapter.recording_class(e.labels)
+                if not named:
+                    unread[why] += 1
+                    continue
             if adapter.index is not None and not (root / db / f"{e.path}.hea").exists():
                 # A table lists every record; a partial download has some.
                 unread["record file missing"] += 1
@@ -938,8 +939,8 @@ def dataset_name(
 ) -> str:
     """Folder name for a build under ``artifacts/datasets``: the split, then
     what differs from the defaults (``patient-all-w128-leads-noise30``). ``all``
-    is the new-patient protocol's databases (those with test patients), and
-    ``all+incartdb`` those and a training-only one."""
+    is the new-patient protocol's databases (``PROTOCOL_DATABASES``), and
+    ``all+incartdb+ptbxl`` those and the fetched extras."""
     name = split
     if tuple(databases) != tuple(DEFAULT_DATABASES):
         extra = [d for d in databases if d not in PROTOCOL_DATABASES]
