@@ -153,6 +153,36 @@ def cmd_lodo(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_signal_check(a: argparse.Namespace) -> int:
+    from .training.config import TrainConfig
+    from .training.signal_check import SIGNAL_CHECK_FILE, signal_check
+    from .training.signal_check import signal_check_table as table
+
+    try:
+        cfg = TrainConfig(
+            epochs=a.epochs,
+            batch_size=a.batch_size,
+            learning_rate=a.learning_rate,
+            class_caps=_caps(a.cap),
+            balance=a.balance,
+            seed=a.seed,
+        )
+    except ValueError as e:
+        raise EcgError(str(e)) from None
+    picture = json_read(Path(a.run) / "metrics.json") if a.run else None
+    m = signal_check(
+        a.dataset,
+        cfg,
+        data=a.data_dir,
+        out=a.out,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    print(table(m, picture))
+    out = a.out or Path(a.dataset) / SIGNAL_CHECK_FILE
+    print(f"written to {out} ({m['elapsed_s']:.0f} s)", file=sys.stderr)
+    return 0
+
+
 def cmd_splits(a: argparse.Namespace) -> int:
     from .data.dataset import dataset_options, manifest_read, split_table
 
@@ -694,6 +724,27 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--val-by", choices=VAL_BY, default="beat")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_lodo)
+
+    s = sub.add_parser(
+        "signal-check",
+        help="train a small 1-D network on the signal behind a build's pictures "
+        "and score the same test beats: is a miss the picture's or the patients'?",
+    )
+    s.add_argument("--dataset", required=True, help="a built dataset folder")
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument(
+        "--run", help="a picture run on that dataset, to print its figures beside"
+    )
+    s.add_argument(
+        "--out", help="JSON path (default signal_check.json in the dataset folder)"
+    )
+    s.add_argument("--epochs", type=int, default=12)
+    s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--learning-rate", type=float, default=2e-3)
+    s.add_argument("--cap", action="append", metavar="CLASS=N")
+    s.add_argument("--balance", choices=BALANCE, default="sqrt")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_signal_check)
 
     s = sub.add_parser(
         "calibrate",
