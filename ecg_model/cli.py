@@ -537,6 +537,7 @@ def cmd_publish(a: argparse.Namespace) -> int:
         opt(a.style_test),
         all_run=opt(a.all),
         lodo=opt(a.lodo),
+        reruns=tuple(Path(r) for r in a.reruns or ()),
     )
     print(results_table(m))
     print(
@@ -878,6 +879,13 @@ def parser_build() -> argparse.ArgumentParser:
         "the default model; the random run then goes to random/",
     )
     s.add_argument("--lodo", help="a 'lodo' output folder to report")
+    s.add_argument(
+        "--reruns",
+        nargs="+",
+        metavar="RUN",
+        help="runs of the patient run's recipe with other seeds: the card shows "
+        "how far one training swings",
+    )
     s.add_argument(
         "--examples-from", help="dataset whose test images become the examples"
     )

@@ -1,10 +1,11 @@
 """Assemble ``artifacts/default`` from finished runs: model, metrics, model card.
 
 ``python -m ecg_model publish-default --random RUN --patient RUN [--seed-random RUN]
-[--seed-patient RUN] [--style-test DIR]`` copies the random-protocol run's model
-(the one ``predict`` uses), keeps the patient-protocol model beside it in
-``patient/``, and writes ``metrics.json`` with both protocols, the naive
-baseline and the seed network, and ``MODEL_CARD.md``.
+[--seed-patient RUN] [--style-test DIR] [--reruns RUN ...]`` copies the
+random-protocol run's model (the one ``predict`` uses), keeps the
+patient-protocol model beside it in ``patient/``, and writes ``metrics.json``
+with both protocols, the naive baseline, the seed network and the spread of the
+patient recipe's reruns, and ``MODEL_CARD.md``.
 """
 
 from __future__ import annotations
@@ -110,6 +111,78 @@ def _summary(m: dict) -> dict:
     return keep
 
 
+#: What may differ between the patient run and a rerun of its recipe.
+RERUN_FREE = ("seed", "strategy")
+
+
+def _reruns(patient_run: Path, runs: tuple[Path, ...]) -> list[dict]:
+    """Headline and per-class figures of the patient run and of each rerun of
+    its recipe (same dataset and configuration but for the seed), in that
+    order.
+
+    Raises
+    ------
+    EcgError
+        If a rerun is unfinished or its configuration differs in more than
+        its seed.
+    """
+    cfg = json_read(patient_run / "config.json")
+    out = []
+    for run in (patient_run, *runs):
+        m = _finished(run)
+        c = json_read(run / "config.json")
+        other = sorted(
+            k
+            for k in set(cfg) | set(c)
+            if k not in RERUN_FREE and cfg.get(k) != c.get(k)
+        )
+        if other:
+            raise EcgError(
+                f"{run}: not a rerun of {patient_run.name}'s recipe "
+                f"(differs in {', '.join(other)})"
+            )
+        out.append(
+            {
+                "run": run.name,
+                "seed": c.get("seed"),
+                **{k: m[k] for k in HEADLINE},
+                "per_class": {
+                    k: {x: d[x] for x in ("precision", "recall")}
+                    for k, d in m["per_class"].items()
+                },
+            }
+        )
+    return out
+
+
+def reruns_table(reruns: list[dict]) -> str:
+    """Markdown: one row per training of the patient recipe, and their range."""
+    head = ["run", "seed", "accuracy %", "macro recall %", "macro F1 %"]
+    head += [f"{SHORT_NAMES[c]} R / P %" for c in CLASSES]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, r in enumerate(reruns):
+        cells = [r["run"] + (" (published)" if i == 0 else ""), str(r["seed"])]
+        cells += [_pct(r[k]) for k in HEADLINE]
+        cells += [
+            f"{_pct(r['per_class'][c]['recall'])} / "
+            f"{_pct(r['per_class'][c]['precision'])}"
+            for c in CLASSES
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+
+    def span(vals: list[float]) -> str:
+        return f"{_pct(min(vals))}-{_pct(max(vals))}"
+
+    cells = ["range", ""] + [span([r[k] for r in reruns]) for k in HEADLINE]
+    cells += [
+        f"{span([r['per_class'][c]['recall'] for r in reruns])} / "
+        f"{span([r['per_class'][c]['precision'] for r in reruns])}"
+        for c in CLASSES
+    ]
+    rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def _build_options(run: Path) -> dict:
     """The build options of a run's dataset (``dataset.json``), or {} where the
     dataset is gone or says none."""
@@ -129,6 +202,7 @@ def default_publish(
     dest: Path | None = None,
     all_run: Path | None = None,
     lodo: Path | None = None,
+    reruns: tuple[Path, ...] = (),
 ) -> dict:
     """Write ``artifacts/default`` (or ``dest``); returns its ``metrics.json``.
 
@@ -136,7 +210,9 @@ def default_publish(
     ``--split all``), that model is the default ``predict`` uses, and the
     random-protocol model moves to ``random/``; its expected figures on new
     patients are the patient run's. ``lodo``: a ``lodo`` output folder whose
-    ``lodo.json`` joins the metrics and the card.
+    ``lodo.json`` joins the metrics and the card. ``reruns``: runs of the
+    patient run's recipe with other seeds, whose spread the card shows (kept
+    from the last publication while the patient run is the same).
     """
     dest = dest or default_model_dir()
     m_rand, m_pat = _finished(random_run), _finished(patient_run)
@@ -189,6 +265,11 @@ def default_publish(
             metrics["runs"][f"seed_{name}"] = before["runs"].get(f"seed_{name}", "")
     if seed:
         metrics["seed"] = seed
+    if reruns:
+        metrics["reruns"] = _reruns(patient_run, tuple(reruns))
+    elif before.get("runs", {}).get("patient") == patient_run.name:
+        if before.get("reruns"):
+            metrics["reruns"] = before["reruns"]
     if style_test:
         from .inference.predict import Predictor
         from .styles import style_test_evaluate
@@ -411,6 +492,19 @@ def model_card(metrics: dict, dest: Path) -> str:
             + "\n".join(lines)
             + "\n"
         )
+    reruns_txt = ""
+    if metrics.get("reruns"):
+        reruns_txt = (
+            "\n### One training among several\n\n"
+            "The patient protocol's recipe trained again with other seeds: the "
+            "same build, test patients and configuration; only the draw of the "
+            "capped beats and of the validation share, the initial weights and "
+            "the order of the batches differ. A new training of this recipe can "
+            "land anywhere in this range, and a difference between two recipes "
+            "smaller than it is not evidence.\n\n"
+            + reruns_table(metrics["reruns"])
+            + "\n"
+        )
     lodo_txt = ""
     if metrics.get("lodo"):
         lodo_txt = (
@@ -522,7 +616,7 @@ record is resampled to {pre["fs"]:g} Hz, band-passed 0.5-40 Hz.{wide_txt}{leads_
 ### Patient protocol, per database
 
 {by_database_table(p)}
-{rhythm_txt}
+{reruns_txt}{rhythm_txt}
 ### Random protocol, per class
 
 {per_class_table(r)}

@@ -8,8 +8,9 @@ import shutil
 import pytest
 
 from ecg_model.core.classes import CLASSES, SHORT_NAMES
+from ecg_model.core.errors import EcgError
 from ecg_model.inference.predict import Predictor
-from ecg_model.publish import default_publish, examples_write
+from ecg_model.publish import _pct, default_publish, examples_write
 from ecg_model.training.rhythm_fit import rhythm_fit_run
 
 from .conftest import DATA, ROOT, needs_data
@@ -130,3 +131,35 @@ def test_default_model_classifies_the_bundled_examples():
         assert got.span.source == "window", f.name  # drawn at the contract
         right += got.predicted_class == short[f.name.split("_")[0]]
     assert right >= len(examples) / 2, f"{right}/{len(examples)}"
+
+
+@needs_data
+def test_publish_shows_how_far_reruns_of_the_patient_recipe_swing(tiny_run, tmp_path):
+    dest = tmp_path / "default"
+    again, other = tmp_path / "again", tmp_path / "other"
+    for run, change in ((again, {"seed": 7}), (other, {"epochs": 3})):
+        shutil.copytree(tiny_run, run)
+        cfg = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**cfg, **change}))
+    m = json.loads((again / "metrics.json").read_text())
+    m["macro_recall"] = 0.123
+    m["per_class"]["Normal"]["recall"] = 0.0
+    (again / "metrics.json").write_text(json.dumps(m))
+    # Another recipe is not a rerun: refused, naming what differs.
+    with pytest.raises(EcgError, match="not a rerun.*differs in epochs"):
+        default_publish(tiny_run, tiny_run, dest=dest, reruns=(other,))
+    m = default_publish(tiny_run, tiny_run, dest=dest, reruns=(again,))
+    first, second = m["reruns"]
+    assert first["run"] == tiny_run.name and second["seed"] == 7
+    assert second["macro_recall"] == 0.123
+    pub = m["protocols"]["patient"]
+    assert first["macro_recall"] == pub["macro_recall"]
+    card = " ".join((dest / "MODEL_CARD.md").read_text().split())
+    assert "One training among several" in card
+    lo, hi = sorted((0.123, pub["macro_recall"]))
+    assert f"| range | | {_pct(min(first['accuracy'], second['accuracy']))}" in card
+    assert f"{_pct(lo)}-{_pct(hi)}" in card
+    normal = pub["per_class"]["Normal"]["recall"]
+    assert f"{_pct(0.0)}-{_pct(normal)} /" in card
+    # Published again with the same patient run, the reruns stay.
+    assert default_publish(tiny_run, tiny_run, dest=dest)["reruns"] == m["reruns"]
