@@ -27,9 +27,10 @@ import pandas as pd
 
 from ..core.classes import CLASSES, N_CLASSES
 from ..core.errors import EcgError
-from ..core.io import atomic_write_json, data_dir, json_read
+from ..core.io import atomic_write_json, data_dir
 from ..data.dataset import (
     caps_apply,
+    dataset_options,
     dataset_spec,
     lead_first,
     manifest_read,
@@ -233,7 +234,7 @@ def signal_check(
 
     # 4. score the test beats as a picture run is scored.
     pred = model.predict(x[test, :, None], batch_size=1024, verbose=0).argmax(axis=1)
-    protocol = str(json_read(Path(dataset) / "dataset.json")["options"]["split"])
+    protocol = str(dataset_options(dataset).get("split", ""))
     m = metrics_new_patients(y[test], pred, meta.iloc[test], protocol)
     rows = meta.iloc[test].assign(hit=pred == y[test])
     m["recall_by_record"] = {
