@@ -10,7 +10,7 @@ import pytest
 from ecg_model.core.classes import CLASSES, SHORT_NAMES
 from ecg_model.core.errors import EcgError
 from ecg_model.inference.predict import Predictor
-from ecg_model.publish import _pct, default_publish, examples_write
+from ecg_model.publish import default_publish, examples_write
 from ecg_model.training.rhythm_fit import rhythm_fit_run
 
 from .conftest import DATA, ROOT, needs_data
@@ -156,10 +156,14 @@ def test_publish_shows_how_far_reruns_of_the_patient_recipe_swing(tiny_run, tmp_
     assert first["macro_recall"] == pub["macro_recall"]
     card = " ".join((dest / "MODEL_CARD.md").read_text().split())
     assert "One training among several" in card
+
+    def pct(v: float) -> str:  # the card's percentages
+        return f"{100 * v:.2f}"
+
     lo, hi = sorted((0.123, pub["macro_recall"]))
-    assert f"| range | | {_pct(min(first['accuracy'], second['accuracy']))}" in card
-    assert f"{_pct(lo)}-{_pct(hi)}" in card
+    assert f"| range | | {pct(min(first['accuracy'], second['accuracy']))}" in card
+    assert f"{pct(lo)}-{pct(hi)}" in card
     normal = pub["per_class"]["Normal"]["recall"]
-    assert f"{_pct(0.0)}-{_pct(normal)} /" in card
+    assert f"{pct(0.0)}-{pct(normal)} /" in card
     # Published again with the same patient run, the reruns stay.
     assert default_publish(tiny_run, tiny_run, dest=dest)["reruns"] == m["reruns"]
