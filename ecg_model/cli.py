@@ -155,7 +155,7 @@ def cmd_lodo(a: argparse.Namespace) -> int:
 
 def cmd_signal_check(a: argparse.Namespace) -> int:
     from .training.config import TrainConfig
-    from .training.signal_check import SIGNAL_CHECK_FILE, signal_check
+    from .training.signal_check import signal_check, signal_check_path
     from .training.signal_check import signal_check_table as table
 
     try:
@@ -178,7 +178,7 @@ def cmd_signal_check(a: argparse.Namespace) -> int:
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     print(table(m, picture))
-    out = a.out or Path(a.dataset) / SIGNAL_CHECK_FILE
+    out = signal_check_path(a.dataset, a.out)
     print(f"written to {out} ({m['elapsed_s']:.0f} s)", file=sys.stderr)
     return 0
 

@@ -115,10 +115,10 @@ def _summary(m: dict) -> dict:
 RERUN_FREE = ("seed", "strategy")
 
 
-def _reruns(patient_run: Path, runs: tuple[Path, ...]) -> list[dict]:
-    """Headline and per-class figures of the patient run and of each rerun of
-    its recipe (same dataset and configuration but for the seed), in that
-    order.
+def _reruns(patient_run: Path, m_pat: dict, runs: tuple[Path, ...]) -> list[dict]:
+    """Headline and per-class figures of the patient run (its ``metrics.json``,
+    ``m_pat``) and of each rerun of its recipe (same dataset and configuration
+    but for the seed), in that order.
 
     Raises
     ------
@@ -127,8 +127,20 @@ def _reruns(patient_run: Path, runs: tuple[Path, ...]) -> list[dict]:
         its seed.
     """
     cfg = json_read(patient_run / "config.json")
-    out = []
-    for run in (patient_run, *runs):
+
+    def row(run: Path, c: dict, m: dict) -> dict:
+        return {
+            "run": run.name,
+            "seed": c.get("seed"),
+            **{k: m[k] for k in HEADLINE},
+            "per_class": {
+                k: {x: d[x] for x in ("precision", "recall")}
+                for k, d in m["per_class"].items()
+            },
+        }
+
+    out = [row(patient_run, cfg, m_pat)]
+    for run in runs:
         m = _finished(run)
         c = json_read(run / "config.json")
         other = sorted(
@@ -141,17 +153,7 @@ def _reruns(patient_run: Path, runs: tuple[Path, ...]) -> list[dict]:
                 f"{run}: not a rerun of {patient_run.name}'s recipe "
                 f"(differs in {', '.join(other)})"
             )
-        out.append(
-            {
-                "run": run.name,
-                "seed": c.get("seed"),
-                **{k: m[k] for k in HEADLINE},
-                "per_class": {
-                    k: {x: d[x] for x in ("precision", "recall")}
-                    for k, d in m["per_class"].items()
-                },
-            }
-        )
+        out.append(row(run, c, m))
     return out
 
 
@@ -266,7 +268,7 @@ def default_publish(
     if seed:
         metrics["seed"] = seed
     if reruns:
-        metrics["reruns"] = _reruns(patient_run, tuple(reruns))
+        metrics["reruns"] = _reruns(patient_run, m_pat, tuple(reruns))
     elif before.get("runs", {}).get("patient") == patient_run.name:
         if before.get("reruns"):
             metrics["reruns"] = before["reruns"]

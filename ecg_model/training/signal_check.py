@@ -46,6 +46,14 @@ from .train import class_weights, val_split
 SIGNAL_CHECK_FILE = "signal_check.json"
 
 
+def signal_check_path(
+    dataset: str | os.PathLike, out: str | os.PathLike | None = None
+) -> Path:
+    """Where :func:`signal_check` writes: ``out``, else ``signal_check.json`` in
+    the dataset folder."""
+    return Path(out) if out else Path(dataset) / SIGNAL_CHECK_FILE
+
+
 def windows_cut(sig: np.ndarray, centres: np.ndarray, spec: RenderSpec) -> np.ndarray:
     """The picture's window of ``sig`` around each beat, as the model reads it.
 
@@ -252,7 +260,7 @@ def signal_check(
         config=config.to_json(),
         elapsed_s=round(time.time() - t0, 1),
     )
-    atomic_write_json(Path(out) if out else Path(dataset) / SIGNAL_CHECK_FILE, m)
+    atomic_write_json(signal_check_path(dataset, out), m)
     return m
 
 
