@@ -209,7 +209,8 @@ def cmd_splits(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from .training.config import TrainConfig
-    from .training.train import run_create, status_read, train_run
+    from .training.runfolder import run_create, status_read
+    from .training.train import train_run
 
     if a.data_dir:
         os.environ["ECG_DATA_DIR"] = str(a.data_dir)

@@ -7,7 +7,14 @@ from pathlib import Path
 import streamlit as st
 
 from ecg_model.app import charts, webapp
-from ecg_model.app.runs import run_delete, run_history, run_metrics, runs_list
+from ecg_model.app.runs import (
+    active_model,
+    active_model_set,
+    run_delete,
+    run_history,
+    run_metrics,
+    runs_list,
+)
 from ecg_model.core.errors import EcgError
 from ecg_model.inference.rhythm import rhythm_describe
 
@@ -20,9 +27,29 @@ def _headline(m: dict) -> str:
     )
 
 
+def active_section() -> None:
+    """Which model serves predictions, and the way back to the default."""
+    active = active_model()
+    label = webapp.model_label(active)
+    if label == "default":
+        st.caption("Active model: the default model (`artifacts/default`).")
+        return
+    a, b = st.columns([3, 1])
+    a.markdown(f"**Active model:** {webapp.plain(label)} (marked in the table)")
+    if b.button("Use the default model", key="runs_use_default"):
+        active_model_set(None)
+        st.session_state["runs_done"] = (
+            f"The default model is active again (was {label})."
+        )
+        st.rerun()
+
+
 def page() -> None:
     st.title("Runs")
     webapp.admin_field()
+    if done := st.session_state.pop("runs_done", None):
+        st.success(webapp.plain(done))
+    active_section()
     runs = runs_list()
     if runs.empty:
         st.info("No training runs yet: launch one on the Train page.")
@@ -32,9 +59,14 @@ def page() -> None:
         table,
         hide_index=True,
         key="runs_table",
-        column_config=webapp.percent_columns(
-            table, ["test_accuracy", "test_macro_f1", "best_val_accuracy"]
-        ),
+        column_config={
+            **webapp.percent_columns(
+                table, ["test_accuracy", "test_macro_f1", "best_val_accuracy"]
+            ),
+            "active": st.column_config.CheckboxColumn(
+                "active", help="The model the Predict page uses"
+            ),
+        },
     )
 
     st.subheader("Training curves")
@@ -59,11 +91,13 @@ def page() -> None:
         st.caption("The chosen runs have no finished epoch yet.")
 
     st.subheader("Test metrics")
+    actives = set(runs.loc[runs["active"], "run"])
     pick = st.selectbox(
         "Run",
         names,
         index=names.index(tested[0]) if tested else 0,
         key="runs_pick",
+        format_func=lambda n: f"{n} (active model)" if n in actives else n,
     )
     run = Path(paths[pick])
     m, damaged = run_metrics(run)
@@ -103,18 +137,39 @@ def page() -> None:
         state = runs.loc[runs["run"] == pick, "state"].iloc[0]
         st.info(f"{pick} has no test metrics ({state}).")
 
-    with st.expander("Delete this run"):
-        sure = st.checkbox(f"Yes, delete {pick} and all its files", key="runs_confirm")
+    delete_section(pick, run, pick in actives)
+
+
+def delete_section(pick: str, run: Path, is_active: bool) -> None:
+    """Delete the chosen run. The confirmation belongs to the run it names (its
+    key holds the run's name, so choosing another run starts unticked), and
+    the active model needs a second, explicit confirmation."""
+    with st.expander(f"Delete {pick}"):
+        sure = st.checkbox(
+            f"Yes, delete {pick} and all its files", key=f"runs_confirm_{pick}"
+        )
+        active_ok = True
+        if is_active:
+            st.warning(
+                f"{pick} is the active model: after the delete, the default "
+                "model serves predictions."
+            )
+            active_ok = st.checkbox(
+                "Yes, delete the active model", key=f"runs_confirm_active_{pick}"
+            )
         if st.button(
-            "Delete run", disabled=not sure, key="runs_delete", type="primary"
+            "Delete run",
+            disabled=not (sure and active_ok),
+            key=f"runs_delete_{pick}",
+            type="primary",
         ):
             who, admin = webapp.control_identity()
             try:
-                run_delete(run, who=who, admin=admin)
+                done = run_delete(run, who=who, admin=admin, active_ok=active_ok)
             except EcgError as e:
                 st.error(webapp.plain(e))
             else:
-                st.success(f"Deleted {pick}.")
+                st.session_state["runs_done"] = done
                 st.rerun()
 
 

@@ -19,9 +19,8 @@ from ecg_model.app.runs import (
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.dataset import ALL_SPLIT, SPLITS
-from ecg_model.training.config import BALANCE, VAL_BY, TrainConfig
-from ecg_model.training.models import MODELS
-from ecg_model.training.train import progress_summary
+from ecg_model.training.config import BALANCE, MODEL_NAMES, VAL_BY, TrainConfig
+from ecg_model.training.runfolder import progress_summary
 
 
 def launch_form() -> None:
@@ -47,8 +46,8 @@ def launch_form() -> None:
         )
         model = c3.selectbox(
             "Architecture",
-            list(MODELS),
-            index=list(MODELS).index(TrainConfig.model),
+            MODEL_NAMES,
+            index=MODEL_NAMES.index(TrainConfig.model),
             key="train_model",
             help="ecgnet: the default; ecgnet_p4: its 4x4-patch form, 2.7x "
             "slower at 256 columns; ecgnet_v1: the first default, slower to "

@@ -42,7 +42,8 @@ def tiny_dataset(tmp_path_factory) -> Path:
 def tiny_run(tiny_dataset, tmp_path_factory) -> Path:
     """A one-epoch run of the default architecture on the tiny dataset."""
     from ecg_model.training.config import TrainConfig
-    from ecg_model.training.train import run_create, train_run
+    from ecg_model.training.runfolder import run_create
+    from ecg_model.training.train import train_run
 
     cfg = TrainConfig(dataset=str(tiny_dataset), epochs=1, batch_size=64, seed=1)
     run = run_create(cfg, tmp_path_factory.mktemp("runs"))

@@ -13,6 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from ecg_model.core.classes import CLASSES
+from ecg_model.core.errors import EcgError
 from ecg_model.core.io import atomic_write_json
 
 from .conftest import ROOT, needs_data
@@ -317,7 +318,9 @@ def test_damaged_run_files_are_shown_as_damaged_and_can_be_deleted(
     for page in ("pages/runs.py", "pages/train.py"):
         at = app(page)
         assert any("damaged" in e and "missing" in e for e in texts(at.error)), page
-    run_delete(bad_metrics)
+    with pytest.raises(EcgError, match="is the active model"):
+        run_delete(bad_metrics)  # the active model asks again
+    assert "was the active model" in run_delete(bad_metrics, active_ok=True)
     run_delete(bad_status)
     assert not list(runs.iterdir())
 
@@ -338,13 +341,13 @@ def test_owner_mode_refuses_deleting_another_sessions_run(
     app("pages/train.py")
     at = app("pages/runs.py")
     assert at.sidebar.text_input(key="admin_token")
-    at.checkbox(key="runs_confirm").check().run()
-    at.button(key="runs_delete").click().run()
+    at.checkbox(key=f"runs_confirm_{run.name}").check().run()
+    at.button(key=f"runs_delete_{run.name}").click().run()
     assert any("only the browser session" in e for e in texts(at.error))
     assert run.exists()
     at.sidebar.text_input(key="admin_token").input("s3cret").run()
-    at.checkbox(key="runs_confirm").check().run()
-    at.button(key="runs_delete").click().run()
+    at.checkbox(key=f"runs_confirm_{run.name}").check().run()
+    at.button(key=f"runs_delete_{run.name}").click().run()
     assert not at.exception and not run.exists()
 
 

@@ -9,7 +9,12 @@ import pytest
 from ecg_model.app.jobs import LOCK_FILE, JobRegistry, status_checked
 from ecg_model.core.errors import EcgError
 from ecg_model.training.config import TrainConfig
-from ecg_model.training.train import run_create, status_read, status_write
+from ecg_model.training.runfolder import (
+    proc_identity,
+    run_create,
+    status_read,
+    status_write,
+)
 
 from .conftest import needs_data
 
@@ -100,7 +105,7 @@ def test_registry_rebuilds_its_state_after_a_restart(tmp_path):
     trainer = _holder(tmp_path)
     cfg = TrainConfig(dataset=str(tmp_path / "missing"), epochs=1)
     run_a = run_create(cfg, tmp_path)
-    status_write(run_a, state="running", pid=trainer.pid)
+    status_write(run_a, state="running", **proc_identity(trainer.pid))
     run_b = run_create(cfg, tmp_path)
     reg = JobRegistry(tmp_path)  # the restarted server
     assert reg.active() == run_a and reg.queued() == [run_b]
@@ -122,7 +127,7 @@ def test_registry_rebuilds_its_state_after_a_restart(tmp_path):
 def test_adopted_run_can_be_cancelled(tmp_path):
     trainer = _holder(tmp_path)
     run = run_create(TrainConfig(epochs=1), tmp_path)
-    status_write(run, state="running", pid=trainer.pid)
+    status_write(run, state="running", **proc_identity(trainer.pid))
     reg = JobRegistry(tmp_path)
     assert "stopping" in reg.cancel(run, grace_s=0.5)
     assert (run / "STOP").exists()

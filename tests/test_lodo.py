@@ -69,7 +69,8 @@ def test_lodo_run_holds_a_database_out(tiny_dataset, tmp_path) -> None:
 def test_all_split_trains_on_every_patient(tiny_dataset, tmp_path) -> None:
     """The published default's recipe: the test part trains too, and its
     figures say they are on seen patients."""
-    from ecg_model.training.train import run_create, train_run
+    from ecg_model.training.runfolder import run_create
+    from ecg_model.training.train import train_run
 
     run = run_create(
         TrainConfig(split="all", dataset=str(tiny_dataset), epochs=1, batch_size=64),

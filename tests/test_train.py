@@ -16,11 +16,9 @@ from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.render import RenderSpec
 from ecg_model.training.config import TrainConfig
+from ecg_model.training.runfolder import run_cancel, run_create, status_read
 from ecg_model.training.train import (
     class_weights,
-    run_cancel,
-    run_create,
-    status_read,
     tf_dataset,
     train_run,
     val_split,
@@ -184,7 +182,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_dataset, tmp_path):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from ecg_model.training.config import TrainConfig
-        from ecg_model.training.train import run_create, train_run
+        from ecg_model.training.runfolder import run_create
+        from ecg_model.training.train import train_run
         cfg = TrainConfig(dataset={str(tiny_dataset)!r}, epochs=1, batch_size=64,
                           strategy="mirrored")
         run = run_create(cfg, {str(tmp_path)!r})
@@ -341,3 +340,10 @@ def test_run_validated_on_held_out_patients(tiny_dataset, tmp_path):
     assert v["n"] == int((held["split"] == "train").sum())
     assert 0 <= v["macro_recall"] <= 1 and set(v["per_class"]) == set(CLASSES)
     assert json.loads((run / "config.json").read_text())["val_by"] == "record"
+
+
+def test_config_names_the_architectures_the_registry_builds():
+    from ecg_model.training.config import MODEL_NAMES
+    from ecg_model.training.models import MODELS
+
+    assert sorted(MODEL_NAMES) == sorted(MODELS)

@@ -31,10 +31,21 @@ from pathlib import Path
 
 from ..core.errors import EcgError
 from ..core.io import PROJECT_ROOT, artifacts_dir, atomic_write_json, json_read
+from ..data.dataset import datasets_stale_clean
 from ..training.config import TrainConfig
-from ..training.train import run_cancel, run_create, runs_dir, status_read, status_write
+from ..training.runfolder import (
+    ACTIVE_STATES,
+    pid_alive,
+    proc_identity,
+    proc_start,
+    run_cancel,
+    run_create,
+    runs_dir,
+    status_read,
+    status_write,
+    trainer_alive,
+)
 
-ACTIVE_STATES = ("queued", "running")
 LOCK_FILE = ".training.lock"
 #: Who may cancel or delete a run: ``open`` (default: anyone, a workbench on
 #: one's own machine) or ``owner`` (the browser session that launched it, or
@@ -72,21 +83,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether process ``pid`` exists (and is not a zombie of ours)."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError):
-        return False
-    try:  # a finished child not yet reaped still answers kill(0)
-        done, _ = os.waitpid(int(pid), os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
 def _status_or_damaged(run_dir: Path) -> dict:
     """``status.json``, or ``{"state": "damaged"}`` where it cannot be read."""
     try:
@@ -99,16 +95,22 @@ def status_checked(run_dir: str | os.PathLike) -> dict:
     """``status.json``, with a run whose process vanished marked failed.
 
     A run left ``running`` by a process that no longer exists (killed, machine
-    restarted) would otherwise look alive forever.
+    restarted) would otherwise look alive forever; so would one whose pid now
+    belongs to an unrelated process (reused after a reboot), which is why the
+    process must be provably the run's trainer (:func:`trainer_alive`).
     """
     st = status_read(run_dir)
     unsaved = UNSAVED.get(str(Path(run_dir).resolve()))
     if unsaved and st.get("state") in ACTIVE_STATES:
         return {**st, **unsaved}  # its end could not be written (a full disk)
-    if st.get("state") == "running" and not pid_alive(st.get("pid")):
+    if st.get("state") == "running" and not trainer_alive(run_dir, st):
+        gone = not pid_alive(st.get("pid"))
         failed = {
             "state": "failed",
-            "error": "training process ended unexpectedly (killed or out of memory)",
+            "error": "training process ended unexpectedly (killed or out of memory)"
+            if gone
+            else f"training process is gone (pid {st.get('pid')} is now another "
+            "program's, as after a restart)",
             "phase": "",
         }
         try:
@@ -157,6 +159,15 @@ def build_summary(st: dict, now: datetime | None = None) -> dict:
     }
 
 
+def _builder_alive(st: dict) -> bool:
+    """Whether a build status's process is alive and the same process that was
+    started for it (its recorded start matches; see :func:`proc_start`)."""
+    if not pid_alive(st.get("pid")):
+        return False
+    rec = st.get("pid_start")
+    return proc_start(st["pid"]) == rec if isinstance(rec, str) and rec else True
+
+
 class JobRegistry:
     """Launches training runs one at a time; later requests wait in a queue.
 
@@ -178,6 +189,8 @@ class JobRegistry:
         self._active: Path | None = None
         self._queue: list[Path] = []
         self._recover()
+        # What a killed build left (its staging folder) goes at start-up.
+        datasets_stale_clean(artifacts_dir() / "datasets")
 
     # -- public API ---------------------------------------------------------
 
@@ -236,7 +249,7 @@ class JobRegistry:
                 return f"removed {run.name} from the queue"
             if self._active != run:
                 return f"{run.name} is not running"
-            proc = self._proc or _status_or_damaged(run).get("pid")
+            proc = self._proc or run  # our child, or an adopted run's folder
         # The stop file ends training within a batch; a process still building
         # its dataset gets SIGTERM after the grace period (also a clean cancel).
         run_cancel(run)
@@ -298,7 +311,7 @@ class JobRegistry:
             cmd += ["--noise", str(float(options["noise"]))]
         proc = self._spawn(cmd, path.with_suffix(".log"))
         self._build_proc = proc
-        build_status_write(path, pid=proc.pid)
+        build_status_write(path, **proc_identity(proc.pid))
         return f"building {out.name} in the background"
 
     def build_status(self) -> dict | None:
@@ -314,7 +327,7 @@ class JobRegistry:
         if proc is not None and proc.poll() is not None:
             self._build_proc = None  # reaped: our child ended
         if st.get("state") in ("starting", "running") and st.get("pid"):
-            if not pid_alive(st["pid"]):
+            if not _builder_alive(st):
                 # A cancel during start-up ends the process before its handler
                 # can say so: the request is on file.
                 st = build_status_write(
@@ -338,7 +351,7 @@ class JobRegistry:
             return "no dataset build is running"
         pid = st.get("pid")
         build_status_write(self._build_file(), cancel_requested=True)
-        if pid:
+        if isinstance(pid, int) and _builder_alive(st):
             try:
                 os.killpg(int(pid), signal.SIGTERM)
             except OSError:
@@ -406,7 +419,7 @@ class JobRegistry:
             os.close(lock)
         self._active = run
         try:
-            status_write(run, pid=self._proc.pid)
+            status_write(run, **proc_identity(self._proc.pid))
         except EcgError:
             pass  # a full disk: the child fails and says so, or _finish does
         threading.Thread(
@@ -456,26 +469,34 @@ class JobRegistry:
             if self._proc is not None:
                 if self._proc.poll() is not None:
                     self._finish(self._active, self._proc.returncode)
-            elif not pid_alive(_status_or_damaged(self._active).get("pid")):
+            elif not trainer_alive(self._active, _status_or_damaged(self._active)):
                 self._finish(self._active, None)  # an adopted run ended
         if self._active is None:
             self._next()
 
     @staticmethod
-    def _escalate(proc: subprocess.Popen | int | None, grace_s: float) -> None:
+    def _escalate(proc: subprocess.Popen | Path, grace_s: float) -> None:
         """SIGTERM the run's process group if it has not ended after ``grace_s``.
 
-        ``proc`` is our child, or the pid of an adopted run's process.
+        ``proc`` is our child, or an adopted run's folder: its process is
+        signalled only while it is provably that run's trainer
+        (:func:`trainer_alive`), never a stranger that took over its pid.
         """
-        if proc is None:
-            return
         child = isinstance(proc, subprocess.Popen)
-        pid = proc.pid if child else int(proc)
+
+        def alive() -> bool:
+            if child:
+                return proc.poll() is None
+            return trainer_alive(proc, _status_or_damaged(proc))
+
         t0 = time.time()
         while time.time() - t0 < grace_s:
-            if (proc.poll() is not None) if child else not pid_alive(pid):
+            if not alive():
                 return
             time.sleep(0.2)
+        pid = proc.pid if child else _status_or_damaged(proc).get("pid")
+        if not alive() or not isinstance(pid, int):
+            return
         try:
             os.killpg(pid, signal.SIGTERM)
         except OSError:

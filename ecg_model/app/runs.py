@@ -14,8 +14,10 @@ import pandas as pd
 from ..core.classes import CLASSES, VF_CLASS
 from ..core.errors import EcgError
 from ..core.io import artifacts_dir, atomic_write_json, default_model_dir, json_read
+from ..data.render import RenderSpec
+from ..training.config import TrainConfig
 from ..training.evaluate import metrics_problem
-from ..training.train import runs_dir
+from ..training.runfolder import runs_dir
 from .jobs import run_control_check, status_checked
 
 ACTIVE_FILE = "active_model.json"
@@ -25,19 +27,22 @@ def runs_list(runs: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per run: status, times, key settings, validation and test metrics."""
     rows = []
     root = runs_dir(runs)
+    active = active_model().resolve()
     for d in sorted(root.glob("*/"), reverse=True) if root.is_dir() else []:
         if not ((d / "config.json").exists() or (d / "status.json").exists()):
             continue
+        problem = run_problem(d)
         try:
-            cfg = json_read(d / "config.json")
-            if not isinstance(cfg, dict):
-                raise EcgError(f"{d / 'config.json'}: damaged (not a JSON object)")
-            st = status_checked(d)
+            cfg = json_read(d / "config.json") if not problem else {}
+            st = status_checked(d) if not problem else {}
         except EcgError as e:
+            problem = str(e)
+        if problem:
             # Shown as damaged, with what is wrong; it can still be deleted.
-            cfg, st = {}, {"state": "damaged", "error": str(e)}
+            cfg, st = {}, {"state": "damaged", "error": problem}
         row = {
             "run": d.name,
+            "active": d.resolve() == active,
             "state": st.get("state", "unknown"),
             "started": st.get("started", st.get("created", "")),
             "duration_s": st.get("elapsed_s"),
@@ -52,7 +57,7 @@ def runs_list(runs: str | os.PathLike | None = None) -> pd.DataFrame:
             "error": st.get("error", ""),
             "path": str(d),
         }
-        h = run_history(d)
+        h = run_history(d) if not problem else None
         if h is not None and "val_accuracy" in h:
             row["best_val_accuracy"] = float(h["val_accuracy"].max())
         rows.append(row)
@@ -61,6 +66,7 @@ def runs_list(runs: str | os.PathLike | None = None) -> pd.DataFrame:
         # The figures people compare first, then when and how the run was made.
         columns=[
             "run",
+            "active",
             "state",
             "test_accuracy",
             "test_macro_f1",
@@ -78,13 +84,71 @@ def runs_list(runs: str | os.PathLike | None = None) -> pd.DataFrame:
     )
 
 
-def run_history(run: str | os.PathLike) -> pd.DataFrame | None:
-    """The run's ``history.csv`` (None before its first epoch ends)."""
+#: A ``history.csv`` larger than this is damaged (a 60-epoch run writes ~10 KB).
+HISTORY_MAX_BYTES = 2_000_000
+
+
+def history_read(run: str | os.PathLike) -> tuple[pd.DataFrame | None, str]:
+    """The run's ``history.csv`` and what is wrong with it ("" when whole);
+    ``(None, "")`` before its first epoch ends.
+
+    Every column must be numbers: one text value would otherwise reach the
+    charts and the tables of three pages.
+    """
     p = Path(run) / "history.csv"
     try:
-        return pd.read_csv(p) if p.exists() else None
-    except Exception:  # a file from an older format: show nothing rather than fail
-        return None
+        if not p.exists():
+            return None, ""
+        if p.stat().st_size > HISTORY_MAX_BYTES:
+            return None, f"{p}: damaged (over {HISTORY_MAX_BYTES // 1000} KB)"
+        h = pd.read_csv(p)
+    except Exception as e:  # unreadable, not CSV: damaged, never a traceback
+        return None, f"{p}: damaged ({type(e).__name__})"
+    try:
+        h = h.apply(pd.to_numeric, errors="raise").astype(float)
+    except (ValueError, TypeError):
+        return None, f"{p}: damaged (a value that is not a number)"
+    if "epoch" not in h:
+        return None, f"{p}: damaged (no epoch column)"
+    return h, ""
+
+
+def run_history(run: str | os.PathLike) -> pd.DataFrame | None:
+    """The run's ``history.csv`` (None before its first epoch ends, or damaged)."""
+    return history_read(run)[0]
+
+
+def run_problem(run: str | os.PathLike) -> str:
+    """What is wrong with a run folder's files ("" when every file a page or
+    the predictor reads is whole): ``config.json``, ``status.json``,
+    ``preprocessing.json``, ``history.csv`` and ``metrics.json``, each against
+    its schema (types, ranges, sizes)."""
+    d = Path(run)
+    try:
+        cfg = json_read(d / "config.json")
+        if not isinstance(cfg, dict):
+            raise ValueError("not a JSON object")
+        TrainConfig.from_json(cfg)
+    except EcgError as e:
+        return str(e)
+    except (TypeError, ValueError) as e:
+        return f"{d / 'config.json'}: damaged ({e})"
+    try:
+        status_checked(d)
+    except EcgError as e:
+        return str(e)
+    pre = d / "preprocessing.json"
+    if pre.exists():
+        try:
+            RenderSpec.from_json(json_read(pre))
+        except EcgError as e:
+            return str(e)
+        except (TypeError, ValueError) as e:
+            return f"{pre}: damaged ({e})"
+    _, bad = history_read(d)
+    if bad:
+        return bad
+    return run_metrics(d)[1]
 
 
 def _metrics_file(folder: Path) -> tuple[object, str]:
@@ -130,13 +194,22 @@ def run_delete(
     runs: str | os.PathLike | None = None,
     who: str = "",
     admin: str = "",
-) -> None:
+    *,
+    active_ok: bool = False,
+) -> str:
     """Delete a finished, failed, cancelled or damaged run folder (never a
     queued or running one); ``who`` and ``admin`` as for
-    :func:`~ecg_model.app.jobs.run_control_check`."""
+    :func:`~ecg_model.app.jobs.run_control_check`. Returns what was done.
+
+    Raises
+    ------
+    EcgError
+        The run is queued or running, may not be deleted by ``who``, or is the
+        active model and ``active_ok`` is not given (the caller asks again).
+    """
     run = Path(run).resolve()
     if run.parent != runs_dir(runs).resolve():
-        raise EcgError(f"{run}: not a run folder of {runs_dir(runs)}")
+        raise EcgError(f"{run.name}: not a run folder of the runs folder")
     run_control_check(run, who, admin)
     try:
         st = status_checked(run)
@@ -144,9 +217,20 @@ def run_delete(
         st = {"state": "damaged"}
     if st.get("state") in ("queued", "running"):
         raise EcgError(f"{run.name}: is {st['state']}; cancel it first")
-    if active_model() == run:
+    was_active = active_model().resolve() == run
+    if was_active and not active_ok:
+        raise EcgError(
+            f"{run.name} is the active model: confirm deleting the active model "
+            "(the default model then serves predictions)"
+        )
+    if was_active:
         active_model_set(None)
     shutil.rmtree(run)
+    return f"Deleted {run.name}" + (
+        "; it was the active model, so the default model is active now."
+        if was_active
+        else "."
+    )
 
 
 def active_model() -> Path:

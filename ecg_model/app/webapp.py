@@ -30,13 +30,30 @@ IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "webp"]
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
+def paths_relative(text: object) -> str:
+    """``text`` with the server's folders named relatively: the artifacts
+    folder as ``artifacts``, the data folder as ``data``, the project as ``.``
+    (a browser is never told where the server keeps its files)."""
+    out = str(text)
+    for folder, name in (
+        (artifacts_dir(), "artifacts"),
+        (data_dir(), "data"),
+        (PROJECT_ROOT, "."),
+    ):
+        for form in {str(folder), str(Path(folder).resolve())}:
+            if len(form) > 1:
+                out = out.replace(form, name)
+    return out
+
+
 def plain(text: object) -> str:
-    """``text`` escaped so Streamlit shows it as itself, never as Markdown.
+    """``text`` escaped so Streamlit shows it as itself, never as Markdown, and
+    with server folders named relatively (:func:`paths_relative`).
 
     Upload names and messages that quote them are the user's text: a file named
     ``![x](http://host/beacon.png).png`` must not make the browser fetch a picture.
     """
-    return _MARKDOWN.sub(r"\\\1", str(text))
+    return _MARKDOWN.sub(r"\\\1", paths_relative(text))
 
 
 @st.cache_resource(show_spinner="Loading model ...")

@@ -129,10 +129,18 @@ def atomic_write_csv(
     atomic_write_text(path, buf.getvalue())
 
 
+#: A JSON file of the project larger than this is damaged (the largest written,
+#: a published metrics.json, is ~0.2 MB).
+JSON_MAX_BYTES = 50_000_000
+
+
 def json_read(path: str | os.PathLike) -> Any:
-    """Read a JSON file, raising :class:`EcgError` naming the file on any problem."""
+    """Read a JSON file, raising :class:`EcgError` naming the file on any problem
+    (a file over :data:`JSON_MAX_BYTES` included: never read into memory)."""
     path = Path(path)
     try:
+        if path.stat().st_size > JSON_MAX_BYTES:
+            raise EcgError(f"{path}: damaged (over {JSON_MAX_BYTES // 10**6} MB)")
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EcgError(f"{path}: file not found") from None

@@ -507,6 +507,7 @@ def dataset_build(
         lock = _build_lock(out_dir.parent)
     except OSError as e:
         raise EcgError(f"{out_dir}: cannot write dataset ({e.strerror or e})") from None
+    _stale_remove(out_dir.parent)  # we hold the lock: no build of ours is running
     tmp = None
     try:
         # A private temporary folder (two builds never share one) that becomes
@@ -570,6 +571,41 @@ def _build_lock(folder: Path) -> int:
             "wait for it to finish and try again"
         ) from None
     return fd
+
+
+def _stale_remove(folder: Path) -> list[str]:
+    """Remove what killed builds left in the datasets folder ``folder``: their
+    private ``.<name>.building-*`` folders, and ``.<name>.old-*`` folders (the
+    dataset a build was replacing: put back where the new one never arrived).
+    The caller holds the folder's build lock. Returns the names handled."""
+    done = []
+    for p in sorted(folder.glob(".*.building-*")) + sorted(folder.glob(".*.old-*")):
+        if not p.is_dir():
+            continue
+        name = p.name[1:].split(".old-")[0] if ".old-" in p.name else ""
+        if name and not (folder / name).exists():
+            p.rename(folder / name)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+        done.append(p.name)
+    return done
+
+
+def datasets_stale_clean(folder: str | os.PathLike) -> list[str]:
+    """Clean what killed builds left in ``folder`` (see :func:`_stale_remove`)
+    when no build is running there; returns the names handled ([] when a build
+    holds the folder, or it does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    try:
+        lock = _build_lock(folder)
+    except (EcgError, OSError):
+        return []  # a build is running: its folders are not stale
+    try:
+        return _stale_remove(folder)
+    finally:
+        os.close(lock)
 
 
 def _build_into(

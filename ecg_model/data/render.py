@@ -51,6 +51,26 @@ class RenderSpec:
     image_width: int = 256
     margin_px: int = 2
 
+    def __post_init__(self) -> None:
+        # A preprocessing.json is read from run folders anyone can write: a
+        # declared 100000 x 100000 picture would take the server's memory.
+        for name, lo, hi in (("image_height", 16, 512), ("image_width", 16, 2048)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be a whole number from {lo} to {hi}")
+        m = self.margin_px
+        if not isinstance(m, int) or isinstance(m, bool) or not 0 <= m < 8:
+            raise ValueError("margin_px must be a whole number from 0 to 7")
+        for name, lo, hi in (
+            ("fs", 50.0, 2000.0),
+            ("window_before_s", 0.1, 10.0),
+            ("window_after_s", 0.1, 10.0),
+        ):
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if not ok or not lo <= float(v) <= hi:
+                raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}")
+
     @property
     def window_s(self) -> float:
         """The window's length, s."""
@@ -82,7 +102,15 @@ class RenderSpec:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RenderSpec:
-        """The spec from a ``preprocessing.json`` dict (extra keys ignored)."""
+        """The spec from a ``preprocessing.json`` dict (extra keys ignored).
+
+        Raises
+        ------
+        ValueError
+            ``d`` is not an object, or a value is of the wrong type or range.
+        """
+        if not isinstance(d, dict):
+            raise ValueError("preprocessing is not a JSON object")
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

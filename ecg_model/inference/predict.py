@@ -105,6 +105,30 @@ class Prediction:
         }
 
 
+def calibration_read(run_dir: Path) -> tuple[float, float]:
+    """A model folder's temperature and uncertainty threshold (1 and
+    :data:`UNCERTAIN_BELOW` where it has no calibration).
+
+    Raises
+    ------
+    EcgError
+        The calibration file is damaged (not an object, or a value that is not
+        a number in range: temperature 0.05-100, threshold 0-1).
+    """
+    p = run_dir / CALIBRATION_FILE
+    cal = json_read(p) if p.exists() else {}
+    t, u = (
+        cal.get(k) if isinstance(cal, dict) else None
+        for k in ("temperature", "uncertain_below")
+    )
+    t = 1.0 if t is None else t
+    u = UNCERTAIN_BELOW if u is None else u
+    num = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (t, u))
+    if not isinstance(cal, dict) or not num or not (0.05 <= t <= 100 and 0 <= u <= 1):
+        raise EcgError(f"{p}: damaged (temperature 0.05-100, uncertain_below 0-1)")
+    return float(t), float(u)
+
+
 class Predictor:
     """A trained model with its preprocessing, loaded from a run folder.
 
@@ -121,12 +145,18 @@ class Predictor:
             if not (self.run_dir / f).exists():
                 raise EcgError(f"{self.run_dir}: not a model folder ({f} is missing)")
         pre = json_read(self.run_dir / "preprocessing.json")
-        if list(pre.get("classes", [])) != list(CLASSES):
+        if not isinstance(pre, dict) or list(pre.get("classes", [])) != list(CLASSES):
             raise EcgError(
                 f"{self.run_dir / 'preprocessing.json'}: class list differs "
-                f"from this package's: {pre.get('classes')}"
+                f"from this package's: "
+                f"{pre.get('classes') if isinstance(pre, dict) else pre!r}"
             )
-        self.spec = RenderSpec.from_json(pre)
+        try:
+            self.spec = RenderSpec.from_json(pre)
+        except (TypeError, ValueError) as e:
+            raise EcgError(
+                f"{self.run_dir / 'preprocessing.json'}: damaged ({e})"
+            ) from None
         self.classes = CLASSES
         # Beats of a signal also get the rhythm step when the run has one.
         rhythm = rhythm_read(self.run_dir) or {}
@@ -134,10 +164,7 @@ class Predictor:
         self.irregular_max = rhythm.get("irregular_max")
         self.rhythm_stage = rhythm.get("stage")
         # Probabilities calibrated on held-out patients where the run has it.
-        cal = self.run_dir / CALIBRATION_FILE
-        cal = json_read(cal) if cal.exists() else {}
-        self.temperature = float(cal.get("temperature", 1.0))
-        self.uncertain_below = float(cal.get("uncertain_below", UNCERTAIN_BELOW))
+        self.temperature, self.uncertain_below = calibration_read(self.run_dir)
         import keras
 
         try:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.classes import CLASSES
+from ..core.errors import EcgError
 from ..core.io import json_read
 
 #: Intervals on each side averaged into the local mean RR.
@@ -213,12 +214,20 @@ def rhythm_read(run_dir: str | os.PathLike) -> dict | None:
     if not p.exists():
         return None
     d = json_read(p)
-    learnt = d.get("learnt") or {}
-    return {
-        "pac_ratio_threshold": float(d["pac_ratio_threshold"]),
-        "irregular_max": d.get("irregular_max"),
-        "stage": learnt.get("stage") if d.get("use") == "learnt" else None,
-    }
+    bad = f"{p}: damaged (pac_ratio_threshold 0-2, irregular_max a number or null)"
+    if not isinstance(d, dict):
+        raise EcgError(bad)
+    thr, irr = d.get("pac_ratio_threshold"), d.get("irregular_max")
+    num = (int, float)
+    if not isinstance(thr, num) or isinstance(thr, bool) or not 0 < thr <= 2:
+        raise EcgError(bad)
+    if irr is not None and (not isinstance(irr, num) or isinstance(irr, bool)):
+        raise EcgError(bad)
+    learnt = d.get("learnt") if isinstance(d.get("learnt"), dict) else {}
+    stage = learnt.get("stage") if d.get("use") == "learnt" else None
+    if stage is not None and not isinstance(stage, dict):
+        raise EcgError(f"{p}: damaged (learnt stage is not an object)")
+    return {"pac_ratio_threshold": float(thr), "irregular_max": irr, "stage": stage}
 
 
 def rhythm_step(predictor, probs: np.ndarray, beat_s: np.ndarray) -> np.ndarray:

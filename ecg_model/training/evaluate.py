@@ -239,15 +239,45 @@ def metrics_problem(m: object) -> str:
     ):
         return f"confusion_matrix is not {N_CLASSES} x {N_CLASSES} counts"
     if "rr_context" in m:
-        bad = metrics_problem(m["rr_context"])
-        if bad or not isinstance(m["rr_context"].get("pac_ratio_threshold"), float):
+        rr = m["rr_context"]
+        bad = metrics_problem(rr)
+        if bad or not isinstance(rr.get("pac_ratio_threshold"), (int, float)):
             return f"rr_context: {bad or 'no pac_ratio_threshold'}"
+        irr = rr.get("irregular_max")
+        if irr is not None and not isinstance(irr, (int, float)):
+            return "rr_context: irregular_max is not a number"
+        if not isinstance(rr.get("use", ""), (str, type(None))):
+            return "rr_context: use is not a name"
+    if "validation" in m:
+        val = m["validation"]
+        bad = metrics_problem(val)
+        if bad or not _names(val.get("records")):
+            return f"validation: {bad or 'records is not a list of names'}"
+    if "test_records" in m and not _names(m["test_records"]):
+        return "test_records is not a list of names"
     b = m.get("baseline")
     if b is not None and not (
-        isinstance(b, dict) and isinstance(b.get("accuracy"), (int, float))
+        isinstance(b, dict)
+        and isinstance(b.get("accuracy"), (int, float))
+        and isinstance(b.get("predicts"), str)
     ):
-        return "baseline has no accuracy"
+        return "baseline has no accuracy or no class it predicts"
+    if "ci" in m and not (
+        isinstance(m["ci"], dict)
+        and all(
+            isinstance(v, list)
+            and len(v) == 2
+            and all(isinstance(x, (int, float)) for x in v)
+            for v in m["ci"].values()
+        )
+    ):
+        return "ci is not a [low, high] pair for each figure"
     return ""
+
+
+def _names(v: object) -> bool:
+    """Whether ``v`` is a list of record or patient names."""
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
 
 def metrics_table(m: dict) -> str:

@@ -24,7 +24,8 @@ from ..core.errors import EcgError
 from ..core.io import atomic_write_json, json_read
 from ..data.dataset import lead_first, manifest_read
 from .config import TrainConfig
-from .train import run_create, train_run
+from .runfolder import run_create
+from .train import train_run
 
 LODO_FILE = "lodo.json"
 

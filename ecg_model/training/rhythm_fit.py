@@ -41,7 +41,8 @@ from ..inference.rhythm import (
 )
 from .config import TrainConfig
 from .evaluate import metrics_compute
-from .train import dataset_for, run_create, train_run
+from .runfolder import run_create
+from .train import dataset_for, train_run
 
 #: Irregularity limits tried by :func:`threshold_fit`; None: no limit.
 IRREGULAR_GRID: tuple[float | None, ...] = (0.05, 0.1, 0.15, 0.2, 0.3, None)

@@ -1,10 +1,9 @@
 """Training runs: one folder per run, status kept current, cancellable, crash-safe.
 
-A run folder ``artifacts/runs/<run_id>/`` holds ``config.json``,
-``preprocessing.json``, ``status.json``, ``history.csv``, ``model.keras``,
-``metrics.json``, ``confusion_matrix.csv`` and ``test_predictions.csv``. Every
-file is written atomically. Creating the file ``STOP`` in the folder cancels the
-run within one batch.
+A run folder (made by :mod:`.runfolder`) gains ``history.csv``,
+``model.keras``, ``metrics.json``, ``confusion_matrix.csv`` and
+``test_predictions.csv``. Every file is written atomically; the stop file
+cancels the run within one batch.
 
 The pipeline of :func:`train_run` reads: dataset -> caps and validation split ->
 tf.data -> model -> fit (callbacks keep status and history) -> evaluate.
@@ -13,13 +12,11 @@ tf.data -> model -> fit (callbacks keep status and history) -> evaluate.
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +40,6 @@ from ..data.dataset import (
     caps_apply,
     dataset_build,
     dataset_load,
-    dataset_spec,
     lead_first,
     patient_ids,
 )
@@ -53,76 +49,7 @@ from ..inference.predict import model_predict
 from .config import TrainConfig
 from .evaluate import baseline_compute, metrics_compute, metrics_new_patients
 from .models import model_build
-
-STATES = ("queued", "running", "finished", "failed", "cancelled")
-STOP_FILE = "STOP"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def status_read(run_dir: str | os.PathLike) -> dict:
-    """The run's ``status.json`` (``{"state": "unknown"}`` if it has none)."""
-    p = Path(run_dir) / "status.json"
-    if not p.exists():
-        return {"state": "unknown"}
-    st = json_read(p)
-    if not isinstance(st, dict) or not isinstance(st.get("state", ""), str):
-        raise EcgError(f"{p}: damaged (not a status object with a state)")
-    return st
-
-
-def status_write(run_dir: str | os.PathLike, **fields: Any) -> dict:
-    """Merge ``fields`` into ``status.json`` and write it atomically."""
-    st = status_read(run_dir)
-    if st.get("state") == "unknown":
-        st = {}
-    st.update(fields, updated=_now())
-    atomic_write_json(Path(run_dir) / "status.json", st)
-    return st
-
-
-def runs_dir(path: str | os.PathLike | None = None) -> Path:
-    """Folder holding the run folders (``artifacts/runs``)."""
-    return Path(path) if path else artifacts_dir() / "runs"
-
-
-def run_create(
-    config: TrainConfig,
-    runs: str | os.PathLike | None = None,
-    spec: RenderSpec | None = None,
-) -> Path:
-    """Make a queued run folder with ``config.json`` and ``preprocessing.json``.
-
-    ``spec`` None: the drawing contract of ``config.dataset`` when it names a
-    built dataset (so its cache loads as drawn), else the default contract.
-    """
-    if spec is None:
-        spec = (config.dataset and dataset_spec(config.dataset)) or RenderSpec()
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = (
-        runs_dir(runs) / f"{stamp}-{config.model}-{config.split}-{secrets.token_hex(2)}"
-    )
-    run_dir.mkdir(parents=True, exist_ok=False)
-    atomic_write_json(run_dir / "config.json", config.to_json())
-    atomic_write_json(run_dir / "preprocessing.json", spec.to_json())
-    status_write(
-        run_dir,
-        state="queued",
-        created=_now(),
-        epoch=0,
-        epochs=config.epochs,
-        batch=0,
-        batches=0,
-        pid=os.getpid(),
-    )
-    return run_dir
-
-
-def run_cancel(run_dir: str | os.PathLike) -> None:
-    """Ask a run to stop: it finishes the batch in hand and marks itself cancelled."""
-    (Path(run_dir) / STOP_FILE).touch()
+from .runfolder import STOP_FILE, _now, proc_identity, status_write
 
 
 def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
@@ -492,7 +419,11 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
     t0 = time.time()
     try:
         status_write(
-            run_dir, state="running", started=_now(), pid=os.getpid(), phase="dataset"
+            run_dir,
+            state="running",
+            started=_now(),
+            phase="dataset",
+            **proc_identity(os.getpid()),
         )
         result = _train(run_dir, config, spec, verbose)
     except KeyboardInterrupt:
@@ -763,57 +694,4 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         "test_accuracy": metrics["accuracy"],
         "test_macro_f1": metrics["macro_f1"],
         "test_macro_recall": metrics["macro_recall"],
-    }
-
-
-def _hms(s: float | None) -> str:
-    if s is None:
-        return "-"
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def _since(stamp: str | None, now: datetime) -> float | None:
-    """Seconds from an ISO time stamp of ``status.json`` to ``now``."""
-    try:
-        return max((now - datetime.fromisoformat(str(stamp))).total_seconds(), 0.0)
-    except ValueError:
-        return None
-
-
-def progress_summary(st: dict, now: datetime | None = None) -> dict:
-    """Fraction done, a label, elapsed and remaining time from a status dict.
-
-    While a run is running, elapsed time counts from its start, so it shows from
-    the first second (before any batch: the dataset and model phases). Remaining
-    time extrapolates the time per batch since training began over the batches
-    left. Before training, the bar follows a dataset build's progress.
-    """
-    now = now or datetime.now(timezone.utc)
-    epochs = max(int(st.get("epochs") or 1), 1)
-    batches = max(int(st.get("batches") or 0), 0)
-    epoch = max(int(st.get("epoch") or 0), 0)
-    batch = max(int(st.get("batch") or 0), 0)
-    done = (max(epoch - 1, 0) * batches + batch) if batches else 0
-    total = epochs * batches
-    frac = min(done / total, 1.0) if total else 0.0
-    running = st.get("state") == "running"
-    elapsed = _since(st.get("started"), now) if running else None
-    if elapsed is None:
-        elapsed = st.get("elapsed_s")
-    trained = _since(st.get("training_started"), now) if running else None
-    trained = trained if trained is not None else st.get("elapsed_s")
-    remaining = trained * (total - done) / done if trained and done else None
-    phase = st.get("phase") or ""
-    if batches and done:
-        text = f"epoch {epoch}/{epochs}, batch {batch}/{batches}"
-    else:
-        text = phase or st.get("state", "")
-        if phase.startswith("dataset") and st.get("dataset_progress") is not None:
-            frac = min(max(float(st["dataset_progress"]), 0.0), 1.0)
-    return {
-        "fraction": float(frac),
-        "text": text,
-        "elapsed": _hms(elapsed),
-        "remaining": _hms(remaining),
     }

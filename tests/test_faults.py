@@ -1,0 +1,224 @@
+"""The faults a newcomer and a hostile tester met (issue 28), each made here
+before it was mended: a run lost or a state that lies, damaged run files,
+stale pids and stale build folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ecg_model.app.jobs import JobRegistry, status_checked
+from ecg_model.core.errors import EcgError
+from ecg_model.core.io import atomic_write_json
+from ecg_model.training.config import TrainConfig
+from ecg_model.training.runfolder import (
+    proc_identity,
+    run_create,
+    status_read,
+    status_write,
+    trainer_alive,
+)
+
+from .conftest import ROOT, needs_data
+
+
+def app(path: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def stranger():
+    """A live process that is not a trainer (as a pid reused after a reboot)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"],
+        start_new_session=True,
+    )
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_a_strangers_live_pid_is_never_adopted_nor_signalled(tmp_path, stranger):
+    run = run_create(TrainConfig(), tmp_path)
+    status_write(run, state="running", pid=stranger.pid)  # no start recorded
+    assert not trainer_alive(run, status_read(run))
+    reg = JobRegistry(tmp_path)
+    assert reg.active() is None  # not adopted: nothing queues behind it
+    st = status_read(run)
+    assert st["state"] == "failed" and "another program" in st["error"]
+    assert "is not running" in reg.cancel(run, grace_s=0.1)
+    time.sleep(0.5)
+    assert stranger.poll() is None  # never signalled
+
+    # A start recorded for another process of the same pid: not the trainer.
+    run2 = run_create(TrainConfig(), tmp_path)
+    status_write(run2, state="running", pid=stranger.pid, pid_start="other:1")
+    assert status_checked(run2)["state"] == "failed"
+
+
+def test_the_trainer_itself_is_adopted(tmp_path):
+    run = run_create(TrainConfig(), tmp_path)
+    # Its command line names the run folder, as `train --run-dir RUN`'s does.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", str(run)],
+        start_new_session=True,
+    )
+    try:
+        status_write(run, state="running", pid=proc.pid)
+        assert trainer_alive(run, status_read(run))
+        status_write(run, **proc_identity(proc.pid))  # start recorded: proof too
+        assert JobRegistry(tmp_path).active() == run
+        assert status_read(run)["state"] == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_launch_on_a_full_disk_leaves_no_run_folder(tmp_path, monkeypatch):
+    import ecg_model.training.runfolder as rf
+
+    def full(*a, **k):
+        raise EcgError("config.json: cannot write (No space left on device)")
+
+    monkeypatch.setattr(rf, "atomic_write_json", full)
+    with pytest.raises(EcgError, match="No space"):
+        run_create(TrainConfig(), tmp_path / "runs")
+    assert not list((tmp_path / "runs").iterdir())
+
+
+def test_what_a_killed_build_left_is_cleaned_at_start_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+    ds = tmp_path / "datasets"
+    (ds / ".patient.building-abc" / "_stage").mkdir(parents=True)
+    (ds / ".patient.building-abc" / "_stage" / "x.png").write_bytes(b"0" * 1000)
+    (ds / "random").mkdir()
+    (ds / ".random.old-.random.building-q").mkdir()  # replaced: the new one arrived
+    (ds / ".mine.old-.mine.building-z" / "train").mkdir(parents=True)  # never did
+    JobRegistry(tmp_path / "runs")
+    names = sorted(p.name for p in ds.iterdir())
+    assert names == ["mine", "random"]
+    assert (ds / "mine" / "train").is_dir()  # the old dataset put back
+
+
+@pytest.fixture
+def artifacts(tmp_path, monkeypatch, tiny_run):
+    """An artifacts folder with two copies of the tiny run, the first active."""
+    runs = tmp_path / "runs"
+    a = runs / "20990101-000000-ecgnet-random-aaaa"
+    b = runs / "20990102-000000-ecgnet-random-bbbb"
+    shutil.copytree(tiny_run, a)
+    shutil.copytree(tiny_run, b)
+    atomic_write_json(tmp_path / "active_model.json", {"path": str(a)})
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+    return a, b
+
+
+METRICS_DAMAGE = {
+    "baseline without predicts": lambda m: m["baseline"].pop("predicts"),
+    "validation records not a list": lambda m: m.update(
+        validation={**{k: m[k] for k in m if k != "baseline"}, "records": "r1"}
+    ),
+    "test_records not a list": lambda m: m.update(test_records=7),
+    "irregular_max not a number": lambda m: m.update(
+        rr_context={
+            **{k: m[k] for k in ("accuracy", "macro_recall", "macro_f1")},
+            "per_class": m["per_class"],
+            "confusion_matrix": m["confusion_matrix"],
+            "pac_ratio_threshold": 0.85,
+            "irregular_max": "high",
+        }
+    ),
+}
+
+
+@needs_data
+@pytest.mark.parametrize("damage", sorted(METRICS_DAMAGE))
+def test_each_damaged_metrics_shape_is_a_damaged_run(artifacts, damage):
+    from ecg_model.app.runs import run_delete, runs_list
+    from ecg_model.training.evaluate import metrics_problem
+
+    a, b = artifacts
+    m = json.loads((b / "metrics.json").read_text())
+    m.setdefault("baseline", {"accuracy": 0.5, "predicts": "Normal"})
+    METRICS_DAMAGE[damage](m)
+    assert metrics_problem(m), damage
+    (b / "metrics.json").write_text(json.dumps(m))
+    row = runs_list().set_index("run").loc[b.name]
+    assert row["state"] == "damaged" and "metrics.json" in row["error"]
+    for page in ("pages/runs.py", "pages/train.py", "pages/predict.py"):
+        app(page)
+    run_delete(b)
+    assert not b.exists()
+
+
+@needs_data
+def test_a_text_value_in_history_takes_no_page_down(artifacts):
+    from ecg_model.app.runs import run_delete, runs_list
+
+    a, b = artifacts
+    h = (b / "history.csv").read_text().splitlines()
+    h[1] = ",".join(["oops"] + h[1].split(",")[1:])
+    (b / "history.csv").write_text("\n".join(h) + "\n")
+    row = runs_list().set_index("run").loc[b.name]
+    assert row["state"] == "damaged" and "history.csv" in row["error"]
+    for page in ("pages/runs.py", "pages/train.py", "pages/predict.py"):
+        app(page)
+    run_delete(b)
+
+
+@needs_data
+def test_a_huge_declared_picture_is_refused_before_any_memory(artifacts):
+    from ecg_model.app.runs import runs_list
+    from ecg_model.inference.predict import Predictor
+
+    a, b = artifacts
+    pre = json.loads((b / "preprocessing.json").read_text())
+    (b / "preprocessing.json").write_text(
+        json.dumps({**pre, "image_height": 100000, "image_width": 100000})
+    )
+    with pytest.raises(EcgError, match="preprocessing.json: damaged"):
+        Predictor(b)
+    assert runs_list().set_index("run").loc[b.name, "state"] == "damaged"
+    app("pages/predict.py")
+
+
+@needs_data
+def test_runs_page_delete_confirms_the_run_it_names(artifacts):
+    a, b = artifacts
+    at = app("pages/runs.py")
+    at.selectbox(key="runs_pick").set_value(b.name).run()
+    at.checkbox(key=f"runs_confirm_{b.name}").check().run()
+    # Another run chosen: its own confirmation starts unticked.
+    at.selectbox(key="runs_pick").set_value(a.name).run()
+    assert not at.checkbox(key=f"runs_confirm_{a.name}").value
+    assert at.button(key=f"runs_delete_{a.name}").disabled
+    # The active model asks again before it goes.
+    at.checkbox(key=f"runs_confirm_{a.name}").check().run()
+    assert at.button(key=f"runs_delete_{a.name}").disabled
+    assert any("is the active model" in w.value for w in at.warning)
+    at.checkbox(key=f"runs_confirm_active_{a.name}").check().run()
+    at.button(key=f"runs_delete_{a.name}").click().run()
+    assert not a.exists() and b.exists()
+    assert any("was the active model" in s.value for s in at.success)
+
+
+@needs_data
+def test_runs_page_marks_the_active_run_and_goes_back_to_default(artifacts):
+    from ecg_model.app.runs import active_model, runs_list
+
+    a, b = artifacts
+    table = runs_list().set_index("run")
+    assert table.loc[a.name, "active"] and not table.loc[b.name, "active"]
+    at = app("pages/runs.py")
+    at.button(key="runs_use_default").click().run()
+    assert active_model().name == "default"
+    assert any("default model is active" in s.value for s in at.success)
