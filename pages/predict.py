@@ -46,7 +46,10 @@ def model_pick() -> object:
         labels,
         index=index,
         key="predict_model",
-        format_func=lambda lab: f"{lab} · {model_figure(models[lab])}",
+        format_func=lambda lab: (
+            f"{lab} · {model_figure(models[lab])}"
+            + (" · active" if models[lab].resolve() == active else "")
+        ),
         help="The committed default model or any finished run, with its accuracy "
         "on new patients where it was tested on them.",
     )

@@ -143,25 +143,43 @@ def launch_form() -> None:
         st.error(webapp.plain(e))
         return
     st.session_state["train_last"] = str(run)
-    st.session_state["train_banner"] = (str(run), msg)
+    st.toast(webapp.plain(msg))
 
 
 def launch_banner() -> None:
-    """What the last launch said, while it still holds: "queued" while the run
-    waits, "started" while it runs; the page redraws when that changes."""
-    banner = st.session_state.get("train_banner")
-    if not banner:
+    """The last launch's run as it is now: its place in the queue while it
+    waits, "training" while it trains; nothing once it has ended (its result
+    is below). The live fragment redraws the page when that state changes."""
+    run = st.session_state.get("train_last")
+    if not run:
         return
-    run, msg = banner
+    reg = webapp.registry_get()
     try:
         state = status_checked(Path(run)).get("state")
     except EcgError:
         state = "damaged"
-    holds = {"queued": ("queued",), "started": ("queued", "running")}
-    if state in holds.get(msg.split(" ", 1)[0], ()):
-        st.success(webapp.plain(msg))
-    else:
-        del st.session_state["train_banner"]
+    name = Path(run).name
+    queue = [str(q) for q in reg.queued()]
+    if state == "queued" and run in queue:
+        who = reg.active()
+        st.info(
+            webapp.plain(
+                f"{name} is queued: position {queue.index(run) + 1} of "
+                f"{len(queue)}, behind {who.name if who else 'another run'} "
+                "(one run trains at a time)."
+            )
+        )
+    elif state == "running":
+        st.success(webapp.plain(f"{name} is training (progress below)."))
+
+
+def _state_of(run: str | None) -> str:
+    if not run:
+        return ""
+    try:
+        return str(status_checked(Path(run)).get("state", ""))
+    except EcgError:
+        return "damaged"
 
 
 @st.fragment(run_every="3s")
@@ -173,7 +191,11 @@ def live() -> None:
     # When a run ends or a queued one starts, the whole page is redrawn: the
     # finished run's result below and the launch banner above are outside this
     # fragment.
-    now, seen = str(run or ""), st.session_state.get("train_seen_active")
+    # The last launch's state too: queued -> running -> finished each redraw
+    # the banner and the "Latest run" heading, which are outside the fragment.
+    last = st.session_state.get("train_last")
+    now = f"{run or ''}|{len(queued)}|{_state_of(last)}"
+    seen = st.session_state.get("train_seen_active")
     st.session_state["train_seen_active"] = now
     if seen is not None and seen != now:
         st.rerun()
@@ -247,7 +269,8 @@ def last_run() -> None:
         else runs.iloc[0]
     )
     run = Path(row["path"])
-    st.subheader(f"Latest run: {run.name} ({row['state']})")
+    mark = ", the active model" if row["active"] else ""
+    st.subheader(f"Latest run: {run.name} ({row['state']}{mark})")
     m, damaged = run_metrics(run)
     if row["state"] == "failed":
         st.error(f"Run failed: {webapp.plain(row['error'])}")

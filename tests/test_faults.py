@@ -222,3 +222,62 @@ def test_runs_page_marks_the_active_run_and_goes_back_to_default(artifacts):
     at.button(key="runs_use_default").click().run()
     assert active_model().name == "default"
     assert any("default model is active" in s.value for s in at.success)
+
+
+@needs_data
+def test_train_page_shows_each_runs_state_now(artifacts, tmp_path, stranger):
+    a, b = artifacts
+    reg_runs = tmp_path / "runs"
+    # A run training (adopted: its process names its folder) and one queued.
+    cfg = TrainConfig(dataset=str(tmp_path / "missing"), epochs=1)
+    busy = run_create(cfg, reg_runs)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", str(busy)],
+        start_new_session=True,
+    )
+    try:
+        status_write(busy, state="running", **proc_identity(holder.pid))
+        waiting = run_create(cfg, reg_runs)
+        from ecg_model.app import webapp
+
+        webapp.registry_get.clear()  # this server process starts now
+        at = app("pages/train.py")
+        at.session_state["train_last"] = str(waiting)
+        at.run()
+        assert any("position 1 of 1" in i.value for i in at.info)
+        at.button(key="train_cancel_queued_0").click().run()
+        assert status_read(waiting)["state"] == "cancelled"
+        at.run()
+        assert not any("position" in i.value for i in at.info)
+        # The latest run shown is the one training now, with its state now.
+        heads = [h.value for h in at.subheader]
+        assert f"Latest run: {busy.name} (running)" in heads, heads
+        assert not any("queued" in h for h in heads)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_comparison_compares_like_with_like(tmp_path):
+    from ecg_model.app.runs import model_compare
+
+    def model(folder, protocols):
+        folder.mkdir()
+        one = {
+            "accuracy": 0.5,
+            "macro_recall": 0.5,
+            "per_class": {},
+            "confusion_matrix": [[0] * 6 for _ in range(6)],
+        }
+        m = {"protocols": {p: {**one, "macro_f1": f} for p, f in protocols.items()}}
+        (folder / "metrics.json").write_text(json.dumps(m))
+        return folder
+
+    cur = model(tmp_path / "cur", {"patient": 0.566, "random": 0.98})
+    new = model(tmp_path / "new", {"random": 0.206})
+    words, confirm = model_compare(new, cur)
+    assert "random split" in words and "20.6% for this run against 98.0%" in words
+    assert confirm  # not tested on new patients while the active model was
+    other = model(tmp_path / "other", {"lodo-mitdb": 0.3})
+    words, confirm = model_compare(other, cur)
+    assert "cannot be compared" in words and confirm

@@ -359,10 +359,21 @@ def class_caveat(model_dir: Path, cls: str) -> str:
     return out
 
 
+#: How each protocol's figures are named when two models are compared.
+PROTOCOL_WORDS = {
+    "patient": "new patients (the patient protocol)",
+    "random": "a random split (patients seen in training)",
+}
+
+
 def model_compare(run: Path, current: Path) -> tuple[str, bool]:
     """A run's test figures beside the active model's, in words, and whether
     making the run active needs a confirmation: it is worse on new patients, or
-    it was not tested on new patients while the active model was."""
+    it was not tested on new patients while the active model was.
+
+    Figures are compared only on the same protocol (new patients against new
+    patients); where the two share none, the words say they cannot be.
+    """
     new, _ = metrics_headline(run)
     cur, _ = metrics_headline(current)
     new, cur = new or {}, cur or {}
@@ -371,8 +382,12 @@ def model_compare(run: Path, current: Path) -> tuple[str, bool]:
         if proto in new and proto in cur:
             worse = new[proto]["macro_f1"] < cur[proto]["macro_f1"]
             f1 = (
-                f" (macro F1 {100 * new[proto]['macro_f1']:.1f}% against "
-                f"{100 * cur[proto]['macro_f1']:.1f}%)"
+                f". On {PROTOCOL_WORDS[proto]}, macro F1 "
+                f"{100 * new[proto]['macro_f1']:.1f}% for this run against "
+                f"{100 * cur[proto]['macro_f1']:.1f}% for the active model"
             )
             return words + f1, worse or ("patient" in cur and proto != "patient")
-    return words, True
+    return words + (
+        ". The two were not tested on the same protocol, so their figures "
+        "cannot be compared"
+    ), True
