@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -281,3 +282,164 @@ def test_a_comparison_compares_like_with_like(tmp_path):
     other = model(tmp_path / "other", {"lodo-mitdb": 0.3})
     words, confirm = model_compare(other, cur)
     assert "cannot be compared" in words and confirm
+
+
+# -- confident wrong answers (issue 28, 7-8, 12, 15) ---------------------------
+
+
+def _fig_rgb(fig) -> np.ndarray:
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def _plot(sig, fs, color="black", grid=None, frame=False, size=(4, 1.5)):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.arange(sig.size) / fs
+    fig = plt.figure(figsize=size, dpi=100)
+    ax = fig.add_axes([0.06, 0.12, 0.9, 0.8])
+    if grid == "paper":  # 0.04 s / 0.1 mV boxes, every fifth line heavier
+        for k, x in enumerate(np.arange(0, t[-1], 0.04)):
+            ax.axvline(x, color="#e06060" if k % 5 == 0 else "#f4b6b6", lw=0.4)
+        for k, y in enumerate(np.arange(-2.0, 2.5, 0.1)):
+            ax.axhline(y, color="#e06060" if k % 5 == 0 else "#f4b6b6", lw=0.4)
+    elif grid == "equal":  # a plot's grid lines: equal boxes, no 5:1 pattern
+        for x in np.arange(0, t[-1], 0.04):
+            ax.axvline(x, color="#f4a0a0", lw=0.5)
+        for y in np.arange(-2.0, 2.5, 0.1):
+            ax.axhline(y, color="#f4a0a0", lw=0.5)
+    ax.plot(t, sig, color=color, lw=1.2)
+    ax.set_xlim(0, t[-1])
+    ax.set_ylim(sig.min() - 0.3, sig.max() + 0.3)
+    if not frame:
+        ax.axis("off")
+    return _fig_rgb(fig)
+
+
+@pytest.fixture(scope="module")
+def record_100():
+    from ecg_model.data.signals import record_read
+
+    from .conftest import DATA
+
+    if not (DATA / "mitdb" / "100.hea").exists():
+        pytest.skip(f"PhysioNet data not found at {DATA}")
+    return record_read(DATA / "mitdb" / "100", fs=250.0).sig[50_000:52_500]
+
+
+def test_equal_boxes_are_not_ecg_paper_while_paper_is(record_100):
+    from ecg_model.inference.strip import grid_read
+
+    grid, why = grid_read(_plot(record_100, 250.0, grid="equal", size=(10, 2)))
+    assert grid is None and "equal lines" in why
+    grid, why = grid_read(_plot(record_100, 250.0, grid="paper", size=(10, 2)))
+    assert grid is not None and why == ""
+    # 10 s over 90% of 1000 px: 250 boxes of 3.6 px.
+    assert grid.box_px == pytest.approx(900 / 250, rel=0.03)
+
+
+@pytest.mark.parametrize("color", ["red", "#ff69b4", "#ff8800"])
+def test_a_coloured_trace_on_white_is_not_paper(record_100, color, default_model):
+    from ecg_model.inference.predict import Predictor
+    from ecg_model.inference.strip import grid_detect
+
+    beat = record_100[:600]
+    pic = _plot(beat, 250.0, color=color)
+    assert grid_detect(pic) is None
+    p = Predictor(default_model)
+    coloured = p.predict_picture(pic, "coloured.png")
+    black = p.predict_picture(_plot(beat, 250.0), "black.png")
+    assert coloured.span.source != "grid"
+    assert coloured.predicted_class == black.predicted_class
+    assert abs(coloured.confidence - black.confidence) < 0.15
+
+
+def test_a_warm_tint_is_not_a_grid(default_model):
+    from PIL import Image
+
+    from ecg_model.inference.predict import Predictor
+
+    ex = sorted((ROOT / "artifacts" / "examples").glob("N_1_*.png"))[0]
+    rgb = np.asarray(Image.open(ex).convert("RGB")).astype(np.float64)
+    rng = np.random.default_rng(0)
+    warm = rgb * np.array([1.0, 0.8, 0.6]) + rng.normal(0, 6, rgb.shape)
+    warm = np.clip(warm, 0, 255).astype(np.uint8)
+    p = Predictor(default_model).predict_picture(warm, "warm.jpg")
+    assert p.span.source != "grid"
+    assert "grid refused" in p.span.describe()
+
+
+def test_a_phantom_grid_implying_no_heart_is_refused():
+    from ecg_model.data.render import RenderSpec, image_trace
+    from ecg_model.inference.span import beats_unphysiological, span_find
+
+    ex = sorted((ROOT / "artifacts" / "examples").glob("N_1_*.png"))[0]
+    from PIL import Image
+
+    pic = np.asarray(Image.open(ex).convert("RGB"))
+    lo, hi, _ = image_trace(pic, centre_line=True)
+    # Read as 0.16 s, the beat's QRS would be a few ms: not a heart's.
+    assert "QRS" in beats_unphysiological(lo, hi, 0.16)
+    assert beats_unphysiological(lo, hi, 2.4) == ""
+    assert span_find(pic, lo, hi, RenderSpec()).source != "grid"
+
+
+@needs_data
+def test_a_frame_around_a_strip_changes_no_beat(record_100, default_model):
+    from ecg_model.inference.predict import Predictor
+    from ecg_model.inference.strip import strip_analyze
+
+    p = Predictor(default_model)
+    framed = strip_analyze(_plot(record_100, 250.0, "black", "paper", True, (10, 2)), p)
+    bare = strip_analyze(_plot(record_100, 250.0, "black", "paper", False, (10, 2)), p)
+    assert len(framed.classes) == len(bare.classes) >= 10
+    assert framed.classes == bare.classes
+
+
+def _cup() -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFilter
+
+    rng = np.random.default_rng(0)
+    h, w = 600, 800
+    y, x = np.mgrid[0:h, 0:w]
+    bg = np.stack([180 + 40 * x / w, 150 + 30 * y / h, 110 + 0 * x], -1)
+    im = Image.fromarray(bg.astype(np.uint8))
+    d = ImageDraw.Draw(im)
+    d.ellipse((250, 120, 550, 200), fill=(240, 240, 235), outline=(60, 40, 30), width=4)
+    d.rectangle((250, 160, 550, 450), fill=(235, 235, 230))
+    d.ellipse((250, 400, 550, 500), fill=(235, 235, 230))
+    d.ellipse((275, 130, 525, 190), fill=(90, 55, 30))  # the coffee
+    d.arc((500, 220, 640, 380), -90, 90, fill=(230, 230, 225), width=25)
+    a = np.asarray(im.filter(ImageFilter.GaussianBlur(2))).astype(np.float64)
+    return np.clip(a + rng.normal(0, 6, a.shape), 0, 255).astype(np.uint8)
+
+
+def _text_page() -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(0)
+    im = Image.new("RGB", (850, 1100), (250, 250, 245))
+    d = ImageDraw.Draw(im)
+    words = "the patient was seen in clinic today and reports no chest pain".split()
+    for r in range(40):
+        d.text((60, 60 + r * 24), " ".join(rng.choice(words, 12)), fill=(20, 20, 20))
+    a = np.asarray(im).astype(np.float64) + rng.normal(0, 4, (1100, 850, 3))
+    return np.clip(a, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("make", [_cup, _text_page], ids=["cup", "text"])
+def test_what_is_not_an_ecg_is_refused(make, default_model):
+    from ecg_model.inference.predict import Predictor
+
+    with pytest.raises(EcgError, match="not an ECG|no ECG trace"):
+        Predictor(default_model).predict_picture(make(), "photo.jpg")

@@ -319,6 +319,9 @@ TRACE_MAX_PIXELS = 4_000_000
 #: A trace is a line: above this share of the picture, the "ink" is noise, a
 #: photo or a filled area, and no trace is sought in it.
 TRACE_MAX_INK = 0.35
+#: Most of a trace's ink that may survive an erosion by half its line width
+#: (a line keeps its turns only; a filled shape keeps its inside).
+FILLED_MAX = 0.2
 #: Thickest line thinned to its centre line, pixels (a thicker "line" is a blob).
 TRACE_MAX_LINE_PX = 25
 
@@ -439,6 +442,23 @@ def image_trace(
             inverted,
             False,
             f"no ECG trace found: the darkest shape is {line:.0f} px thick, not a line",
+            found=False,
+        )
+        return np.zeros(0), np.zeros(0), q
+    # A line, not a filled shape: eroded by half its thickness and a pixel, a
+    # pen's stroke vanishes but for its turns; a blob (the coffee in a photo of
+    # a cup) keeps most of itself.
+    r = int(np.ceil(line / 2)) + 1
+    core = ndimage.binary_erosion(mask, structure=np.ones((3, 3)), iterations=r)
+    if core.sum() > FILLED_MAX * mask.sum():
+        q = TraceQuality(
+            float(mask.mean()),
+            float(has.mean()),
+            line,
+            inverted,
+            False,
+            "not an ECG: the darkest shape is a filled area, not a line "
+            "(a photo or a drawing?)",
             found=False,
         )
         return np.zeros(0), np.zeros(0), q

@@ -30,13 +30,19 @@ from ..data.render import (
     trace_beats,
     trace_draw,
 )
-from .strip import BOX_S, grid_detect
+from .strip import BOX_S, grid_read
 
 #: Assumed span of a picture that shows one beat and no grid, s: the middle of
 #: the 0.6-1.0 s that crops of one beat take.
 ONE_BEAT_S = 0.8
 #: Least share of the width a lone QRS's steep stretch takes in a crop of one beat.
 ONE_BEAT_QRS = 0.02
+#: Heart rates a grid's reading may imply, bpm.
+HR_BPM = (20.0, 300.0)
+#: Widths a grid's reading may give the steep stretch of a QRS, ms. The steep
+#: stretch is the QRS's fast part, shorter than the 40-200 ms a QRS lasts, so
+#: the floor is lower; a phantom grid read from a tint implies ~10 ms.
+QRS_MS = (20.0, 250.0)
 #: Given or read spans within this share of the window are the window itself.
 SAME_SPAN = 0.05
 
@@ -51,6 +57,7 @@ class Span:
 
     duration_s: float
     source: str
+    note: str = ""  # a grid that was seen and refused, and why
 
     def describe(self) -> str:
         """A short phrase for notes: "0.8 s (read from the grid)"."""
@@ -60,7 +67,8 @@ class Span:
             "window": "assumed: the model's window",
             "one beat": "assumed: one beat, no grid; give the span for a better answer",
         }[self.source]
-        return f"{self.duration_s:.2g} s ({how})"
+        out = f"{self.duration_s:.2g} s ({how})"
+        return f"{out}; {self.note}" if self.note else out
 
 
 def span_find(
@@ -73,9 +81,42 @@ def span_find(
     """The time span of a traced picture (see the module's order of sources)."""
     if duration_s:
         return Span(float(duration_s), "given")
-    grid = grid_detect(picture)
+    grid, note = grid_read(picture)
     if grid is not None and grid.box_px > 0:
-        return Span(lo.size / grid.box_px * BOX_S, "grid")
+        span = lo.size / grid.box_px * BOX_S
+        bad = beats_unphysiological(lo, hi, span)
+        if not bad:
+            return Span(span, "grid")
+        note = f"a grid read as {span:.2g} s was refused: {bad}"
+    elif note:
+        note = f"grid refused: {note}"
+    s = span_estimate(lo, hi, spec)
+    return replace(s, note=note)
+
+
+def beats_unphysiological(lo: np.ndarray, hi: np.ndarray, span_s: float) -> str:
+    """Why the beats of a trace read as ``span_s`` seconds are not a heart's
+    ("" when they could be): a heart rate outside :data:`HR_BPM`, or QRS
+    complexes outside :data:`QRS_MS` (their steep stretch, :func:`qrs_runs`)."""
+    n = lo.size
+    if n < 8 or span_s <= 0:
+        return ""
+    px_s = n / span_s  # columns a second
+    runs = qrs_runs(lo, hi)
+    if runs:
+        qrs = 1000 * float(np.median([g[-1] - g[0] + 1 for g in runs])) / px_s
+        if not QRS_MS[0] <= qrs <= QRS_MS[1]:
+            return f"its QRS complexes would last {qrs:.0f} ms"
+    beats = trace_beats(lo, hi)
+    if beats.size >= 2:
+        hr = 60 * px_s / float(np.median(np.diff(beats)))
+        if not HR_BPM[0] <= hr <= HR_BPM[1]:
+            return f"its heart rate would be {hr:.0f} bpm"
+    return ""
+
+
+def span_estimate(lo: np.ndarray, hi: np.ndarray, spec: RenderSpec) -> Span:
+    """The span of a trace without a grid or a given span (see the module)."""
     window = spec.window_s
     runs = qrs_runs(lo, hi)
     # One beat: a single steep stretch over 2% of the width. Measured on the

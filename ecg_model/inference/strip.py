@@ -189,11 +189,74 @@ def _period(profile: np.ndarray, max_lag: int) -> float | None:
     return None
 
 
+#: On ECG paper every fifth line (5 mm) carries at least this many times the
+#: ink of the 1 mm lines between (measured: 1.6-2.2 on the project's paper
+#: styles and real scans; 0.9-1.1 on a plot's equal grid lines).
+MAJOR_MINOR_MIN = 1.3
+#: Least share of its length a paper grid line keeps the grid's colour.
+LINE_MIN = 0.8
+#: Least number of small boxes a grid must repeat over to be paper (two large).
+GRID_MIN_BOXES = 10
+
+
+def grid_redness(rgb: np.ndarray) -> np.ndarray:
+    """How strongly each pixel has a grid's pink/red/orange, ``(h, w)`` float:
+    its red over its weaker other channel, where :func:`grid_mask` holds."""
+    x = rgb.astype(np.int16)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    return np.where(grid_mask(rgb), (r - np.minimum(g, b)).astype(np.float32), 0.0)
+
+
+def _major_minor(profile: np.ndarray, period: float) -> float:
+    """How much heavier every fifth grid line of a profile is than the rest:
+    the median ink of the lines heavier than :data:`MAJOR_MINOR_MIN` times the
+    median over that median, where those heavy lines lie five lines apart (0
+    where there are none, they do not, or there are too few lines).
+
+    Lines are found one by one (peaks at least 0.6 periods apart) rather than
+    at multiples of the period, which drifts over hundreds of lines.
+    """
+    from scipy.signal import find_peaks
+
+    if profile.size < GRID_MIN_BOXES * period or not np.any(profile):
+        return 0.0
+    peaks, _ = find_peaks(profile, distance=max(1, int(0.6 * period)))
+    if peaks.size < GRID_MIN_BOXES:
+        return 0.0
+    half = max(0, int(round(period / 4)))
+    c = np.concatenate([[0.0], np.cumsum(profile)])
+    ink = c[np.minimum(peaks + half + 1, profile.size)] - c[np.maximum(peaks - half, 0)]
+    med = float(np.median(ink))
+    if med <= 0:
+        return 0.0
+    is_heavy = ink >= MAJOR_MINOR_MIN * med
+    heavy = peaks[is_heavy]
+    gaps = np.diff(heavy) / period if heavy.size > 1 else np.zeros(0)
+    if gaps.size == 0 or abs(float(np.median(gaps)) - 5) > 1:
+        return 0.0
+    return float(np.median(ink[is_heavy])) / med
+
+
 def grid_detect(rgb: np.ndarray) -> Grid | None:
-    """Find an ECG-paper grid: its small-box size and tilt; None without one."""
+    """Find an ECG-paper grid: its small-box size and tilt; None without one.
+
+    Paper is recognised by its grid, not by a colour: regular lines over most
+    of the picture (the same period in its left and right halves) in two
+    levels, every fifth line heavier (:data:`MAJOR_MINOR_MIN`). A red trace on
+    white, a warm-lit photo or a plot's equal grid lines are not paper; see
+    :func:`grid_read` for why one was refused.
+    """
+    grid, _ = grid_read(rgb)
+    return grid
+
+
+def grid_read(rgb: np.ndarray) -> tuple[Grid | None, str]:
+    """:func:`grid_detect`, with why a grid-coloured picture is not taken for
+    ECG paper ("" when it is, or when nothing grid-coloured is there)."""
     mask = grid_mask(rgb)
     if mask.mean() < 0.01:
-        return None
+        return None, ""
+    red = grid_redness(rgb)
     # Tilt: the angle that makes the grid's vertical lines line up best.
     small = Image.fromarray(mask.astype(np.uint8) * 255)
     scale = min(1.0, 800 / max(mask.shape))
@@ -215,11 +278,16 @@ def grid_detect(rgb: np.ndarray) -> Grid | None:
             )
             > 127
         )
+        red = np.asarray(
+            Image.fromarray(red.astype(np.float32)).rotate(
+                best_angle, resample=Image.BILINEAR
+            )
+        )
     px = _period(mask.mean(axis=0).astype(np.float64), mask.shape[1] // 4)
     py = _period(mask.mean(axis=1).astype(np.float64), mask.shape[0] // 4)
     sizes = sorted(v for v in (px, py) if v)
     if not sizes:
-        return None
+        return None, "grid-coloured ink without regular lines (not ECG paper)"
     box = sizes[0]
     if len(sizes) == 2 and abs(sizes[1] / sizes[0] - 5) < 0.3:
         # One axis showed only the 5 mm lines: the 1 mm box is the smaller.
@@ -227,8 +295,51 @@ def grid_detect(rgb: np.ndarray) -> Grid | None:
     elif len(sizes) == 2 and abs(sizes[1] / sizes[0] - 1) > 0.1:
         box = px or py  # disagreeing axes: time (x) is the more reliable
     box = float(box)
+    # Lines, not strokes: paper has lines across its whole extent both ways
+    # (grid-coloured over 93-99% of their length, on the project's paper and
+    # the printouts); a coloured trace has no row that runs across it.
+    rows = np.flatnonzero(mask.mean(axis=1) > 0.02)
+    cols = np.flatnonzero(mask.mean(axis=0) > 0.02)
+    inner = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] if rows.size else mask
+    if min(np.percentile(inner.mean(axis=a), 99) for a in (0, 1)) < LINE_MIN:
+        return None, "grid-coloured ink but no lines across it both ways (not paper)"
+    # Regular over most of the picture: each half of the width repeats it.
+    w = mask.shape[1]
+    for half in (mask[:, : w // 2], mask[:, w // 2 :]):
+        ph = _period(half.mean(axis=0).astype(np.float64), half.shape[1] // 4)
+        if ph is None or abs(ph / box - 1) > 0.1:
+            if not (ph and abs(ph / (5 * box) - 1) < 0.1):
+                return None, "grid lines not regular across the picture"
+    # Two levels of lines: every fifth heavier, on an axis whose lines repeat
+    # at the box (a plot's few horizontal lines say nothing of its vertical).
+    ratio = max(
+        [
+            _major_minor(red.sum(axis=a).astype(np.float64), box)
+            for a, per in ((0, px), (1, py))
+            if per and abs(per / box - 1) < 0.1
+        ],
+        default=0.0,
+    )
+    if ratio < MAJOR_MINOR_MIN and box / 5 >= 2:
+        # Only the 5 mm lines took the grid's colour (faint grey 1 mm lines,
+        # as on many printouts): the 1 mm lines show in the darkness between.
+        dark = 255.0 - rgb[..., :3].astype(np.float32).mean(axis=2)
+        if best_angle:
+            dark = np.asarray(
+                Image.fromarray(dark).rotate(best_angle, resample=Image.BILINEAR)
+            )
+        sub = _major_minor(dark.sum(axis=0).astype(np.float64), box / 5)
+        if sub >= MAJOR_MINOR_MIN and _period(
+            dark.sum(axis=0).astype(np.float64), int(box)
+        ):
+            box, ratio = box / 5, sub
+    if ratio < MAJOR_MINOR_MIN:
+        return None, (
+            "grid of equal lines (no heavier line every fifth box), as in a "
+            "plot: not read as ECG paper"
+        )
     color = tuple(int(v) for v in np.median(rgb[grid_mask(rgb)], axis=0))
-    return Grid(box_px=box, angle_deg=best_angle, color=color)
+    return Grid(box_px=box, angle_deg=best_angle, color=color), ""
 
 
 def traces_count(rgb: np.ndarray) -> int:
