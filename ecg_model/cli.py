@@ -429,17 +429,13 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
     if src.suffix.lower() == ".csv":
         if not a.fs:
             raise EcgError(f"{src}: a CSV needs its sampling rate (--fs HZ)")
-        sig, fs = csv_signal_read(src), float(a.fs)
+        sig, fs = csv_signal_read(src, fs=float(a.fs)), float(a.fs)
     else:
-        import wfdb
+        from .data.signals import record_raw_read
 
         base = src.with_suffix("") if src.suffix in (".hea", ".dat", ".atr") else src
-        if not base.with_suffix(".hea").exists():
-            raise EcgError(f"{base}: WFDB header {base.name}.hea not found")
-        try:
-            rec = wfdb.rdrecord(str(base))
-        except Exception as e:
-            raise EcgError(f"{base}: cannot read WFDB record ({e})") from None
+        # The one reader, with the header and checksum guards of every other.
+        rec = record_raw_read(base)
         names = [str(s) for s in rec.sig_name or []]
         ch = names.index("MLII") if "MLII" in names else 0
         sig, fs = rec.p_signal[:, ch], float(a.fs or rec.fs)

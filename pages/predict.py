@@ -285,7 +285,7 @@ def signal_section(predictor) -> None:
             st.info("Upload a CSV and give its sampling rate.")
             return
         try:
-            sig = csv_signal_read(up.getvalue(), up.name)
+            sig = csv_signal_read(up.getvalue(), up.name, fs=float(fs))
         except EcgError as e:
             st.error(webapp.plain(e))
             st.stop()

@@ -443,3 +443,91 @@ def test_what_is_not_an_ecg_is_refused(make, default_model):
 
     with pytest.raises(EcgError, match="not an ECG|no ECG trace"):
         Predictor(default_model).predict_picture(make(), "photo.jpg")
+
+
+# -- inputs read wrong (issue 28, 11, 13, 14) ----------------------------------
+
+
+def test_exif_orientation_is_applied_before_anything_else():
+    import io
+
+    from PIL import Image
+
+    from ecg_model.data.pictures import image_read
+
+    ex = sorted((ROOT / "artifacts" / "examples").glob("N_1_*.png"))[0]
+    upright = np.asarray(Image.open(ex).convert("RGB"))
+    stored = Image.fromarray(upright).rotate(180)  # as a phone stores it
+    exif = Image.Exif()
+    exif[0x0112] = 3  # orientation: rotate 180 to show
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=95, exif=exif)
+    read = image_read(buf.getvalue(), "phone.jpg").astype(np.int16)
+    assert read.shape == upright.shape
+    assert np.abs(read - upright).mean() < 8  # upright, up to JPEG's loss
+
+
+def test_a_csv_with_a_time_column_or_several_columns():
+    from ecg_model.inference.predict import csv_signal_read
+
+    t = np.arange(500) / 250.0
+    mv = np.sin(2 * np.pi * t)
+    two = "time,mV\n" + "\n".join(f"{a:.4f},{b:.4f}" for a, b in zip(t, mv))
+    got = csv_signal_read(two.encode(), "two.csv", fs=250.0)
+    assert got.shape == (500,) and np.allclose(got, mv, atol=1e-4)
+    bare = "\n".join(f"{a:.4f};{b:.4f}" for a, b in zip(t, mv))  # no header
+    assert np.allclose(csv_signal_read(bare.encode(), "b.csv"), mv, atol=1e-4)
+    with pytest.raises(EcgError, match="implies 250 Hz, not the 360 Hz"):
+        csv_signal_read(two.encode(), "two.csv", fs=360.0)
+    three = "I,II,V1\n" + "\n".join("0.1,0.2,0.3" for _ in range(10))
+    with pytest.raises(EcgError, match=r"3 columns \(I, II, V1\)"):
+        csv_signal_read(three.encode(), "three.csv")
+
+
+@needs_data
+def test_a_header_that_names_the_wrong_format_is_refused(tmp_path):
+    from ecg_model.data.signals import record_raw_read, record_read
+
+    from .conftest import DATA
+
+    import wfdb
+
+    # 60 s of record 100 written as 16-bit samples, as a user's tool would.
+    rec = wfdb.rdrecord(str(DATA / "mitdb" / "100"), sampto=21600)
+    wfdb.wrsamp(
+        "100",
+        fs=rec.fs,
+        units=rec.units,
+        sig_name=rec.sig_name,
+        p_signal=rec.p_signal,
+        fmt=["16", "16"],
+        write_dir=str(tmp_path),
+    )
+    head = (tmp_path / "100.hea").read_text()
+    assert len(record_raw_read(tmp_path / "100").p_signal) == 21600  # whole: read
+    # Declared as 212, the same bytes read as other, wrong samples.
+    (tmp_path / "100.hea").write_text(head.replace(" 16 ", " 212 "))
+    with pytest.raises(EcgError, match="checksum"):
+        record_raw_read(tmp_path / "100")
+    with pytest.raises(EcgError, match="checksum"):
+        record_read(tmp_path / "100", annotated=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "ecg_model", "predict-record", str(tmp_path / "100")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode != 0 and "checksum" in out.stderr
+    assert "Traceback" not in out.stderr
+    # A rate of -360 Hz is refused by the same guard, in the CLI too.
+    first, rest = head.split("\n", 1)
+    (tmp_path / "100.hea").write_text(first.replace(" 360", " -360") + "\n" + rest)
+    out = subprocess.run(
+        [sys.executable, "-m", "ecg_model", "predict-record", str(tmp_path / "100")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode != 0 and "sampling rate" in out.stderr

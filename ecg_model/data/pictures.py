@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..core.errors import EcgError
 
@@ -38,8 +38,10 @@ EXTENSIONS = {
 def image_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
     """Decode a picture file into RGB uint8, shape ``(h, w, 3)``.
 
-    Transparent pixels are put on white; palette, gray, 16-bit and CMYK pictures
-    are converted. ``src`` is a path or the file's bytes (``name`` labels errors).
+    The EXIF orientation is applied first (the picture as viewers show it);
+    transparent pixels are put on white; palette, gray, 16-bit and CMYK
+    pictures are converted. ``src`` is a path or the file's bytes (``name``
+    labels errors).
 
     Raises
     ------
@@ -91,6 +93,9 @@ def image_read(src: str | os.PathLike | bytes, name: str | None = None) -> np.nd
                     f"{MAX_PIXELS / 1e6:.0f} megapixels)"
                 )
             im.load()
+            # Upright as every viewer shows it: a phone's JPEG is stored
+            # sideways or upside down with an EXIF orientation tag.
+            im = ImageOps.exif_transpose(im)
     except EcgError:
         raise
     except UnidentifiedImageError:

@@ -204,6 +204,58 @@ def signal_resample(sig: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     return sps.resample_poly(sig, frac.numerator, frac.denominator)
 
 
+def record_raw_read(
+    path: str | os.PathLike,
+    max_duration_s: float = MAX_RECORD_S,
+    *,
+    checked: bool = False,
+) -> wfdb.Record:
+    """Read a WFDB record as it is stored (every signal, mV at its own rate),
+    through the one guard every reader of the project uses.
+
+    The header is checked first (:func:`header_check`: rate, signals, length;
+    ``checked`` says the caller has done it), then the samples are read as
+    stored and summed against each signal's checksum in the header: a header
+    that names the wrong format (16-bit samples declared as 212) reads
+    garbage, and its sums differ. Then they are converted to mV.
+
+    Raises
+    ------
+    EcgError
+        A header refused, a missing or unreadable file, or a checksum that
+        does not match (the message names the signal).
+    """
+    path = Path(path)
+    hea = path.with_name(path.name + ".hea")
+    if not checked:
+        try:
+            with open(hea, "rb") as f:
+                head = f.read(MAX_HEADER_BYTES + 1)
+        except FileNotFoundError:
+            raise EcgError(f"{path}: record not found ({hea})") from None
+        except OSError as e:
+            raise EcgError(f"{hea}: cannot read ({e.strerror or e})") from None
+        header_check(head.decode("latin-1"), str(hea), max_duration_s)
+    try:
+        rec = wfdb.rdrecord(str(path), physical=False)
+        sums = rec.calc_checksum()
+        for name, want, got in zip(rec.sig_name or [], rec.checksum or [], sums):
+            if want is not None and (int(want) - int(got)) % 65536:
+                raise EcgError(
+                    f"{path}: signal {name}'s samples do not match the header's "
+                    f"checksum ({int(want)} declared, {int(got) % 65536} read): "
+                    "the header names the wrong format or the .dat is damaged"
+                )
+        rec.p_signal = rec.dac()
+    except EcgError:
+        raise
+    except FileNotFoundError as e:
+        raise EcgError(f"{path}: record not found ({e.filename or e})") from None
+    except Exception as e:  # wfdb raises many kinds on a damaged header or .dat
+        raise EcgError(f"{path}: cannot read WFDB record ({e})") from None
+    return rec
+
+
 def record_read(
     path: str | os.PathLike,
     fs: float = FS,
@@ -248,12 +300,7 @@ def record_read(
     except OSError as e:
         raise EcgError(f"{hea}: cannot read ({e.strerror or e})") from None
     header_check(head.decode("latin-1"), str(hea))
-    try:
-        rec = wfdb.rdrecord(str(path))
-    except FileNotFoundError as e:
-        raise EcgError(f"{path}: record not found ({e.filename or e})") from None
-    except Exception as e:  # wfdb raises many kinds on a damaged header or .dat
-        raise EcgError(f"{path}: cannot read WFDB record ({e})") from None
+    rec = record_raw_read(path, checked=True)
     try:
         ann = wfdb.rdann(str(path), "atr") if annotated else None
     except FileNotFoundError:

@@ -30,6 +30,7 @@ from ..data.signals import (
     MAX_HEADER_BYTES,
     header_check,
     qrs_detect,
+    record_raw_read,
     signal_clean,
     signal_resample,
 )
@@ -334,10 +335,30 @@ def signal_beats_classify(
     )
 
 
+#: Header names of a time column, lower case.
+TIME_NAMES = ("time", "t", "s", "sec", "secs", "seconds", "time_s", "time (s)", "ms")
+
+
 def csv_signal_read(
-    src: str | os.PathLike | bytes, name: str | None = None
+    src: str | os.PathLike | bytes,
+    name: str | None = None,
+    fs: float | None = None,
 ) -> np.ndarray:
-    """One-column CSV of millivolts (optional header line) -> ``(n,)`` floats."""
+    """A CSV of one lead -> its samples, mV, shape ``(n,)``.
+
+    Accepted: one column of millivolts, or two columns, time and millivolts;
+    either with or without a header row, split by commas, semicolons or tabs.
+    A time column is recognised by its header name (``time``, ``t``, ``s``,
+    ``ms``, ...) or by values that rise in equal steps; when ``fs`` (Hz) is
+    given, the rate the time column implies must agree with it.
+
+    Raises
+    ------
+    EcgError
+        Not text, no numbers, a cell that is not a number, several signal
+        columns or two columns without a time column (the message names them),
+        or a time column whose rate is not ``fs``.
+    """
     label = name or (str(src) if not isinstance(src, bytes) else "upload")
     try:
         text = (src if isinstance(src, bytes) else Path(src).read_bytes()).decode(
@@ -348,20 +369,57 @@ def csv_signal_read(
     except UnicodeDecodeError:
         raise EcgError(f"{label}: not a text CSV file") from None
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    vals = []
-    for i, ln in enumerate(lines):
-        cell = ln.split(",")[0].strip()
-        try:
-            vals.append(float(cell))
-        except ValueError:
-            if i == 0:
-                continue  # a header line
-            raise EcgError(
-                f"{label}: line {i + 1} is not a number: {cell[:40]!r}"
-            ) from None
-    if not vals:
+    if not lines:
         raise EcgError(f"{label}: no numbers in the CSV")
-    return np.asarray(vals)
+    sep = next((c for c in ("\t", ";", ",") if c in lines[0]), ",")
+    rows = [[c.strip() for c in ln.split(sep)] for ln in lines]
+
+    def number(cell: str) -> float | None:
+        try:
+            return float(cell)
+        except ValueError:
+            return None
+
+    header = [] if all(number(c) is not None for c in rows[0]) else rows.pop(0)
+    if not rows:
+        raise EcgError(f"{label}: no numbers in the CSV")
+    n_col = len(rows[0])
+    skip = 1 + bool(header)  # line numbers as the user's editor counts them
+    if len(header) != n_col:
+        header = [f"column {j + 1}" for j in range(n_col)]
+    names = header
+    vals = np.full((len(rows), n_col), np.nan)
+    for i, r in enumerate(rows):
+        if len(r) != n_col:
+            raise EcgError(
+                f"{label}: line {i + skip} has {len(r)} columns, the first has {n_col}"
+            )
+        for j, cell in enumerate(r):
+            v = number(cell)
+            if v is None:
+                raise EcgError(
+                    f"{label}: line {i + skip} is not a number: {cell[:40]!r}"
+                ) from None
+            vals[i, j] = v
+    if n_col == 1:
+        return vals[:, 0]
+    named = [str(c).lower() for c in names]
+    steps = np.diff(vals[:, 0])
+    even = steps.size > 1 and np.all(steps > 0) and np.ptp(steps) <= 0.01 * steps.mean()
+    if n_col == 2 and (named[0] in TIME_NAMES or even):
+        if fs and steps.size and np.all(steps > 0):
+            unit = 1000.0 if named[0] == "ms" else 1.0
+            implied = unit / float(np.median(steps))
+            if abs(implied / fs - 1) > 0.02:
+                raise EcgError(
+                    f"{label}: its time column ({names[0]}) implies "
+                    f"{implied:.4g} Hz, not the {fs:g} Hz given"
+                )
+        return vals[:, 1]
+    raise EcgError(
+        f"{label}: {n_col} columns ({', '.join(map(str, names))}); give one "
+        "column of millivolts, or two: time and millivolts"
+    )
 
 
 def wfdb_upload_read(files: dict[str, bytes]) -> tuple[np.ndarray, float, str]:
@@ -380,8 +438,6 @@ def wfdb_upload_read(files: dict[str, bytes]) -> tuple[np.ndarray, float, str]:
         The lead's name.
     """
     import tempfile
-
-    import wfdb
 
     heads = [n for n in files if n.lower().endswith(".hea")]
     if len(heads) != 1:
@@ -417,9 +473,11 @@ def wfdb_upload_read(files: dict[str, bytes]) -> tuple[np.ndarray, float, str]:
         for orig, new in rename.items():
             (Path(tmp) / new).write_bytes(files[orig])
         try:
-            rec = wfdb.rdrecord(str(Path(tmp) / "upload"))
-        except Exception as e:
-            raise EcgError(f"{head_name}: cannot read WFDB record ({e})") from None
+            rec = record_raw_read(Path(tmp) / "upload", checked=True)
+        except EcgError as e:  # named by the uploaded header, not the folder
+            raise EcgError(
+                str(e).replace(str(Path(tmp) / "upload"), head_name)
+            ) from None
     names = [str(s) for s in rec.sig_name or []]
     ch = names.index("MLII") if "MLII" in names else 0
     if rec.p_signal is None or rec.p_signal.shape[0] == 0:
