@@ -486,11 +486,11 @@ def test_a_csv_with_a_time_column_or_several_columns():
 
 @needs_data
 def test_a_header_that_names_the_wrong_format_is_refused(tmp_path):
+    import wfdb
+
     from ecg_model.data.signals import record_raw_read, record_read
 
     from .conftest import DATA
-
-    import wfdb
 
     # 60 s of record 100 written as 16-bit samples, as a user's tool would.
     rec = wfdb.rdrecord(str(DATA / "mitdb" / "100"), sampto=21600)
