@@ -134,8 +134,9 @@ def home() -> None:
             )
 
 
+# The icon is served by this server: a page asks no host but its own.
 st.set_page_config(
-    page_title="ECG workbench", page_icon=":material/ecg_heart:", layout="wide"
+    page_title="ECG workbench", page_icon=str(webapp.ICON), layout="wide"
 )
 nav = st.navigation(
     [st.Page(home, title="Home", icon=":material/home:", default=True)]

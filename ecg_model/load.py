@@ -60,14 +60,19 @@ def dashboard_serve(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[tu
     RuntimeError
         The server exited or did not answer its health check in time.
     """
+    import tempfile
+
     port = _free_port()
+    # The server's output goes to a file: a pipe nobody reads fills up (64 KB)
+    # and then blocks the server mid-page on a busy, chatty run.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard.py"]
         + ["--server.port", str(port), "--server.address", "127.0.0.1"]
         + ["--server.headless", "true"],
         cwd=PROJECT_ROOT,
         env={**os.environ, **env},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -80,7 +85,9 @@ def dashboard_serve(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[tu
             except OSError:
                 if proc.poll() is not None or time.time() - t0 > timeout_s:
                     proc.kill()
-                    out = proc.stdout.read().decode(errors="replace")[-2000:]
+                    proc.wait()
+                    log.seek(0)
+                    out = log.read().decode(errors="replace")[-2000:]
                     raise RuntimeError(f"dashboard did not start: {out}") from None
                 time.sleep(0.5)
         yield url, proc
@@ -90,6 +97,7 @@ def dashboard_serve(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[tu
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def peak_rss_gb(pid: int) -> float:

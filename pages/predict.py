@@ -65,7 +65,9 @@ def caveats_show(predictor, classes, where=st) -> None:
     (nothing for a model not tested on new patients)."""
     for c in dict.fromkeys(classes):  # each class once, in order
         if words := class_caveat(predictor.run_dir, c):
-            where.caption(words)
+            # As prominent as the probability above it: this is how far the
+            # call can be trusted on a new patient.
+            where.info(f"**On a new patient:** {words}", icon=":material/info:")
 
 
 def picture_card(p: Prediction, predictor, i: int) -> None:
@@ -166,7 +168,13 @@ def strip_card(pic, predictor, name: str, k: int) -> None:
             width="stretch",
         )
         st.altair_chart(
-            charts.signal_chart(res.sig_time_s, res.sig, res.beat_time_s, res.classes),
+            charts.signal_chart(
+                res.sig_time_s,
+                res.sig,
+                res.beat_time_s,
+                res.classes,
+                amplitude_known=res.amplitude_known,
+            ),
             width="stretch",
             key=f"predict_strip_trace_{k}",
         )
@@ -191,10 +199,12 @@ def pictures_section(predictor) -> None:
     )
     ex = webapp.examples()
     picked = st.multiselect(
-        "...or bundled example beats",
+        "...or bundled example beats (training beats of the default model)",
         [e.name for e in ex],
         key="predict_examples",
-        help="Held-out beats drawn by the project's renderer.",
+        help="Beats drawn by the project's renderer from patients the default "
+        "model was trained on: it has seen these very beats, so its answers on "
+        "them say nothing of a new patient (see the figures under each call).",
     )
     items = [(u.name, u.getvalue()) for u in ups or []]
     items += [(e.name, e.read_bytes()) for e in ex if e.name in picked]

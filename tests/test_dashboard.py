@@ -61,6 +61,8 @@ def full_artifacts(tmp_path, monkeypatch, tiny_run, tiny_dataset):
     (tmp_path / "runs" / tiny_run.name).symlink_to(tiny_run)
     atomic_write_json(tmp_path / "active_model.json", {"path": str(tiny_run)})
     monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path))
+    # The link leads outside the artifacts: a root the server allows.
+    monkeypatch.setenv("ECG_DATASET_ROOTS", str(tiny_dataset.parent))
     return tmp_path
 
 
@@ -183,8 +185,10 @@ def test_predict_shows_what_the_call_means_on_new_patients(full_artifacts):
     assert not at.exception
     shown = [m.value for m in at.markdown if m.value.startswith("#### Predicted")]
     cls = shown[0].split("Predicted class: ", 1)[1]
-    notes = [c.value for c in at.caption if c.value.startswith("On new patients")]
+    # As prominent as the probability: a box of its own, not a caption.
+    notes = [i.value for i in at.info if "On new patients" in i.value]
     assert len(notes) == 1 and f"of this model's {cls} calls were right" in notes[0]
+    assert notes[0].startswith("**On a new patient:**")
 
 
 @needs_data
@@ -250,9 +254,11 @@ def test_train_page_launches_and_shows_result(full_artifacts):
     at.slider(key="train_lowres").set_value(0.2)
     at.button(key="train_launch").click().run()
     assert not at.exception
-    assert any(s.value.startswith("started") for s in at.success), [
+    assert any(t.value.startswith("started") for t in at.toast), [
         e.value for e in at.error
     ]
+    # The banner says the run's state now: training (or, were it quick, gone).
+    assert not any("queued" in i.value for i in at.info)
     webapp.registry_get().wait(300)
     at.run()
     # The form's augmentation reaches the run's configuration.

@@ -24,6 +24,33 @@ pytestmark = pytest.mark.skipif(
 ARTIFACTS_OUT = ROOT / "test-artifacts"
 
 
+def _watch_requests(page, leaks: list[str]) -> None:
+    """Record every request the page makes to a host other than this server:
+    a clinical tool on a hospital network fetches nothing from outside."""
+    from urllib.parse import urlparse
+
+    def seen(req) -> None:
+        host = urlparse(req.url).hostname or ""
+        if req.url.startswith(("data:", "blob:", "about:")):
+            return
+        if host not in ("127.0.0.1", "localhost"):
+            leaks.append(req.url)
+
+    page.on("request", seen)
+
+
+def _wait_file(pred, what: str, timeout_s: float = 900.0) -> None:
+    """Wait on the state a step needs (a job's status file), not a fixed time:
+    a busy machine makes a job slower, never wrong."""
+    import time
+
+    t0 = time.time()
+    while not pred():
+        if time.time() - t0 > timeout_s:
+            raise AssertionError(f"{what}: not reached in {timeout_s:.0f} s")
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def server(tmp_path, tiny_run):
     art = tmp_path / "artifacts"
@@ -43,6 +70,8 @@ def test_upload_in_a_real_browser(server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            leaks: list[str] = []
+            _watch_requests(page, leaks)
             # Open the home page as a user would, then follow the navigation.
             page.goto(server, timeout=60_000)
             page.get_by_text("Active model").wait_for(timeout=90_000)
@@ -56,6 +85,7 @@ def test_upload_in_a_real_browser(server, tmp_path):
             assert shown, body[:2000]
             assert "beat.png" in body
             page.screenshot(path=str(ARTIFACTS_OUT / "e2e_predict.png"), full_page=True)
+            assert not leaks, f"requests that left 127.0.0.1: {leaks[:5]}"
         finally:
             browser.close()
 
@@ -73,7 +103,11 @@ def newcomer_server(tmp_path, tiny_dataset):
         (data / rec).parent.mkdir(parents=True, exist_ok=True)
         for ext in ("hea", "dat", "atr"):
             (data / f"{rec}.{ext}").symlink_to(DATA / f"{rec}.{ext}")
-    env = {"ECG_ARTIFACTS_DIR": str(art), "ECG_DATA_DIR": str(data)}
+    env = {
+        "ECG_ARTIFACTS_DIR": str(art),
+        "ECG_DATA_DIR": str(data),
+        "ECG_DATASET_ROOTS": str(tiny_dataset.parent),  # where the link leads
+    }
     with dashboard_serve(env) as (url, _):
         yield url, art
 
@@ -106,6 +140,8 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.set_default_timeout(90_000)
+            leaks: list[str] = []
+            _watch_requests(page, leaks)
             # 1. Home: new-patient figures first.
             page.goto(url)
             page.get_by_text("Accuracy on new patients").wait_for()
@@ -129,9 +165,17 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
             page.get_by_text("Queued (1)").wait_for()
             page.get_by_role("button", name="Cancel", exact=True).click()
             page.get_by_text("removed").first.wait_for()
-            # The finished run's figures appear without a reload.
+            # The finished run's figures appear without a reload: wait on the
+            # run's own status, then on the page (redrawn every 3 s).
+            _wait_file(
+                lambda: any(
+                    '"finished"' in f.read_text()
+                    for f in (art / "runs").glob("*/status.json")
+                ),
+                "a finished run",
+            )
             try:
-                page.get_by_text("(finished)").first.wait_for(timeout=240_000)
+                page.get_by_text("(finished)").first.wait_for(timeout=120_000)
             finally:
                 _shot(page, "train_last")
             page.get_by_text("Test accuracy").first.wait_for()
@@ -140,15 +184,24 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
             _goto(page, "Dataset", "Build or rebuild a dataset")
             page.get_by_text("Build or rebuild a dataset").first.click()  # expand
             page.get_by_role("button", name="Build", exact=True).click()
+            build = art / "datasets" / ".build.json"
+            _wait_file(build.exists, "the build's status file")
             page.get_by_text(
                 re.compile(r"random: |Last build \(random\)")
-            ).first.wait_for()
+            ).first.wait_for(timeout=300_000)
             page.close()
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.set_default_timeout(90_000)
             page.goto(url + "/dataset")
+            _wait_file(
+                lambda: (
+                    '"finished"' in build.read_text()
+                    or (art / "datasets" / "random" / "manifest.csv").exists()
+                ),
+                "the dataset build",
+            )
             try:
-                page.get_by_text("Last build (random): built").wait_for(timeout=180_000)
+                page.get_by_text("Last build (random): built").wait_for(timeout=120_000)
             finally:
                 _shot(page, "dataset_built")
             assert (art / "datasets" / "random" / "manifest.csv").exists()
@@ -156,5 +209,6 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
             _goto(page, "Runs", "Training curves")
             page.locator(".vega-embed").first.wait_for()
             _shot(page, "runs")
+            assert not leaks, f"requests that left 127.0.0.1: {leaks[:5]}"
         finally:
             browser.close()

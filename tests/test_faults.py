@@ -531,3 +531,60 @@ def test_a_header_that_names_the_wrong_format_is_refused(tmp_path):
         timeout=300,
     )
     assert out.returncode != 0 and "sampling rate" in out.stderr
+
+
+# -- offline and private (issue 28, 16-18) ------------------------------------
+
+
+def test_a_dataset_link_leading_outside_the_roots_is_not_offered(tmp_path, monkeypatch):
+    from ecg_model.app.webapp import datasets_available
+
+    outside = tmp_path / "outside" / "secret"
+    (outside / "train" / "Normal").mkdir(parents=True)
+    art = tmp_path / "art"
+    (art / "datasets" / "inside" / "train").mkdir(parents=True)
+    (art / "datasets" / "leak").symlink_to(outside)
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(art))
+    monkeypatch.delenv("ECG_DATASET_ROOTS", raising=False)
+    assert list(datasets_available()) == ["inside"]
+    monkeypatch.setenv("ECG_DATASET_ROOTS", str(tmp_path / "outside"))
+    assert list(datasets_available()) == ["inside", "leak"]
+
+
+def test_the_server_binds_to_loopback_and_hides_tracebacks():
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["address"] == "127.0.0.1"
+    assert cfg["client"]["showErrorDetails"] == "none"
+
+
+def test_messages_name_server_folders_relatively(tmp_path, monkeypatch):
+    from ecg_model.app.webapp import paths_relative
+
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path / "art"))
+    monkeypatch.setenv("ECG_DATA_DIR", str(tmp_path / "data"))
+    msg = f"{tmp_path}/art/runs/r1/metrics.json: damaged; {tmp_path}/data/mitdb/100"
+    out = paths_relative(msg)
+    assert str(tmp_path) not in out
+    assert "artifacts/runs/r1/metrics.json" in out and "data/mitdb/100" in out
+
+
+def test_a_strip_without_a_grid_has_a_relative_amplitude(record_100, default_model):
+    from ecg_model.app.charts import signal_chart
+    from ecg_model.inference.predict import Predictor
+    from ecg_model.inference.strip import strip_analyze
+
+    p = Predictor(default_model)
+    bare = strip_analyze(_plot(record_100, 250.0, size=(10, 2)), p)
+    paper = strip_analyze(_plot(record_100, 250.0, grid="paper", size=(10, 2)), p)
+    assert not bare.amplitude_known and bare.to_json()["amplitude"] == "relative"
+    assert paper.amplitude_known and paper.to_json()["amplitude"] == "mV"
+    spec = signal_chart(
+        bare.sig_time_s,
+        bare.sig,
+        bare.beat_time_s,
+        bare.classes,
+        amplitude_known=False,
+    ).to_dict()
+    assert "relative" in json.dumps(spec) and '"title": "mV"' not in json.dumps(spec)

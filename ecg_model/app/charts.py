@@ -187,8 +187,14 @@ def signal_chart(
     beat_time_s: np.ndarray,
     beat_class: list[str],
     max_points: int = 20000,
+    *,
+    amplitude_known: bool = True,
 ) -> alt.Chart:
-    """The trace with every beat marked and coloured by its predicted class."""
+    """The trace with every beat marked and coloured by its predicted class.
+
+    ``amplitude_known`` False (a strip without a grid or calibration pulse):
+    the axis says the amplitude is relative, never mV.
+    """
     step = max(1, len(sig) // max_points)  # keep the browser responsive
     trace = pd.DataFrame({"time_s": time_s[::step], "mV": sig[::step]})
     idx = np.clip(np.searchsorted(time_s, beat_time_s), 0, len(sig) - 1)
@@ -196,7 +202,15 @@ def signal_chart(
     line = (
         alt.Chart(trace)
         .mark_line(color="#555", strokeWidth=1)
-        .encode(x=alt.X("time_s:Q", title="time (s)"), y=alt.Y("mV:Q", title="mV"))
+        .encode(
+            x=alt.X("time_s:Q", title="time (s)"),
+            y=alt.Y(
+                "mV:Q",
+                title="mV"
+                if amplitude_known
+                else "amplitude (relative: no grid or calibration pulse)",
+            ),
+        )
     )
     pts = (
         alt.Chart(beats)

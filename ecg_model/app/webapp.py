@@ -12,17 +12,22 @@ from pathlib import Path
 
 import streamlit as st
 
+from ..core.errors import EcgError
 from ..core.io import (
     PROJECT_ROOT,
     artifacts_dir,
     data_dir,
     default_model_dir,
+    path_confine,
 )
 from ..inference.predict import Predictor
 from ..training.evaluate import per_class_frame
 from .jobs import ADMIN_ENV, CONTROL_ENV, JobRegistry
 
 EXAMPLES_DIR = PROJECT_ROOT / "artifacts" / "examples"
+#: The page icon, served by the dashboard itself (an emoji or a Material icon
+#: as page icon makes the browser fetch it from a font or emoji host).
+ICON = Path(__file__).with_name("icon.png")
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "webp"]
 
 #: Characters Streamlit's Markdown gives a meaning to (``:`` starts icons and
@@ -93,17 +98,26 @@ def registry_get() -> JobRegistry:
 
 
 def datasets_available() -> dict[str, Path]:
-    """Built dataset folders under ``artifacts/datasets``: name -> folder."""
+    """Built dataset folders under ``artifacts/datasets``: name -> folder.
+
+    A symlink there is listed only where it leads inside the folders this
+    workbench may open (:func:`~ecg_model.core.io.path_confine`): the list
+    offers nothing that typing its path would refuse.
+    """
     root = artifacts_dir() / "datasets"
     if not root.is_dir():
         return {}
-    return {
-        d.name: d
-        for d in sorted(root.iterdir())
-        if d.is_dir()
-        and not d.name.startswith(".")
-        and ((d / "manifest.csv").exists() or (d / "train").is_dir())
-    }
+    out = {}
+    for d in sorted(root.iterdir()):
+        if d.name.startswith(".") or not d.is_dir():
+            continue
+        try:
+            path_confine(d)
+        except EcgError:
+            continue
+        if (d / "manifest.csv").exists() or (d / "train").is_dir():
+            out[d.name] = d
+    return out
 
 
 #: Recall limits of the words Home uses for a class on new patients.

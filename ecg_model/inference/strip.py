@@ -71,7 +71,7 @@ class StripResult:
 
     duration_s: float
     fs: float
-    sig: np.ndarray  # the digitised trace, mV at fs (median baseline removed)
+    sig: np.ndarray  # the digitised trace at fs: mV on a grid, else relative
     beat_time_s: np.ndarray
     classes: list[str]
     confidence: np.ndarray
@@ -94,6 +94,12 @@ class StripResult:
         if self.rr_irregularity is not None:
             out += f", RR variation {100 * self.rr_irregularity:.0f}%"
         return out
+
+    @property
+    def amplitude_known(self) -> bool:
+        """Whether ``sig`` is in mV: read from a grid's 10 mm/mV; without one,
+        its scale is the paper's aspect assumed, so only its shape is known."""
+        return self.grid is not None
 
     @property
     def sig_time_s(self) -> np.ndarray:
@@ -125,6 +131,7 @@ class StripResult:
             if self.rr_irregularity is None
             else round(self.rr_irregularity, 3),
             "mode": self.mode,
+            "amplitude": "mV" if self.amplitude_known else "relative",
             "beats": [
                 {
                     "time_s": round(float(t), 3),
