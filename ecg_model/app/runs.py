@@ -279,25 +279,55 @@ def models_available(runs: str | os.PathLike | None = None) -> dict[str, Path]:
 
 def metrics_headline(model_dir: Path) -> tuple[dict | None, str]:
     """The model folder's metrics, protocol -> metrics (both protocols for the
-    default, one for a run), and what is wrong with them ("" when whole)."""
+    default, one for a run), and what is wrong with them ("" when whole).
+
+    Asked several times on every rerun of a page: worked out once per version
+    of the file, and handed out as a copy of the headline part only (the
+    published file's LODO, reruns and style test are not copied each time).
+    """
     p = model_dir / "metrics.json"
-    m, err = _metrics_file(model_dir)
+    try:
+        stamp = p.stat().st_mtime_ns
+    except OSError:
+        return None, ""
+    head, err = _headline_parse(str(p), stamp)
+    return copy.deepcopy(head), err
+
+
+@functools.lru_cache(maxsize=256)
+def _headline_parse(path: str, stamp: int) -> tuple[dict | None, str]:
+    """:func:`metrics_headline` of ``path`` as of modification time ``stamp``."""
+    m, err = _metrics_parse(path, stamp)
     if m is None:
         return None, err
     head = m.get("protocols") if isinstance(m, dict) and "protocols" in m else None
     if head is None:
         head = {m.get("protocol", "test") if isinstance(m, dict) else "test": m}
     if not isinstance(head, dict):
-        return None, f"{p}: damaged (protocols is not an object)"
+        return None, f"{path}: damaged (protocols is not an object)"
     for proto, pm in head.items():
         if bad := metrics_problem(pm):
-            return None, f"{p}: damaged ({proto}: {bad})"
+            return None, f"{path}: damaged ({proto}: {bad})"
     return head, ""
+
+
+def _stamp(model_dir: Path) -> int:
+    try:
+        return (Path(model_dir) / "metrics.json").stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def model_figure(model_dir: Path) -> str:
     """A model's headline test figure in words, new patients first."""
-    head, damaged = metrics_headline(model_dir)
+    return _model_figure(str(model_dir), _stamp(model_dir))
+
+
+@functools.lru_cache(maxsize=256)
+def _model_figure(model_dir: str, stamp: int) -> str:
+    """:func:`model_figure` as of the metrics file's modification ``stamp``
+    (a selector asks it of every model on every rerun)."""
+    head, damaged = metrics_headline(Path(model_dir))
     if damaged:
         return "metrics damaged"
     if not head:
@@ -321,7 +351,13 @@ def class_caveat(model_dir: Path, cls: str) -> str:
     ``cls`` in at least :data:`MISTAKEN_MIN` of cases (a call of ``cls`` does
     not rule them out). Empty when the model was not tested on new patients or
     its figures lack the class."""
-    head, damaged = metrics_headline(model_dir)
+    return _class_caveat(str(model_dir), _stamp(model_dir), cls)
+
+
+@functools.lru_cache(maxsize=1024)
+def _class_caveat(model_dir: str, stamp: int, cls: str) -> str:
+    """:func:`class_caveat` as of the metrics file's modification ``stamp``."""
+    head, damaged = metrics_headline(Path(model_dir))
     m = (head or {}).get("patient") if not damaged else None
     if not isinstance(m, dict) or cls not in CLASSES:
         return ""
