@@ -60,8 +60,6 @@ def dashboard_serve(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[tu
     RuntimeError
         The server exited or did not answer its health check in time.
     """
-    import tempfile
-
     port = _free_port()
     # The server's output goes to a file: a pipe nobody reads fills up (64 KB)
     # and then blocks the server mid-page on a busy, chatty run.
@@ -98,6 +96,67 @@ def dashboard_serve(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[tu
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+NGINX_TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf"
+
+
+@contextlib.contextmanager
+def proxy_serve(backends: list[str], prefix: str | os.PathLike) -> Iterator[str]:
+    """nginx on a free loopback port in front of ``backends`` (``http://host:port``
+    URLs of dashboard processes), from ``deploy/nginx.conf``; yields its URL.
+
+    Raises
+    ------
+    RuntimeError
+        nginx is not installed, or did not answer in time.
+    """
+    from urllib.parse import urlparse
+
+    exe = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if exe is None:
+        raise RuntimeError("nginx not found (apt-get install nginx-light)")
+    prefix = Path(prefix)
+    prefix.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    lines = " ".join(f"server {urlparse(b).netloc};" for b in backends)
+    conf = (
+        NGINX_TEMPLATE.read_text()
+        .replace("{{LISTEN}}", f"127.0.0.1:{port}")
+        .replace("{{BACKENDS}}", lines)
+        .replace("{{PREFIX}}", str(prefix))
+    )
+    (prefix / "nginx.conf").write_text(conf)
+    proc = subprocess.Popen(
+        [exe, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.time()
+        while True:
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() - t0 > 30:
+                    err = (
+                        (prefix / "error.log").read_text()[-1000:]
+                        if (prefix / "error.log").exists()
+                        else ""
+                    )
+                    raise RuntimeError(f"nginx did not start: {err}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def peak_rss_gb(pid: int) -> float:

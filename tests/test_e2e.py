@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -210,5 +212,46 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
             page.locator(".vega-embed").first.wait_for()
             _shot(page, "runs")
             assert not leaks, f"requests that left 127.0.0.1: {leaks[:5]}"
+        finally:
+            browser.close()
+
+
+@needs_data
+@pytest.mark.skipif(
+    shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+    reason="nginx not installed (apt-get install nginx-light; .ci/run does)",
+)
+def test_two_servers_behind_nginx_share_one_artifacts_folder(tmp_path, tiny_run):
+    """Two dashboard processes behind nginx (deploy/nginx.conf): a browser
+    predicts through the proxy, WebSocket and media included. (The training
+    lock across processes: tests/test_jobs.py, a lock held by another.)"""
+    from ecg_model.load import proxy_serve
+
+    art = tmp_path / "artifacts"
+    (art / "runs").mkdir(parents=True)
+    (art / "runs" / tiny_run.name).symlink_to(tiny_run)
+    atomic_write_json(art / "active_model.json", {"path": str(tiny_run)})
+    env = {"ECG_ARTIFACTS_DIR": str(art)}
+    picture = tmp_path / "beat.png"
+    Image.fromarray(beat_picture()).resize((400, 200)).save(picture)
+    with (
+        dashboard_serve(env) as (url_a, _),
+        dashboard_serve(env) as (url_b, _),
+        proxy_serve([url_a, url_b], tmp_path / "nginx") as url,
+        playwright.sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            leaks: list[str] = []
+            _watch_requests(page, leaks)
+            page.set_default_timeout(120_000)
+            page.goto(url + "/predict")
+            page.get_by_text("Upload one or more pictures").wait_for()
+            page.locator("input[type=file]").first.set_input_files(str(picture))
+            page.get_by_text("Predicted class:").first.wait_for()
+            # The picture the model saw comes from the session's own process.
+            page.locator("img").first.wait_for()
+            assert not [u for u in leaks if url.split("//")[1] not in u]
         finally:
             browser.close()

@@ -588,3 +588,20 @@ def test_a_strip_without_a_grid_has_a_relative_amplitude(record_100, default_mod
         amplitude_known=False,
     ).to_dict()
     assert "relative" in json.dumps(spec) and '"title": "mV"' not in json.dumps(spec)
+
+
+def test_a_rerun_no_longer_clears_the_keras_session():
+    # Streamlit's end-of-run clear_session (a full GC) was a third of the
+    # server's CPU an upload; the dashboard keeps its models loaded instead.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from ecg_model.app import webapp  # noqa: F401  (applies it on import)
+
+    plt.figure()
+    script_runner._clean_problem_modules()
+    assert plt.get_fignums() == []  # figures are still closed
+    assert "clear_session" not in script_runner._clean_problem_modules.__code__.co_names

@@ -24,6 +24,36 @@ from ..inference.predict import Predictor
 from ..training.evaluate import per_class_frame
 from .jobs import ADMIN_ENV, CONTROL_ENV, JobRegistry
 
+
+def _rerun_cleanup_lighten() -> None:
+    """Stop Streamlit clearing Keras's global session after every script run.
+
+    Streamlit's script runner calls ``keras.backend.clear_session()`` (with a
+    full garbage collection inside) at the end of each run, for apps that
+    build models inside their script. The dashboard builds none: its models
+    are loaded once per process (:func:`predictor_get`) and only called. On
+    the upload path that call was a third of the server's CPU (py-spy, ten
+    sessions). Matplotlib's figures are still closed, as Streamlit does.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:  # another layout of Streamlit: leave it as it is
+        return
+    if not hasattr(script_runner, "_clean_problem_modules"):
+        return
+
+    def _close_figures() -> None:
+        import sys
+
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close("all")
+
+    script_runner._clean_problem_modules = _close_figures
+
+
+_rerun_cleanup_lighten()
+
 EXAMPLES_DIR = PROJECT_ROOT / "artifacts" / "examples"
 #: The page icon, served by the dashboard itself (an emoji or a Material icon
 #: as page icon makes the browser fetch it from a font or emoji host).
