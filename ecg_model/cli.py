@@ -49,6 +49,80 @@ def _caps(items: list[str] | None) -> dict:
     return out
 
 
+#: The training options each command takes, by TrainConfig field.
+TRAIN_OPTIONS = (
+    "model", "split", "dataset", "epochs", "batch_size", "learning_rate",
+    "class_caps", "balance", "augment", "edge_blank", "flip", "lowres",
+    "val_by", "patience", "seed", "strategy",
+)  # fmt: skip
+LODO_OPTIONS = (
+    "model", "epochs", "class_caps", "balance", "edge_blank", "flip", "lowres",
+    "val_by", "seed",
+)  # fmt: skip
+#: signal-check's default epochs (its network is small and slow to converge).
+SIGNAL_CHECK_EPOCHS = 12
+SIGNAL_CHECK_OPTIONS = (
+    "epochs", "batch_size", "learning_rate", "class_caps", "balance", "seed",
+)  # fmt: skip
+
+
+def config_args(
+    parser: argparse.ArgumentParser, names: tuple[str, ...], base=None
+) -> None:
+    """Add ``TrainConfig``'s fields ``names`` to ``parser``: the flag from the
+    name, the type, choices and help from the configuration, the default shown
+    from ``base`` (the command's defaults). Nothing given keeps the attribute
+    off the namespace, so :func:`config_from` can tell given from default."""
+    from dataclasses import fields
+
+    from .training.config import FIELD_CHOICES, FIELD_HELP, TrainConfig
+
+    base = base or TrainConfig()
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    for name in names:
+        default = getattr(base, name)
+        shown = f" (default {default})" if default not in ("", {}, True) else ""
+        helptext = FIELD_HELP[name] + shown
+        if name == "augment":
+            helptext = f"turn off the {FIELD_HELP[name]}"
+        kw = dict(default=argparse.SUPPRESS, help=helptext)
+        if name == "class_caps":
+            parser.add_argument(
+                "--cap", action="append", metavar="CLASS=N", dest=name, **kw
+            )
+        elif name == "augment":
+            parser.add_argument("--no-augment", action="store_false", dest=name, **kw)
+        else:
+            t = {"int": int, "float": float, "str": str}[types[name]]
+            parser.add_argument(
+                "--" + name.replace("_", "-"),
+                type=t,
+                choices=FIELD_CHOICES.get(name),
+                metavar=None if name in FIELD_CHOICES else name.upper(),
+                **kw,
+            )
+
+
+def config_from(a: argparse.Namespace, base=None):
+    """``base`` (default: TrainConfig's defaults) with the options given on the
+    command line; a bad value is an EcgError."""
+    from dataclasses import fields
+
+    from .training.config import TrainConfig
+
+    base = base or TrainConfig()
+    names = [f.name for f in fields(TrainConfig)]
+    given = {n: getattr(a, n) for n in names if hasattr(a, n)}
+    if "class_caps" in given:
+        given["class_caps"] = _caps(given["class_caps"])
+    if given.get("dataset") is None and "dataset" in given:
+        given["dataset"] = ""
+    try:
+        return base.replace(**given)
+    except ValueError as e:
+        raise EcgError(str(e)) from None
+
+
 def cmd_download(a: argparse.Namespace) -> int:
     from .data.signals import database_download
 
@@ -123,23 +197,9 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_lodo(a: argparse.Namespace) -> int:
-    from .training.config import TrainConfig
     from .training.lodo import lodo_run, lodo_table
 
-    try:
-        cfg = TrainConfig(
-            model=a.model,
-            epochs=a.epochs,
-            class_caps=_caps(a.cap),
-            balance=a.balance,
-            edge_blank=a.edge_blank,
-            flip=a.flip,
-            lowres=a.lowres,
-            val_by=a.val_by,
-            seed=a.seed,
-        )
-    except ValueError as e:
-        raise EcgError(str(e)) from None
+    cfg = config_from(a)
     out = Path(a.out) if a.out else artifacts_dir() / "lodo"
     summary = lodo_run(
         a.dataset,
@@ -158,17 +218,7 @@ def cmd_signal_check(a: argparse.Namespace) -> int:
     from .training.signal_check import signal_check, signal_check_path
     from .training.signal_check import signal_check_table as table
 
-    try:
-        cfg = TrainConfig(
-            epochs=a.epochs,
-            batch_size=a.batch_size,
-            learning_rate=a.learning_rate,
-            class_caps=_caps(a.cap),
-            balance=a.balance,
-            seed=a.seed,
-        )
-    except ValueError as e:
-        raise EcgError(str(e)) from None
+    cfg = config_from(a, TrainConfig(epochs=SIGNAL_CHECK_EPOCHS))
     picture = json_read(Path(a.run) / "metrics.json") if a.run else None
     m = signal_check(
         a.dataset,
@@ -180,6 +230,17 @@ def cmd_signal_check(a: argparse.Namespace) -> int:
     print(table(m, picture))
     out = signal_check_path(a.dataset, a.out)
     print(f"written to {out} ({m['elapsed_s']:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def cmd_experiments(a: argparse.Namespace) -> int:
+    from .core.io import atomic_write_text
+    from .training.recipes import EXPERIMENTS_DOC, experiments_read, experiments_render
+
+    text = experiments_render(experiments_read())
+    out = Path(a.out) if a.out else EXPERIMENTS_DOC
+    atomic_write_text(out, text)
+    print(f"written to {out}", file=sys.stderr)
     return 0
 
 
@@ -219,27 +280,13 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not (run_dir / "config.json").exists():
             raise EcgError(f"{run_dir}: not a run folder (config.json is missing)")
     else:
-        try:
-            cfg = TrainConfig(
-                model=a.model,
-                split=a.split,
-                dataset=a.dataset or "",
-                epochs=a.epochs,
-                batch_size=a.batch_size,
-                learning_rate=a.learning_rate,
-                class_caps=_caps(a.cap),
-                balance=a.balance,
-                augment=not a.no_augment,
-                edge_blank=a.edge_blank,
-                flip=a.flip,
-                lowres=a.lowres,
-                val_by=a.val_by,
-                seed=a.seed,
-                patience=a.patience,
-                strategy=a.strategy,
-            )
-        except ValueError as e:
-            raise EcgError(str(e)) from None
+        base = TrainConfig()
+        if a.recipe:
+            # The recipe's configuration as it was run; options given change it.
+            from .training.recipes import recipe_config
+
+            base = recipe_config(a.recipe)
+        cfg = config_from(a, base)
         run_dir = run_create(cfg, a.runs_dir)
     print(f"run folder: {run_dir}", file=sys.stderr)
     # SIGTERM (a job manager's cancel) ends the run as cancelled, like Ctrl-C.
@@ -552,8 +599,7 @@ def cmd_publish(a: argparse.Namespace) -> int:
 
 def parser_build() -> argparse.ArgumentParser:
     from .data.dataset import SPLITS
-    from .training.config import BALANCE, STRATEGIES, TRAIN_SPLITS, VAL_BY
-    from .training.models import MODELS
+    from .training.config import TrainConfig
 
     p = argparse.ArgumentParser(
         prog="python -m ecg_model", description="Six-class ECG beat-image classifier."
@@ -632,62 +678,25 @@ def parser_build() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_build)
 
     s = sub.add_parser("train", help="train a model in a new run folder")
-    s.add_argument("--epochs", type=int, default=10)
-    s.add_argument("--batch-size", type=int, default=256)
-    s.add_argument("--learning-rate", type=float, default=2e-3)
-    s.add_argument("--model", choices=sorted(MODELS), default="ecgnet")
     s.add_argument(
-        "--split",
-        choices=TRAIN_SPLITS,
-        default="random",
-        help="random, patient, all (every patient trains: the published default), "
-        "or lodo-<db>",
+        "--recipe",
+        metavar="FILE",
+        help="an experiment record (experiments/NN-name.json): train its "
+        "configuration; other options given change it (e.g. --seed 1)",
     )
-    s.add_argument("--dataset", help="dataset folder (default: built for the split)")
+    config_args(s, TRAIN_OPTIONS)
     s.add_argument("--data-dir", help=data_help)
-    s.add_argument("--cap", action="append", metavar="CLASS=N")
-    s.add_argument("--balance", choices=BALANCE, default="sqrt")
-    s.add_argument("--no-augment", action="store_true")
-    s.add_argument(
-        "--edge-blank",
-        type=float,
-        default=0.0,
-        metavar="P",
-        help="share of augmented pictures with one edge blanked, as at a strip's "
-        "start or end (default 0)",
-    )
-    s.add_argument(
-        "--flip",
-        type=float,
-        default=0.0,
-        metavar="P",
-        help="share of augmented pictures turned upside down, as a lead of the "
-        "other polarity draws them (default 0)",
-    )
-    s.add_argument(
-        "--lowres",
-        type=float,
-        default=0.0,
-        metavar="P",
-        help="share of augmented pictures seen as a thumbnail of 1/2 or 1/4 the "
-        "columns reads once redrawn (default 0)",
-    )
-    s.add_argument(
-        "--val-by",
-        choices=VAL_BY,
-        default="beat",
-        help="hold out a share of training beats (beat: early stopping follows "
-        "them) or whole training patients (record: a development set of new "
-        "patients, logged every epoch and scored in metrics.json; early stopping "
-        "follows the training loss) for validation (default beat)",
-    )
-    s.add_argument("--patience", type=int, default=4)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--strategy", choices=STRATEGIES, default="default")
     s.add_argument("--runs-dir", help="where run folders go (default artifacts/runs)")
     s.add_argument("--run-dir", help="train this existing queued run folder instead")
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser(
+        "experiments",
+        help="render docs/EXPERIMENTS.md from the experiment records in experiments/",
+    )
+    s.add_argument("--out", help="Markdown path (default docs/EXPERIMENTS.md)")
+    s.set_defaults(fn=cmd_experiments)
 
     s = sub.add_parser(
         "splits",
@@ -712,15 +721,7 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument(
         "--databases", nargs="+", choices=list(DATABASES), help="hold out only these"
     )
-    s.add_argument("--epochs", type=int, default=10)
-    s.add_argument("--model", choices=sorted(MODELS), default="ecgnet")
-    s.add_argument("--cap", action="append", metavar="CLASS=N")
-    s.add_argument("--balance", choices=BALANCE, default="sqrt")
-    s.add_argument("--edge-blank", type=float, default=0.0, metavar="P")
-    s.add_argument("--flip", type=float, default=0.0, metavar="P")
-    s.add_argument("--lowres", type=float, default=0.0, metavar="P")
-    s.add_argument("--val-by", choices=VAL_BY, default="beat")
-    s.add_argument("--seed", type=int, default=0)
+    config_args(s, LODO_OPTIONS)
     s.set_defaults(fn=cmd_lodo)
 
     s = sub.add_parser(
@@ -736,12 +737,7 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument(
         "--out", help="JSON path (default signal_check.json in the dataset folder)"
     )
-    s.add_argument("--epochs", type=int, default=12)
-    s.add_argument("--batch-size", type=int, default=256)
-    s.add_argument("--learning-rate", type=float, default=2e-3)
-    s.add_argument("--cap", action="append", metavar="CLASS=N")
-    s.add_argument("--balance", choices=BALANCE, default="sqrt")
-    s.add_argument("--seed", type=int, default=0)
+    config_args(s, SIGNAL_CHECK_OPTIONS, TrainConfig(epochs=SIGNAL_CHECK_EPOCHS))
     s.set_defaults(fn=cmd_signal_check)
 
     s = sub.add_parser(

@@ -19,102 +19,163 @@ from ecg_model.app.runs import (
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.dataset import ALL_SPLIT, SPLITS
-from ecg_model.training.config import BALANCE, MODEL_NAMES, VAL_BY, TrainConfig
+from ecg_model.training.config import (
+    BALANCE,
+    FIELD_HELP,
+    MODEL_NAMES,
+    VAL_BY,
+    TrainConfig,
+)
+from ecg_model.training.recipes import recipe_config, recipes_available
 from ecg_model.training.runfolder import progress_summary
+
+#: Form widget key -> the TrainConfig field it sets.
+FORM_FIELDS = {
+    "train_epochs": "epochs",
+    "train_batch": "batch_size",
+    "train_lr": "learning_rate",
+    "train_model": "model",
+    "train_split": "split",
+    "train_balance": "balance",
+    "train_augment": "augment",
+    "train_seed": "seed",
+    "train_edge_blank": "edge_blank",
+    "train_flip": "flip",
+    "train_lowres": "lowres",
+    "train_val_by": "val_by",
+}
+BATCHES = [32, 64, 128, 256, 512]
+RATES = [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 5e-3]
+SPLIT_CHOICES = [*SPLITS, ALL_SPLIT]
+
+
+def recipe_values(cfg: TrainConfig, datasets: dict) -> dict:
+    """The form's widget values for a configuration."""
+    v = {key: getattr(cfg, name) for key, name in FORM_FIELDS.items()}
+    if cfg.split not in SPLIT_CHOICES:
+        v["train_split"] = "patient"
+    if cfg.batch_size not in BATCHES:
+        v["train_batch"] = 256
+    if cfg.learning_rate not in RATES:
+        v["train_lr"] = 2e-3
+    v["train_cap"] = int(cfg.class_caps.get("Normal", 0))
+    name = Path(cfg.dataset).name if cfg.dataset else ""
+    v["train_dataset"] = name if name in datasets else "(built for the split)"
+    return v
+
+
+def recipe_pick(datasets: dict) -> None:
+    """The recipes of the experiment records, the published one first: the
+    form starts from the chosen one (a change of recipe sets every field; a
+    field Streamlit forgot, after a visit to another page, is set again)."""
+    try:
+        recipes = recipes_available()
+    except EcgError as e:
+        st.error(webapp.plain(e))
+        recipes = {}
+
+    def cfg_of(label: str | None) -> TrainConfig:
+        try:
+            return recipe_config(recipes[label]) if label in recipes else TrainConfig()
+        except EcgError as e:
+            st.error(webapp.plain(e))
+            return TrainConfig()
+
+    def changed() -> None:
+        cfg = cfg_of(st.session_state.get("train_recipe"))
+        st.session_state.update(recipe_values(cfg, datasets))
+
+    if recipes:
+        st.selectbox(
+            "Start from a recipe",
+            list(recipes),
+            key="train_recipe",
+            on_change=changed,
+            help="The experiment records with a training configuration "
+            "(experiments/); the first is the published model's recipe. The "
+            "form below takes its values; change any before launching.",
+        )
+    values = recipe_values(cfg_of(st.session_state.get("train_recipe")), datasets)
+    for key, v in values.items():
+        st.session_state.setdefault(key, v)
 
 
 def launch_form() -> None:
     datasets = webapp.datasets_available()
+    recipe_pick(datasets)
+    h = FIELD_HELP
     with st.form("train_form"):
-        epochs = st.slider(
-            "Epochs",
-            1,
-            60,
-            10,
-            key="train_epochs",
-            help="Passes over the training part; early stopping may end sooner.",
-        )
+        epochs = st.slider("Epochs", 1, 60, key="train_epochs", help=h["epochs"])
         c1, c2, c3 = st.columns(3)
         batch = c1.selectbox(
-            "Batch size", [32, 64, 128, 256, 512], index=3, key="train_batch"
+            "Batch size", BATCHES, key="train_batch", help=h["batch_size"]
         )
         lr = c2.select_slider(
-            "Learning rate",
-            [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 5e-3],
-            value=2e-3,
-            key="train_lr",
+            "Learning rate", RATES, key="train_lr", help=h["learning_rate"]
         )
         model = c3.selectbox(
-            "Architecture",
-            MODEL_NAMES,
-            index=MODEL_NAMES.index(TrainConfig.model),
-            key="train_model",
-            help="ecgnet: the default; ecgnet_p4: its 4x4-patch form, 2.7x "
-            "slower at 256 columns; ecgnet_v1: the first default, slower to "
-            "train; seed: the original report's CNN.",
+            "Architecture", MODEL_NAMES, key="train_model", help=h["model"]
         )
         c4, c5, c6 = st.columns(3)
         split = c4.radio(
             "Split protocol",
-            [*SPLITS, ALL_SPLIT],
+            SPLIT_CHOICES,
             key="train_split",
-            help="random: 70:30 by beat; patient: the new-patient protocol (test "
-            "patients fixed in each database's adapter); all: every patient of the "
-            "dataset trains, its test part too (a model to publish; its test "
-            "figures are on seen patients). Leave-one-database-out runs from the "
-            "command line: python -m ecg_model lodo.",
+            help=h["split"] + ". Leave-one-database-out runs from the command "
+            "line: python -m ecg_model lodo.",
         )
         ds_label = c5.selectbox(
-            "Dataset", ["(built for the split)", *datasets], key="train_dataset"
+            "Dataset",
+            ["(built for the split)", *datasets],
+            key="train_dataset",
+            help=h["dataset"],
         )
-        balance = c6.selectbox("Class weights", BALANCE, index=1, key="train_balance")
+        balance = c6.selectbox(
+            "Class weights", BALANCE, key="train_balance", help=h["balance"]
+        )
         c7, c8, c9 = st.columns(3)
         cap = c7.number_input(
             "Cap on Normal training images (0: none)",
             0,
             200_000,
-            0,
-            1000,
+            step=1000,
             key="train_cap",
+            help=h["class_caps"],
         )
-        augment = c8.checkbox("Augmentation (shift)", True, key="train_augment")
-        seed = c9.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
+        augment = c8.checkbox(
+            "Augmentation (shift)", key="train_augment", help=h["augment"]
+        )
+        seed = c9.number_input("Seed", 0, 2**31 - 1, key="train_seed", help=h["seed"])
         edge_blank = st.slider(
-            "Share of pictures with an edge blanked (as beats at a strip's start "
-            "or end, and tight crops of one beat, are drawn)",
+            "Share of pictures with an edge blanked",
             0.0,
             0.5,
-            TrainConfig.edge_blank,
-            0.05,
+            step=0.05,
             key="train_edge_blank",
+            help=h["edge_blank"],
         )
         flip = st.slider(
-            "Share of pictures turned upside down (a lead of the other polarity)",
+            "Share of pictures turned upside down",
             0.0,
             0.5,
-            TrainConfig.flip,
-            0.05,
+            step=0.05,
             key="train_flip",
+            help=h["flip"],
         )
         lowres = st.slider(
-            "Share of pictures seen at 1/2 or 1/4 the columns (as thumbnails "
-            "read once redrawn)",
+            "Share of pictures seen at 1/2 or 1/4 the columns",
             0.0,
             0.5,
-            TrainConfig.lowres,
-            0.05,
+            step=0.05,
             key="train_lowres",
+            help=h["lowres"],
         )
         val_by = st.radio(
             "Validation (early stopping)",
             VAL_BY,
             horizontal=True,
             key="train_val_by",
-            help="beat: a share of the training beats, whose patients also train; "
-            "early stopping follows it. record: whole training patients held out, "
-            "a development set of patients the model has not seen: their loss is "
-            "drawn every epoch and their figures kept with the run; early "
-            "stopping follows the training loss.",
+            help=h["val_by"],
         )
         go = st.form_submit_button(
             "Launch training", type="primary", key="train_launch"

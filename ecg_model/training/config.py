@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -129,6 +130,10 @@ class TrainConfig:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` (checked as at creation: ValueError)."""
+        return dataclasses.replace(self, **changes)
+
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
@@ -136,3 +141,50 @@ class TrainConfig:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2)
+
+
+#: What each option means, by field name: the command line's ``train``,
+#: ``lodo`` and ``signal-check`` and the dashboard's Train page all take their
+#: help from here (and their defaults from :class:`TrainConfig`).
+FIELD_HELP: dict[str, str] = {
+    "model": "architecture: ecgnet (the default), ecgnet_p4 (its 4x4-patch form, "
+    "2.7x slower at 256 columns), ecgnet_v1 (the first default), seed (the "
+    "original report's CNN)",
+    "split": "random (70:30 by beat), patient (the new-patient protocol: test "
+    "patients fixed in each database's adapter), all (every patient trains, its "
+    "test part too: a model to publish, its test figures on seen patients), or "
+    "lodo-<db>",
+    "dataset": "dataset folder (default: artifacts/datasets/<split>, built if missing)",
+    "epochs": "passes over the training part; early stopping may end sooner",
+    "batch_size": "pictures a step",
+    "learning_rate": "Adam's initial learning rate (halved when the loss stalls)",
+    "class_caps": "most training pictures of a class, CLASS=N (repeatable); the "
+    "test part is never capped",
+    "balance": "class weights: none, sqrt (square root of inverse frequency) or "
+    "balanced (inverse frequency)",
+    "augment": "random shift and line thickening of training pictures",
+    "edge_blank": "share of augmented pictures with one edge blanked, as at a "
+    "strip's start or end and in tight crops of one beat",
+    "flip": "share of augmented pictures turned upside down, as a lead of the "
+    "other polarity draws them",
+    "lowres": "share of augmented pictures seen as a thumbnail of 1/2 or 1/4 the "
+    "columns reads once redrawn",
+    "val_fraction": "share of the training part held out for validation",
+    "val_by": "validation: beat (a share of training beats; early stopping "
+    "follows them) or record (whole training patients: a development set of new "
+    "patients, logged every epoch and scored in metrics.json; early stopping "
+    "follows the training loss)",
+    "patience": "epochs without improvement before early stopping",
+    "seed": "seeds the split, caps, weights and shuffling",
+    "strategy": "default (one device), mirrored (every GPU, or the logical CPUs) "
+    "or multiworker (a cluster from TF_CONFIG)",
+}
+
+#: The allowed values of the options that have a list of them.
+FIELD_CHOICES: dict[str, tuple[str, ...]] = {
+    "model": MODEL_NAMES,
+    "split": TRAIN_SPLITS,
+    "balance": BALANCE,
+    "val_by": VAL_BY,
+    "strategy": STRATEGIES,
+}
