@@ -50,9 +50,16 @@ def model_figures(head: dict) -> None:
             "then trained again on every patient; these are the figures of its "
             "recipe with the test patients held out.)"
         )
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         c1.metric("Accuracy on new patients", f"{100 * new['accuracy']:.1f}%")
-        c2.metric("Macro F1 on new patients", f"{100 * new['macro_f1']:.1f}%")
+        base = new.get("baseline") or {}
+        if "accuracy" in base:
+            # What always answering the commonest class scores on the same beats.
+            c2.metric(
+                f"Always {base.get('predicts', 'Normal')} (baseline)",
+                f"{100 * base['accuracy']:.1f}%",
+            )
+        c3.metric("Macro F1 on new patients", f"{100 * new['macro_f1']:.1f}%")
         words = {
             "good": "Good at (recall 90% or more)",
             "fair": "Fair at (60-90%)",

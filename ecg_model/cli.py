@@ -233,14 +233,11 @@ def cmd_signal_check(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_experiments(a: argparse.Namespace) -> int:
-    from .core.io import atomic_write_text
-    from .training.recipes import EXPERIMENTS_DOC, experiments_read, experiments_render
+def cmd_docs(a: argparse.Namespace) -> int:
+    from .docs import docs_write
 
-    text = experiments_render(experiments_read())
-    out = Path(a.out) if a.out else EXPERIMENTS_DOC
-    atomic_write_text(out, text)
-    print(f"written to {out}", file=sys.stderr)
+    for path in docs_write():
+        print(f"written: {path}", file=sys.stderr)
     return 0
 
 
@@ -692,11 +689,12 @@ def parser_build() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser(
-        "experiments",
-        help="render docs/EXPERIMENTS.md from the experiment records in experiments/",
+        "docs",
+        help="render the documents' figures from the files they cite: "
+        "docs/EXPERIMENTS.md from experiments/, the README's headline from the "
+        "default's metrics.json, the load table from results/load.json",
     )
-    s.add_argument("--out", help="Markdown path (default docs/EXPERIMENTS.md)")
-    s.set_defaults(fn=cmd_experiments)
+    s.set_defaults(fn=cmd_docs)
 
     s = sub.add_parser(
         "splits",

@@ -394,7 +394,11 @@ def test_class_charts_name_every_class_and_count_in_whole_numbers(full_artifacts
 def test_home_leads_with_the_new_patient_figures(empty_artifacts):
     at = app("dashboard.py")
     labels = [m.label for m in at.metric]
-    assert labels[:2] == ["Accuracy on new patients", "Macro F1 on new patients"]
+    assert labels[:3] == [
+        "Accuracy on new patients",
+        "Always Normal (baseline)",
+        "Macro F1 on new patients",
+    ]
     words = " ".join(texts(at.markdown))
     assert "Poor at" in words and "Left Bundle Branch Block" in words
     assert "pid" not in " ".join(texts(at.caption))

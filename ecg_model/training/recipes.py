@@ -8,7 +8,7 @@ A record with a ``train`` configuration is a recipe:
 ``python -m ecg_model train --recipe experiments/21-edge-blank.json [--seed N]``
 trains it again, and the Train page offers every recipe, the published one
 first. ``docs/EXPERIMENTS.md`` is rendered from the records
-(``python -m ecg_model experiments``), never written by hand.
+(``python -m ecg_model docs``), never written by hand.
 """
 
 from __future__ import annotations

@@ -1,0 +1,132 @@
+"""The figures the documents show, rendered from the files they cite.
+
+A generated block sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``
+in a Markdown file; :func:`docs_write` renders every block (and
+``docs/EXPERIMENTS.md`` whole) from its committed file, and
+``tests/test_docs.py`` fails when a committed document differs from what this
+module writes. ``python -m ecg_model docs`` writes them all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from .core.classes import CLASSES, SHORT_NAMES
+from .core.io import PROJECT_ROOT, atomic_write_text, json_read
+from .load import load_table
+from .training.recipes import EXPERIMENTS_DOC, experiments_read, experiments_render
+
+README = PROJECT_ROOT / "README.md"
+RELIABILITY = PROJECT_ROOT / "docs" / "RELIABILITY.md"
+DEFAULT_METRICS = PROJECT_ROOT / "artifacts" / "default" / "metrics.json"
+LOAD_RESULTS = PROJECT_ROOT / "results" / "load.json"
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def headline_block(metrics: dict) -> str:
+    """The README's first-screen figures: the published recipe on new patients,
+    per class, beside the always-Normal baseline (from ``metrics.json``)."""
+    p = metrics["protocols"]["patient"]
+    b = p["baseline"]
+    n_pat, n = len(p["test_records"]), p["n"]
+    ci = p["ci"]
+    lines = [
+        f"On **new patients** ({n_pat} test patients, {n:,} beats and VF "
+        "windows, each picture alone; 95% intervals over patients), the "
+        "published recipe scores:",
+        "",
+        "| | accuracy | macro recall | macro F1 |",
+        "|---|---|---|---|",
+        f"| this model | {_pct(p['accuracy'])} [{_pct(ci['accuracy'][0])}, "
+        f"{_pct(ci['accuracy'][1])}] | {_pct(p['macro_recall'])} | "
+        f"{_pct(p['macro_f1'])} |",
+        f"| always {b['predicts']} (baseline) | {_pct(b['accuracy'])} | "
+        f"{_pct(b['macro_recall'])} | {_pct(b['macro_f1'])} |",
+        "",
+        "| class | recall (found) | precision (calls right) | test beats |",
+        "|---|---|---|---|",
+    ]
+    for c in CLASSES:
+        d = p["per_class"][c]
+        lines.append(
+            f"| {c} ({SHORT_NAMES[c]}) | {_pct(d['recall'])} | "
+            f"{_pct(d['precision'])} | {int(d['support']):,} |"
+        )
+    rr = p.get("rr_context")
+    if rr:
+        pac = rr["per_class"]["Premature Atrial Contraction"]
+        lines += [
+            "",
+            "With the rhythm step (records, signals and strips, where a beat's "
+            f"neighbours are known): macro recall {_pct(rr['macro_recall'])}, "
+            f"PAC recall {_pct(pac['recall'])} at precision "
+            f"{_pct(pac['precision'])}.",
+        ]
+    same = metrics["protocols"].get("random")
+    if same:
+        lines += [
+            "",
+            "On a random 70:30 split by beat (patients seen in training, the "
+            f"original report's protocol): accuracy {_pct(same['accuracy'])}, "
+            f"macro F1 {_pct(same['macro_f1'])}. That compares with published "
+            "figures; it is not what to expect on a new patient.",
+        ]
+    return "\n".join(lines)
+
+
+def load_block(record: dict) -> str:
+    """The load table of ``results/load.json``, with how it was measured."""
+    return (
+        f"`{record['command']}`, measured {record['measured']}; "
+        f"{record['commit']}:\n\n" + load_table(record["rows"])
+    )
+
+
+def block_replace(text: str, name: str, body: str) -> str:
+    """``text`` with its block ``name`` holding ``body``.
+
+    Raises
+    ------
+    ValueError
+        The text has no such block.
+    """
+    pat = re.compile(rf"(<!-- {name}:start -->\n)(.*?)(<!-- {name}:end -->)", re.S)
+    if not pat.search(text):
+        raise ValueError(f"no block {name!r}")
+    return pat.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(3), text)
+
+
+#: (document, block name, how its body is made).
+BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
+    (README, "headline", lambda: headline_block(json_read(DEFAULT_METRICS))),
+    (RELIABILITY, "load", lambda: load_block(json_read(LOAD_RESULTS))),
+]
+
+
+def docs_render() -> dict[Path, str]:
+    """Every generated document as it should read: path -> text."""
+    out: dict[Path, str] = {EXPERIMENTS_DOC: experiments_render(experiments_read())}
+    for path, name, make in BLOCKS:
+        text = out.get(path) or path.read_text(encoding="utf-8")
+        out[path] = block_replace(text, name, make())
+    return out
+
+
+def docs_write() -> list[Path]:
+    """Write every generated document that changed; returns those written."""
+    done = []
+    for path, text in docs_render().items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            atomic_write_text(path, text)
+            done.append(path)
+    return done
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps([str(p) for p in docs_write()]))
