@@ -104,9 +104,9 @@ def bench_train(
         y,
         np.ones(len(y), np.float32),
         batch,
-        True,
-        True,
-        0,
+        shuffle=True,
+        augment=True,
+        seed=0,
         edge_blank=edge_blank,
         lowres=lowres,
     )

@@ -267,7 +267,7 @@ def cmd_splits(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from .training.config import TrainConfig
-    from .training.runfolder import run_create, status_read
+    from .training.runfolder import run_create
     from .training.train import train_run
 
     if a.data_dir:
@@ -316,7 +316,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         f"{': ' + st['error'] if st.get('error') else ''}",
         file=sys.stderr,
     )
-    return 2 if st["state"] == "failed" else 1 if status_read(run_dir) else 1
+    return 2 if st["state"] == "failed" else 1  # cancelled: 1
 
 
 def cmd_calibrate(a: argparse.Namespace) -> int:
@@ -424,8 +424,6 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             f"style test ({a.style_test}): accuracy {st['accuracy']:.4f} "
             f"macro recall {st['macro_recall']:.4f}"
         )
-    if a.write:
-        atomic_write_json(run / "evaluation.json", m)
     return 0
 
 
@@ -436,9 +434,17 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
     pred = Predictor(a.model)
     rows, failed = [], 0
+    from .data.pictures import image_read
+
     for f in a.images:
         try:
-            rows.append(pred.predict_file(f, duration_s=a.duration))
+            pic = image_read(f)
+            # The same decision as the Predict page's: here a strip is told to
+            # go to analyze-strip, and read as one beat all the same.
+            _, warning = pred.picture_read_as(pic, str(f), "beat")
+            if warning:
+                print(f"warning: {warning} (analyze-strip)", file=sys.stderr)
+            rows.append(pred.predict_picture(pic, str(f), a.duration))
         except EcgError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
@@ -790,9 +796,6 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("run")
     s.add_argument("--dataset")
     s.add_argument("--style-test", help="folder made by 'style-test' to score too")
-    s.add_argument(
-        "--write", action="store_true", help="save evaluation.json in the run"
-    )
     s.add_argument(
         "--refresh",
         action="store_true",

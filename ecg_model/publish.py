@@ -21,7 +21,7 @@ from .core.io import atomic_write_json, atomic_write_text, default_model_dir, js
 from .data.databases import DATABASES
 from .data.dataset import dataset_options
 from .inference.rhythm import rhythm_describe
-from .training.evaluate import HEADLINE
+from .training.evaluate import HEADLINE, lodo_table
 
 RUN_KEEP = (
     "model.keras",
@@ -404,21 +404,6 @@ def per_class_table(m: dict) -> str:
     return "\n".join(rows)
 
 
-def lodo_table(lodo: dict) -> str:
-    """Markdown: leave-one-database-out recall per held-out database and class."""
-    head = "| held out | test beats | accuracy % | macro recall % | " + " | ".join(
-        f"{SHORT_NAMES[c]} recall %" for c in CLASSES
-    )
-    rows = [head + " |", "|" + "---|" * (4 + len(CLASSES))]
-    for db, d in lodo.items():
-        cells = [db, f"{d['n_test']:,}", _pct(d["accuracy"]), _pct(d["macro_recall"])]
-        for c in CLASSES:
-            pc = d["per_class"].get(c)
-            cells.append(f"{_pct(pc['recall'])} (n={pc['support']:,})" if pc else "-")
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
-
-
 def by_database_table(m: dict) -> str:
     """Markdown: the patient protocol's test figures for each database."""
     rows = [
@@ -514,7 +499,9 @@ def model_card(metrics: dict, dest: Path) -> str:
             "For each database, a model of the same recipe (fewer epochs) trained "
             "on all the others and tested on every patient of it "
             "(`python -m ecg_model lodo`). A new database differs in lead, rate, "
-            "hardware and labellers.\n\n" + lodo_table(metrics["lodo"]) + "\n"
+            "hardware and labellers.\n\n"
+            + lodo_table({"databases": metrics["lodo"]})
+            + "\n"
         )
     if on_all:
         which = (

@@ -24,7 +24,7 @@ from ecg_model.inference.predict import (
     wfdb_upload_read,
 )
 from ecg_model.inference.rhythm import rhythm_describe
-from ecg_model.inference.strip import picture_kind, strip_analyze
+from ecg_model.inference.strip import strip_analyze
 
 DETAIL_MAX = 12  # pictures shown one by one; beyond that, the table and chart only
 
@@ -238,16 +238,17 @@ def pictures_section(predictor) -> None:
     for k, (name, data) in enumerate(items):
         try:
             pic = image_read(data, name)
-            looks = picture_kind(pic)
-            if kind == "A rhythm strip" or (kind == "Detect" and looks == "strip"):
+            how = {"A rhythm strip": "strip", "A single beat": "beat"}.get(
+                kind, "detect"
+            )
+            read_as, warning = predictor.picture_read_as(pic, name, how)
+            if read_as == "strip":
                 strip_card(pic, predictor, name, k)
                 continue
-            if looks == "strip":  # forced to one beat
+            if warning:  # forced to one beat
                 st.warning(
-                    f"{webapp.plain(name)} looks like a rhythm strip with several "
-                    "beats; read as a single beat, the picture is squeezed into "
-                    "one beat's window and its answer means little. Choose "
-                    "*Detect* or *A rhythm strip* to classify each beat.",
+                    webapp.plain(warning)
+                    + ". Choose *Detect* or *A rhythm strip* to classify each beat.",
                     icon=":material/warning:",
                 )
             preds.append(predictor.predict_picture(pic, name, span_s))

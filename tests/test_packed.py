@@ -40,11 +40,17 @@ def test_training_pipeline_unpacks_bits_to_the_same_batches():
     x = _drawings(64, 256)
     y = np.arange(64) % 6
     p = Packed(np.packbits(x == 0, axis=-1), 256)
-    a = next(iter(tf_dataset(x, y, None, 64, False, False, 0)))
-    b = next(iter(tf_dataset(p, y, None, 64, False, False, 0)))
+    a = next(iter(tf_dataset(x, y, None, 64, shuffle=False, augment=False, seed=0)))
+    b = next(iter(tf_dataset(p, y, None, 64, shuffle=False, augment=False, seed=0)))
     assert b[0].shape == (64, 64, 256, 1)
     assert np.array_equal(a[0].numpy(), b[0].numpy())
     assert np.array_equal(a[1].numpy(), b[1].numpy())
     # Augmented batches from bits are drawings too: ink 0 or paper 255 only.
-    c = next(iter(tf_dataset(p, y, None, 64, True, True, 0, edge_blank=0.5)))
+    c = next(
+        iter(
+            tf_dataset(
+                p, y, None, 64, shuffle=True, augment=True, seed=0, edge_blank=0.5
+            )
+        )
+    )
     assert set(np.unique(c[0].numpy())) <= {0.0, 255.0}

@@ -9,7 +9,6 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ecg_model.data.render import (
     RenderSpec,
-    beat_render,
     image_normalize,
     outside_blank,
     windows_render,
@@ -66,8 +65,10 @@ def test_beat_sits_at_window_before_and_neighbours_show():
         assert np.min(np.abs(peaks_px - (centre + off * px_per_s))) <= 2
 
 
-def test_flat_signal_and_edge_padding():
-    img = beat_render(np.zeros(100), 50, SPEC)
+def test_flat_signal_is_one_line_through_the_middle():
+    img = windows_render(np.zeros(2 * SPEC.before + 10), np.array([SPEC.before]), SPEC)[
+        0
+    ]
     assert img.shape == (SPEC.image_height, SPEC.image_width)
     assert (img == 0).sum() == SPEC.image_width  # one line through the middle
 

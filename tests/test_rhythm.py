@@ -21,7 +21,7 @@ from ecg_model.inference.rhythm import (
     rhythm_adjust,
     rhythm_read,
     rr_features,
-    rr_ratio,
+    rr_gate,
     stage_apply,
 )
 from ecg_model.training.rhythm_fit import rhythm_fit_run, threshold_fit
@@ -36,6 +36,11 @@ def beats_with_one_early(n: int = 30, rr: float = 0.8, early: int = 15) -> np.nd
     t = np.arange(n) * rr
     t[early] -= 0.3 * rr  # the next beat stays on the sinus schedule
     return t
+
+
+def rr_ratio(beat_s, irregular_max=None):
+    """Each beat's RR over the local mean, gated, as the rhythm step reads it."""
+    return rr_gate(rr_features(beat_s), irregular_max)
 
 
 def test_rr_ratio_marks_the_early_beat():

@@ -30,7 +30,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.errors import EcgError
-from ..core.io import PROJECT_ROOT, artifacts_dir, atomic_write_json, json_read
+from ..core.io import (
+    PROJECT_ROOT,
+    artifacts_dir,
+    atomic_write_json,
+    json_read,
+    status_merge,
+    utc_now,
+)
 from ..data.dataset import datasets_stale_clean
 from ..training.config import TrainConfig
 from ..training.runfolder import (
@@ -79,8 +86,7 @@ def run_control_check(run: str | os.PathLike, who: str = "", admin: str = "") ->
         )
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+_now = utc_now
 
 
 def _status_or_damaged(run_dir: Path) -> dict:
@@ -130,14 +136,9 @@ BUILD_STATUS = ".build.json"
 
 
 def build_status_write(path: Path, **fields) -> dict:
-    """Merge ``fields`` into a build job's status file (atomic)."""
-    try:
-        st = json_read(path) if path.exists() else {}
-    except EcgError:
-        st = {}
-    st = {**(st if isinstance(st, dict) else {}), **fields, "updated": _now()}
-    atomic_write_json(path, st)
-    return st
+    """Merge ``fields`` into a build job's status file (atomic; a damaged one
+    is replaced: the build's status is the job's own, re-made at each step)."""
+    return status_merge(path, fields)
 
 
 def build_summary(st: dict, now: datetime | None = None) -> dict:

@@ -118,6 +118,34 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def utc_now() -> str:
+    """Now, as the ISO time stamp status files keep (UTC, seconds)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def status_merge(
+    path: str | os.PathLike, fields: dict[str, Any], current: dict | None = None
+) -> dict:
+    """Merge ``fields`` (and an ``updated`` time stamp) into the status object
+    ``current`` (default: the file's, or nothing where it is missing or not
+    an object) and write it to ``path`` atomically; returns what was written.
+
+    The one writer of the project's status files: a run's ``status.json`` and
+    a dataset build's ``.build.json``.
+    """
+    if current is None:
+        try:
+            current = json_read(path) if Path(path).exists() else {}
+        except EcgError:
+            current = {}
+    st = {**(current if isinstance(current, dict) else {}), **fields}
+    st["updated"] = utc_now()
+    atomic_write_json(path, st)
+    return st
+
+
 def atomic_write_csv(
     path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:

@@ -222,17 +222,6 @@ def outside_blank(
     return out
 
 
-def beat_render(sig: np.ndarray, centre: int, spec: RenderSpec) -> np.ndarray:
-    """Render one window; the signal is zero-padded where the window leaves it.
-
-    Returns uint8, shape ``(image_height, image_width)``.
-    """
-    pad = np.pad(
-        np.asarray(sig, dtype=np.float64), (spec.before, spec.after), mode="edge"
-    )
-    return windows_render(pad, np.array([centre + spec.before]), spec)[0]
-
-
 # ---------------------------------------------------------------------------
 # Any picture -> the project's own drawing
 

@@ -36,6 +36,7 @@ from ..data.signals import (
 )
 from .rhythm import rhythm_read, rhythm_step
 from .span import Span, picture_window
+from .strip import picture_kind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,6 +129,10 @@ def calibration_read(run_dir: Path) -> tuple[float, float]:
     if not isinstance(cal, dict) or not num or not (0.05 <= t <= 100 and 0 <= u <= 1):
         raise EcgError(f"{p}: damaged (temperature 0.05-100, uncertain_below 0-1)")
     return float(t), float(u)
+
+
+#: How a picture may be read (:meth:`Predictor.picture_read_as`).
+PICTURE_READS = ("detect", "beat", "strip")
 
 
 class Predictor:
@@ -235,6 +240,32 @@ class Predictor:
             img,
             span,
         )
+
+    def picture_read_as(
+        self, picture: np.ndarray, name: str = "", how: str = "detect"
+    ) -> tuple[str, str]:
+        """How to read a picture, the one decision for the CLI and the pages:
+        ``("strip", "")`` or ``("beat", warning)``.
+
+        ``how``: ``"detect"`` (a strip when it looks like one:
+        :func:`~ecg_model.inference.strip.picture_kind`), ``"beat"`` or
+        ``"strip"`` (forced). A picture forced to one beat that looks like a
+        strip gets a warning: squeezed into one beat's window, its answer
+        means little.
+        """
+        if how not in PICTURE_READS:
+            raise EcgError(f"how must be one of {', '.join(PICTURE_READS)}")
+        looks = picture_kind(picture)
+        if how == "strip" or (how == "detect" and looks == "strip"):
+            return "strip", ""
+        warning = ""
+        if looks == "strip":
+            warning = (
+                f"{name or 'picture'} looks like a rhythm strip with several "
+                "beats; read as a single beat, it is squeezed into one beat's "
+                "window and its answer means little: read it as a strip"
+            )
+        return "beat", warning
 
     def predict_file(
         self,

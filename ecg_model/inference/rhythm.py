@@ -77,23 +77,13 @@ def rr_features(beat_s: np.ndarray, local_beats: int = LOCAL_BEATS) -> np.ndarra
     return out
 
 
-def rr_ratio(
-    beat_s: np.ndarray,
-    irregular_max: float | None = None,
-    local_beats: int = LOCAL_BEATS,
-) -> np.ndarray:
-    """Each beat's preceding RR interval over the local mean RR, shape ``(n,)``.
-
-    With ``irregular_max``, beats whose neighbourhood is more irregular than that
-    (see :func:`rr_features`) get NaN, so :func:`rhythm_adjust` leaves them be: in
-    atrial fibrillation there are no P waves and every interval differs, so an
-    early beat there is not a premature *atrial* contraction.
-    """
-    return rr_gate(rr_features(beat_s, local_beats), irregular_max)
-
-
 def rr_gate(rr: np.ndarray, irregular_max: float | None) -> np.ndarray:
-    """Ratios of :func:`rr_features` rows, NaN where more irregular than the limit."""
+    """Ratios of :func:`rr_features` rows, NaN where more irregular than the limit.
+
+    In atrial fibrillation there are no P waves and every interval differs, so
+    an early beat there is not a premature *atrial* contraction: gated out, so
+    :func:`rhythm_adjust` leaves it be.
+    """
     if irregular_max is None:
         return rr[:, 0]
     return np.where(np.nan_to_num(rr[:, 1], nan=0.0) < irregular_max, rr[:, 0], np.nan)

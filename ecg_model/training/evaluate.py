@@ -13,7 +13,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from ..core.classes import CLASSES, N_CLASSES
+from ..core.classes import CLASSES, N_CLASSES, SHORT_NAMES
 from ..core.io import atomic_write_json, json_read
 from ..data.dataset import patient_ids
 
@@ -318,3 +318,20 @@ def per_class_frame(m: dict) -> pd.DataFrame:
             for c, d in m["per_class"].items()
         ]
     )
+
+
+def lodo_table(summary: dict) -> str:
+    """A Markdown table of a LODO summary (``lodo.json``): one row per held-out
+    database, its accuracy, macro recall and recall per class (the command's
+    output and the model card's section both)."""
+    head = ["held out", "test beats", "accuracy", "macro recall"]
+    head += [f"{SHORT_NAMES[c]} recall" for c in CLASSES]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for db, d in summary["databases"].items():
+        cells = [db, f"{d['n_test']:,}", f"{d['accuracy']:.1%}"]
+        cells.append(f"{d['macro_recall']:.1%}")
+        for c in CLASSES:
+            pc = d["per_class"].get(c)
+            cells.append(f"{pc['recall']:.1%} (n={pc['support']:,})" if pc else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

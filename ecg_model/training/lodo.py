@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import atomic_write_json, json_read
 from ..data.dataset import lead_first, manifest_read
 from .config import TrainConfig
+from .evaluate import lodo_table  # noqa: F401  (the command prints it)
 from .runfolder import run_create
 from .train import train_run
 
@@ -121,20 +121,3 @@ def lodo_run(
         # Written after each database: an interrupted series keeps what it did.
         atomic_write_json(out / LODO_FILE, summary)
     return summary
-
-
-def lodo_table(summary: dict) -> str:
-    """A Markdown table: one row per held-out database, recall per class."""
-    short = {c: "".join(w[0] for w in c.split()) for c in CLASSES}
-    short["Normal"], short["Ventricular Fibrillation"] = "N", "VF"
-    head = ["held out", "test beats", "accuracy", "macro recall"]
-    head += [f"{short[c]} recall" for c in CLASSES]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for db, d in summary["databases"].items():
-        cells = [db, f"{d['n_test']:,}", f"{d['accuracy']:.1%}"]
-        cells.append(f"{d['macro_recall']:.1%}")
-        for c in CLASSES:
-            pc = d["per_class"].get(c)
-            cells.append(f"{pc['recall']:.1%} (n={pc['support']:,})" if pc else "-")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import EcgError
-from ..core.io import artifacts_dir, atomic_write_json, json_read
+from ..core.io import artifacts_dir, atomic_write_json, json_read, status_merge, utc_now
 from ..data.dataset import dataset_spec
 from ..data.render import RenderSpec
 from .config import TrainConfig
@@ -29,8 +29,7 @@ ACTIVE_STATES = ("queued", "running")
 STOP_FILE = "STOP"
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+_now = utc_now
 
 
 def status_read(run_dir: str | os.PathLike) -> dict:
@@ -54,13 +53,12 @@ def status_read(run_dir: str | os.PathLike) -> dict:
 
 
 def status_write(run_dir: str | os.PathLike, **fields: Any) -> dict:
-    """Merge ``fields`` into ``status.json`` and write it atomically."""
+    """Merge ``fields`` into ``status.json`` and write it atomically (a damaged
+    one raises, from :func:`status_read`, rather than being overwritten)."""
     st = status_read(run_dir)
     if st.get("state") == "unknown":
         st = {}
-    st.update(fields, updated=_now())
-    atomic_write_json(Path(run_dir) / "status.json", st)
-    return st
+    return status_merge(Path(run_dir) / "status.json", fields, st)
 
 
 def runs_dir(path: str | os.PathLike | None = None) -> Path:

@@ -188,6 +188,7 @@ def tf_dataset(
     y: np.ndarray,
     w: np.ndarray | None,
     batch: int,
+    *,
     shuffle: bool,
     augment: bool,
     seed: int,
@@ -573,18 +574,24 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
         y[tr],
         cw[y[tr]].astype(np.float32),
         config.batch_size,
-        True,
-        config.augment,
-        config.seed,
-        config.edge_blank,
-        config.flip,
-        config.lowres,
+        shuffle=True,
+        augment=config.augment,
+        seed=config.seed,
+        edge_blank=config.edge_blank,
+        flip=config.flip,
+        lowres=config.lowres,
     )
     # Held-out patients are weighted by class as training is, so that their
     # logged loss weighs every class of a new patient, not mostly its Normal beats.
     val_w = cw[y[va]].astype(np.float32) if config.val_by == "record" else None
     val_ds = tf_dataset(
-        x[va], y[va], val_w, config.batch_size, False, False, config.seed
+        x[va],
+        y[va],
+        val_w,
+        config.batch_size,
+        shuffle=False,
+        augment=False,
+        seed=config.seed,
     )
     n_batches = int(train_ds.cardinality())
     callbacks, status = _keras_callbacks(run_dir, config, n_batches)
