@@ -21,6 +21,7 @@ from .core.io import (
     artifacts_dir,
     atomic_write_bytes,
     atomic_write_json,
+    atomic_write_text,
     data_dir,
     default_model_dir,
     json_read,
@@ -323,7 +324,6 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     from .training.calibrate import (
         calibrate_from_run,
         calibrate_run,
-        calibration_markdown,
     )
 
     model = Path(a.model) if a.model else default_model_dir()
@@ -332,12 +332,10 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     else:
         res = calibrate_run(model, a.data_dir, tuple(a.databases))
     card = model / "MODEL_CARD.md"
-    if card.exists():  # the card's calibration section, replaced or added
-        text = card.read_text(encoding="utf-8")
-        head, sep, rest = text.partition("## Calibration\n")
-        tail = rest[rest.find("\n## ") + 1 :] if sep and "\n## " in rest else ""
-        body = head.rstrip() + "\n\n" + calibration_markdown(res)
-        atomic_write_bytes(card, (body + ("\n" + tail if tail else "")).encode())
+    if card.exists():  # the card rendered again, its calibration section with it
+        from .publish import model_card
+
+        atomic_write_text(card, model_card(json_read(model / "metrics.json"), model))
     print(
         f"temperature {res['temperature']:.3f}; ECE {100 * res['ece_before']:.1f}% "
         f"-> {100 * res['ece_after']:.1f}% on {res['evaluated_on']}; uncertain "

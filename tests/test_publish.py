@@ -167,3 +167,15 @@ def test_publish_shows_how_far_reruns_of_the_patient_recipe_swing(tiny_run, tmp_
     assert f"{pct(0.0)}-{pct(normal)} /" in card
     # Published again with the same patient run, the reruns stay.
     assert default_publish(tiny_run, tiny_run, dest=dest)["reruns"] == m["reruns"]
+
+
+def test_the_committed_model_card_is_what_its_template_renders():
+    from ecg_model.publish import model_card
+
+    d = ROOT / "artifacts" / "default"
+    new = model_card(json.loads((d / "metrics.json").read_text()), d).splitlines()
+    old = (d / "MODEL_CARD.md").read_text().splitlines()
+    # All but the line that dates the rendering.
+    assert [x for i, x in enumerate(old) if i != 2] == [
+        x for i, x in enumerate(new) if i != 2
+    ]
