@@ -51,6 +51,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _health_wait(url: str, proc: subprocess.Popen, timeout_s: float) -> bool:
+    """Wait until ``url``'s Streamlit health check answers; False when ``proc``
+    exits or ``timeout_s`` passes first."""
+    t0 = time.time()
+    while True:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return True
+        except OSError:
+            if proc.poll() is not None or time.time() - t0 > timeout_s:
+                return False
+            time.sleep(0.3)
+
+
 @contextlib.contextmanager
 def dashboard_serve(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[tuple]:
     """Run ``streamlit run dashboard.py`` on 127.0.0.1; yields (url, process).
@@ -75,19 +89,12 @@ def dashboard_serve(env: dict[str, str], timeout_s: float = 60.0) -> Iterator[tu
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        t0 = time.time()
-        while True:
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() - t0 > timeout_s:
-                    proc.kill()
-                    proc.wait()
-                    log.seek(0)
-                    out = log.read().decode(errors="replace")[-2000:]
-                    raise RuntimeError(f"dashboard did not start: {out}") from None
-                time.sleep(0.5)
+        if not _health_wait(url, proc, timeout_s):
+            proc.kill()
+            proc.wait()
+            log.seek(0)
+            out = log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"dashboard did not start: {out}")
         yield url, proc
     finally:
         proc.terminate()
@@ -136,20 +143,10 @@ def proxy_serve(backends: list[str], prefix: str | os.PathLike) -> Iterator[str]
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        t0 = time.time()
-        while True:
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() - t0 > 30:
-                    err = (
-                        (prefix / "error.log").read_text()[-1000:]
-                        if (prefix / "error.log").exists()
-                        else ""
-                    )
-                    raise RuntimeError(f"nginx did not start: {err}") from None
-                time.sleep(0.3)
+        if not _health_wait(url, proc, 30.0):
+            log = prefix / "error.log"
+            err = log.read_text()[-1000:] if log.exists() else ""
+            raise RuntimeError(f"nginx did not start: {err}")
         yield url
     finally:
         proc.terminate()

@@ -484,6 +484,16 @@ def test_a_csv_with_a_time_column_or_several_columns():
         csv_signal_read(three.encode(), "three.csv")
 
 
+def _predict_record(record) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ecg_model", "predict-record", str(record)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 @needs_data
 def test_a_header_that_names_the_wrong_format_is_refused(tmp_path):
     import wfdb
@@ -511,25 +521,13 @@ def test_a_header_that_names_the_wrong_format_is_refused(tmp_path):
         record_raw_read(tmp_path / "100")
     with pytest.raises(EcgError, match="checksum"):
         record_read(tmp_path / "100", annotated=False)
-    out = subprocess.run(
-        [sys.executable, "-m", "ecg_model", "predict-record", str(tmp_path / "100")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = _predict_record(tmp_path / "100")
     assert out.returncode != 0 and "checksum" in out.stderr
     assert "Traceback" not in out.stderr
     # A rate of -360 Hz is refused by the same guard, in the CLI too.
     first, rest = head.split("\n", 1)
     (tmp_path / "100.hea").write_text(first.replace(" 360", " -360") + "\n" + rest)
-    out = subprocess.run(
-        [sys.executable, "-m", "ecg_model", "predict-record", str(tmp_path / "100")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = _predict_record(tmp_path / "100")
     assert out.returncode != 0 and "sampling rate" in out.stderr
 
 

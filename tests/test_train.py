@@ -122,19 +122,18 @@ def test_class_weights():
     assert np.all(class_weights(y, "none") == 1)
 
 
+def _augmented(x: np.ndarray, **kw):
+    """Every picture of ``x`` once, augmented, in one batch (label 0)."""
+    n = len(x)
+    return tf_dataset(
+        x, np.zeros(n, int), None, n, shuffle=False, augment=True, seed=0, **kw
+    )
+
+
 def test_edge_blank_augmentation_blanks_edges_never_the_beat():
     # All-ink pictures: any blank column was blanked by the augmentation.
     x = np.zeros((512, 64, 128), np.uint8)
-    ds = tf_dataset(
-        x,
-        np.zeros(512, int),
-        None,
-        512,
-        shuffle=False,
-        augment=True,
-        seed=0,
-        edge_blank=0.3,
-    )
+    ds = _augmented(x, edge_blank=0.3)
     img = next(iter(ds))[0].numpy()[..., 0]  # (b, h, w)
     blank = (img == 255).all(axis=1)  # (b, w)
     # The +-4 px shift leaves at most 4 blank columns; more is a blanked edge.
@@ -148,22 +147,11 @@ def test_edge_blank_augmentation_blanks_edges_never_the_beat():
     assert not blank[:, 60:68].any()  # the beat's columns keep their ink
     # Wider pictures shift and keep in proportion: 8 px and 12 px at 256.
     x2 = np.zeros((256, 64, 256), np.uint8)
-    ds = tf_dataset(
-        x2,
-        np.zeros(256, int),
-        None,
-        256,
-        shuffle=False,
-        augment=True,
-        seed=0,
-        edge_blank=1,
-    )
+    ds = _augmented(x2, edge_blank=1)
     img = next(iter(ds))[0].numpy()[..., 0]
     assert not (img[:, :, 128 - 12 + 8 : 128 + 12 - 8] == 255).all(axis=1).any()
     # Off by default: only the shift's few columns.
-    ds = tf_dataset(
-        x, np.zeros(512, int), None, 512, shuffle=False, augment=True, seed=0
-    )
+    ds = _augmented(x)
     img = next(iter(ds))[0].numpy()[..., 0]
     assert ((img == 255).all(axis=1).sum(axis=1) <= 4).all()
 
@@ -171,9 +159,7 @@ def test_edge_blank_augmentation_blanks_edges_never_the_beat():
 def test_flip_augmentation_turns_a_share_of_pictures_upside_down():
     x = np.full((512, 64, 128), 255, np.uint8)
     x[:, 5, :] = 0  # a flat trace near the top
-    ds = tf_dataset(
-        x, np.zeros(512, int), None, 512, shuffle=False, augment=True, seed=0, flip=0.3
-    )
+    ds = _augmented(x, flip=0.3)
     img = next(iter(ds))[0].numpy()[..., 0]  # (b, h, w)
     top, bottom = (img[:, 5] == 0).any(axis=1), (img[:, 58] == 0).any(axis=1)
     assert (top ^ bottom).all()  # each picture is one or the other, whole
@@ -303,16 +289,7 @@ def test_lowres_augmentation_is_the_predictors_thumbnail_redraw():
     assert np.array_equal(lowres_tf(tf.constant(flat), 4).numpy(), flat)
     # In the pipeline, about the asked share of a batch changes.
     x = np.repeat(imgs, 30, axis=0)  # (270, h, w)
-    ds = tf_dataset(
-        x,
-        np.zeros(len(x), int),
-        None,
-        len(x),
-        shuffle=False,
-        augment=True,
-        seed=0,
-        lowres=0.5,
-    )
+    ds = _augmented(x, lowres=0.5)
     out = next(iter(ds))[0].numpy()[..., 0]  # (270, h, w)
     assert set(np.unique(out)) <= {0.0, 255.0}
     moved = np.mean([(o == 0).sum() > 1.05 * (i == 0).sum() for o, i in zip(out, x)])

@@ -423,31 +423,30 @@ def image_trace(
     # Line thickness: the vertical extent of the flattest columns.
     ext = (bot - top + 1)[has]
     line = float(np.percentile(ext, 3)) if ext.size else 1.0
-    if line > TRACE_MAX_LINE_PX:
-        q = TraceQuality(
-            float(mask.mean()),
-            float(has.mean()),
-            line,
-            inverted,
-            False,
-            f"no ECG trace found: the darkest shape is {line:.0f} px thick, not a line",
-            found=False,
-        )
-        return np.zeros(0), np.zeros(0), q
     # A line, not a filled shape: eroded by half its thickness and a pixel, a
     # pen's stroke vanishes but for its turns; a blob (the coffee in a photo of
     # a cup) keeps most of itself.
-    r = int(np.ceil(line / 2)) + 1
-    core = ndimage.binary_erosion(mask, structure=np.ones((3, 3)), iterations=r)
-    if core.sum() > FILLED_MAX * mask.sum():
+    refused = ""
+    if line > TRACE_MAX_LINE_PX:
+        refused = (
+            f"no ECG trace found: the darkest shape is {line:.0f} px thick, not a line"
+        )
+    else:
+        r = int(np.ceil(line / 2)) + 1
+        core = ndimage.binary_erosion(mask, structure=np.ones((3, 3)), iterations=r)
+        if core.sum() > FILLED_MAX * mask.sum():
+            refused = (
+                "not an ECG: the darkest shape is a filled area, not a line "
+                "(a photo or a drawing?)"
+            )
+    if refused:
         q = TraceQuality(
             float(mask.mean()),
             float(has.mean()),
             line,
             inverted,
             False,
-            "not an ECG: the darkest shape is a filled area, not a line "
-            "(a photo or a drawing?)",
+            refused,
             found=False,
         )
         return np.zeros(0), np.zeros(0), q

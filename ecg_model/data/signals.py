@@ -291,16 +291,7 @@ def record_read(
     """
     path = Path(path)
     name = path.name
-    hea = path.with_name(name + ".hea")
-    try:
-        with open(hea, "rb") as f:
-            head = f.read(MAX_HEADER_BYTES + 1)
-    except FileNotFoundError:
-        raise EcgError(f"{path}: record not found ({hea})") from None
-    except OSError as e:
-        raise EcgError(f"{hea}: cannot read ({e.strerror or e})") from None
-    header_check(head.decode("latin-1"), str(hea))
-    rec = record_raw_read(path, checked=True)
+    rec = record_raw_read(path)  # the header guard, then the checksums
     try:
         ann = wfdb.rdann(str(path), "atr") if annotated else None
     except FileNotFoundError:
