@@ -23,6 +23,8 @@ README = PROJECT_ROOT / "README.md"
 RELIABILITY = PROJECT_ROOT / "docs" / "RELIABILITY.md"
 DEFAULT_METRICS = PROJECT_ROOT / "artifacts" / "default" / "metrics.json"
 LOAD_RESULTS = PROJECT_ROOT / "results" / "load.json"
+PICTURES = PROJECT_ROOT / "docs" / "PICTURES.md"
+STRIP_RESULTS = PROJECT_ROOT / "artifacts" / "default" / "patient" / "strip_eval.json"
 
 
 def _pct(v: float) -> str:
@@ -88,6 +90,40 @@ def load_block(record: dict) -> str:
     )
 
 
+def strip_block(d: dict) -> str:
+    """The strip table of ``strip_eval.json`` (the patient model's strips)."""
+    lines = [
+        f"{d['n_strips']} strips of {d['seconds']:g} s of the held-out mitdb "
+        f"records, {len(d['records'])} records; per style (SNR after "
+        "the best shift, as in the PhysioNet/CinC Challenge 2024):",
+        "",
+        "| style | SNR dB (median) | beat Se % | beat PPV % | class accuracy % "
+        "| class macro F1 % | unreadable strips |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, v in d["styles"].items():
+        lines.append(
+            f"| {name} | {v['snr_db_median']:.1f} | {100 * v['sensitivity']:.2f} | "
+            f"{100 * v['ppv']:.2f} | {100 * v['class_accuracy']:.2f} | "
+            f"{100 * v['class_macro_f1']:.2f} | {v['unreadable_strips']} |"
+        )
+    for key, what in (
+        ("beat_image", "beat-image path, same beats, picture only"),
+        (
+            "beat_image_rhythm_strip",
+            "beat-image path, + rhythm step on the strip's beats",
+        ),
+        ("beat_image_rhythm", "beat-image path, + rhythm step on the record's beats"),
+    ):
+        if key in d:
+            b = d[key]
+            lines.append(
+                f"| {what} | - | - | - | {100 * b['accuracy']:.2f} | "
+                f"{100 * b['macro_f1']:.2f} | - |"
+            )
+    return "\n".join(lines)
+
+
 def block_replace(text: str, name: str, body: str) -> str:
     """``text`` with its block ``name`` holding ``body``.
 
@@ -106,6 +142,7 @@ def block_replace(text: str, name: str, body: str) -> str:
 BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
     (README, "headline", lambda: headline_block(json_read(DEFAULT_METRICS))),
     (RELIABILITY, "load", lambda: load_block(json_read(LOAD_RESULTS))),
+    (PICTURES, "strips", lambda: strip_block(json_read(STRIP_RESULTS))),
 ]
 
 
