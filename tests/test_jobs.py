@@ -32,7 +32,9 @@ def wait_for(pred, timeout_s: float = 240.0, step: float = 0.2):
 @needs_data
 def test_launch_progress_queue_and_cancel(tiny_dataset, tmp_path):
     reg = JobRegistry(tmp_path)
-    cfg = TrainConfig(dataset=str(tiny_dataset), epochs=2, batch_size=16, seed=2)
+    # Long enough that it cannot finish before the cancel, however slow the
+    # machine: a run that ends first is finished, never cancelled.
+    cfg = TrainConfig(dataset=str(tiny_dataset), epochs=30, batch_size=16, seed=2)
     run1, msg1 = reg.submit(cfg)
     assert msg1.startswith("started")
     run2, msg2 = reg.submit(cfg)  # a second request waits, and is told why
