@@ -24,6 +24,29 @@ RELIABILITY = PROJECT_ROOT / "docs" / "RELIABILITY.md"
 DEFAULT_METRICS = PROJECT_ROOT / "artifacts" / "default" / "metrics.json"
 LOAD_RESULTS = PROJECT_ROOT / "results" / "load.json"
 PICTURES = PROJECT_ROOT / "docs" / "PICTURES.md"
+PERFORMANCE = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
+BENCH_RESULTS = PROJECT_ROOT / "results" / "bench.json"
+
+#: The benchmark's figures as the document names them, with their targets.
+BENCH_ROWS = (
+    ("dataset build, five databases, patient split", "dataset_build_s", "s",
+     "<= 90 s"),
+    ("the same with noisy copies of 30% of training beats",
+     "dataset_build_noise0.3_s", "s", "-"),
+    ("training throughput, ecgnet, batch 256", "train_images_per_s_ecgnet",
+     "images/s", ">= 1,500"),
+    ("the same with --lowres 0.2", "train_images_per_s_ecgnet_lowres0.2",
+     "images/s", ">= 1,500"),
+    ("the same with the published recipe's --lowres 0.2 --edge-blank 0.1",
+     "train_images_per_s_ecgnet_lowres0.2_edge0.1", "images/s", ">= 1,500"),
+    ("one picture, warm model (PNG -> class), p50", "predict_latency_p50_ms",
+     "ms", "<= 20 ms"),
+    ("one picture, p95", "predict_latency_p95_ms", "ms", "-"),
+    ("batch prediction", "predict_batch_images_per_s", "images/s", ">= 3,000"),
+    ("a full training run, 1 epoch, whole random split", "full_train_1_epoch_s",
+     "s", "-"),
+    ("its peak memory (max RSS)", "full_train_peak_rss_gb", "GB", "<= 4 GB"),
+)  # fmt: skip
 STRIP_RESULTS = PROJECT_ROOT / "artifacts" / "default" / "patient" / "strip_eval.json"
 
 
@@ -124,6 +147,29 @@ def strip_block(d: dict) -> str:
     return "\n".join(lines)
 
 
+def bench_block(record: dict) -> str:
+    """The speed and memory table of ``results/bench.json``."""
+    r = record["results"]
+    lines = [
+        f"`{record['command']}`, measured {record['measured']} ({r['cpus']} CPUs):",
+        "",
+        "| figure | measured | target |",
+        "|---|---|---|",
+    ]
+    for what, key, unit, target in BENCH_ROWS:
+        if key not in r:
+            continue
+        v = r[key]
+        shown = f"{v:,}" if isinstance(v, int) else f"{v:g}"
+        rng = r.get(f"{key}_range")
+        lines.append(
+            f"| {what} | {shown} {unit}"
+            + (f" ({rng})" if rng else "")
+            + f" | {target} |"
+        )
+    return "\n".join(lines)
+
+
 def block_replace(text: str, name: str, body: str) -> str:
     """``text`` with its block ``name`` holding ``body``.
 
@@ -143,6 +189,7 @@ BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
     (README, "headline", lambda: headline_block(json_read(DEFAULT_METRICS))),
     (RELIABILITY, "load", lambda: load_block(json_read(LOAD_RESULTS))),
     (PICTURES, "strips", lambda: strip_block(json_read(STRIP_RESULTS))),
+    (PERFORMANCE, "bench", lambda: bench_block(json_read(BENCH_RESULTS))),
 ]
 
 
