@@ -285,6 +285,12 @@ def cmd_train(a: argparse.Namespace) -> int:
 
             base = recipe_config(a.recipe)
         cfg = config_from(a, base)
+        if cfg.dataset:
+            # An image folder: how its class folders read, before anything trains.
+            from .data.dataset import folder_notes
+
+            for line in folder_notes(cfg.dataset):
+                print(line, file=sys.stderr)
         run_dir = run_create(cfg, a.runs_dir)
     print(f"run folder: {run_dir}", file=sys.stderr)
     # SIGTERM (a job manager's cancel) ends the run as cancelled, like Ctrl-C.

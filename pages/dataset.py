@@ -24,6 +24,7 @@ from ecg_model.data.dataset import (
     databases_absent,
     dataset_name,
     dataset_options,
+    folder_notes,
     manifest_filter,
     manifest_read,
     sample_image,
@@ -202,6 +203,14 @@ def browse(root: Path) -> None:
         st.error(webapp.plain(e))
         return
     st.subheader(f"{webapp.plain(root.name)}: {len(man)} images")
+    notes = folder_notes(root)  # an image folder: how its folders read
+    if notes:
+        st.markdown("**Class folders, as they will be read**")
+        for line in notes:
+            if line.startswith("warning:"):
+                st.warning(webapp.plain(line.removeprefix("warning: ")))
+            else:
+                st.caption(webapp.plain(line))
     if man.attrs.get("outside"):
         st.warning(
             f"Skipped {man.attrs['outside']} manifest rows whose path leaves "

@@ -64,3 +64,63 @@ def class_index(name: str) -> int:
         raise ValueError(
             f"unknown class {name!r}; expected one of: {', '.join(CLASSES)}"
         ) from None
+
+
+#: Other names users give the classes' folders (lower case, without spaces,
+#: underscores, hyphens or dots), beyond the names and short names above.
+CLASS_ALIASES: dict[str, str] = {
+    "n": "Normal",
+    "nor": "Normal",
+    "norm": "Normal",
+    "normalbeat": "Normal",
+    "nsr": "Normal",
+    "sinus": "Normal",
+    "l": "Left Bundle Branch Block",
+    "lbb": "Left Bundle Branch Block",
+    "leftbundlebranch": "Left Bundle Branch Block",
+    "a": "Premature Atrial Contraction",
+    "apc": "Premature Atrial Contraction",
+    "apb": "Premature Atrial Contraction",
+    "sveb": "Premature Atrial Contraction",
+    "atrialpremature": "Premature Atrial Contraction",
+    "atrialprematurebeat": "Premature Atrial Contraction",
+    "v": "Premature Ventricular Contraction",
+    "vpc": "Premature Ventricular Contraction",
+    "pvb": "Premature Ventricular Contraction",
+    "veb": "Premature Ventricular Contraction",
+    "ventricularpremature": "Premature Ventricular Contraction",
+    "ventricularprematurebeat": "Premature Ventricular Contraction",
+    "r": "Right Bundle Branch Block",
+    "rbb": "Right Bundle Branch Block",
+    "rightbundlebranch": "Right Bundle Branch Block",
+    "!": "Ventricular Fibrillation",
+    "vfl": "Ventricular Fibrillation",
+    "vfib": "Ventricular Fibrillation",
+    "flutter": "Ventricular Fibrillation",
+    "ventricularflutter": "Ventricular Fibrillation",
+    "ventricularflutterfibrillation": "Ventricular Fibrillation",
+}
+
+
+def _key(name: str) -> str:
+    k = "".join(ch for ch in name.lower() if ch not in " _-.")
+    return k
+
+
+def class_from_name(name: str) -> str | None:
+    """The class a folder name means, or None: the class names and short names
+    (``LBBB``), MIT-BIH symbols (``L``) and common abbreviations (``APC``,
+    ``VFL``), whatever the case, spaces, underscores or hyphens, singular or
+    plural (``Premature Ventricular Contractions``)."""
+    table = {_key(c): c for c in CLASSES}
+    table |= {_key(s): c for c, s in SHORT_NAMES.items()}
+    table |= CLASS_ALIASES
+    k = _key(name)
+    for cand in (
+        k,
+        k[:-1] if k.endswith("s") else None,
+        k[:-2] if k.endswith("es") else None,
+    ):
+        if cand and cand in table:
+            return table[cand]
+    return None

@@ -30,7 +30,7 @@ import pandas as pd
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
-from ..core.classes import CLASSES, VF_CLASS
+from ..core.classes import CLASSES, VF_CLASS, class_from_name
 from ..core.errors import EcgError
 from ..core.io import atomic_write_json, data_dir, json_read
 from .databases import (
@@ -819,28 +819,122 @@ class Dataset:
     spec: RenderSpec
 
 
-def _folder_manifest(root: Path) -> pd.DataFrame:
-    """Manifest of a plain ``train|test/<Class>/*`` image folder."""
-    rows = []
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+#: Share of a class's pictures a folder without ``test/`` holds out for testing.
+FOLDER_TEST_SHARE = 0.3
+
+
+def folder_classes(root: str | os.PathLike) -> dict[str, str]:
+    """How a ``train|test/<Class>/`` image folder's class folders map to the
+    project's classes: ``{"train/Premature Ventricular Contractions": "Premature
+    Ventricular Contraction", ...}`` (shown to the user before anything trains).
+
+    Raises
+    ------
+    EcgError
+        A class folder whose name is no class (named, never silently dropped),
+        or no ``train/`` folder.
+    """
+    root = Path(root)
+    if not (root / "train").is_dir():
+        raise EcgError(
+            f"{root}: no images: no train/ folder (expected train/<Class>/ and, "
+            "optionally, test/<Class>/)"
+        )
+    out, unknown = {}, []
     for s in ("train", "test"):
-        for c in CLASSES:
-            d = root / s / c
-            if d.is_dir():
-                for p in sorted(d.iterdir()):
-                    if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp"}:
-                        rows.append(
-                            {
-                                "path": f"{s}/{c}/{p.name}",
-                                "database": "folder",
-                                "record": "",
-                                "sample": -1,
-                                "time_s": float("nan"),
-                                "symbol": "",
-                                "class": c,
-                                "split": s,
-                            }
-                        )
-    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+        if not (root / s).is_dir():
+            continue
+        for d in sorted(p for p in (root / s).iterdir() if p.is_dir()):
+            c = class_from_name(d.name)
+            if c is None:
+                unknown.append(f"{s}/{d.name}")
+            else:
+                out[f"{s}/{d.name}"] = c
+    if unknown:
+        raise EcgError(
+            f"{root}: class folder {', '.join(unknown)} names no class; the "
+            f"classes are {', '.join(CLASSES)} (or N, LBBB, PAC/APC, PVC, RBBB, "
+            "VF, or MIT-BIH's N, L, A, V, R): rename or remove it"
+        )
+    return out
+
+
+def _folder_manifest(root: Path) -> pd.DataFrame:
+    """Manifest of a plain ``train|test/<Class>/*`` image folder (class folders
+    named as :func:`folder_classes` reads them). A folder without ``test/``
+    gets a stratified share (:data:`FOLDER_TEST_SHARE`) held out, seeded.
+    ``attrs["duplicates"]`` counts test pictures byte-identical to a training
+    picture (a test that repeats training pictures measures nothing)."""
+    import hashlib
+
+    rows = []
+    for folder, c in folder_classes(root).items():
+        s = folder.split("/", 1)[0]
+        for p in sorted((root / folder).iterdir()):
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                rows.append(
+                    {
+                        "path": f"{folder}/{p.name}",
+                        "database": "folder",
+                        "record": "",
+                        "sample": -1,
+                        "time_s": float("nan"),
+                        "symbol": "",
+                        "class": c,
+                        "split": s,
+                    }
+                )
+    m = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    m.attrs["split_made"] = False
+    if len(m) and not (m["split"] == "test").any():
+        counts = m["class"].value_counts()
+        strat = m["class"] if (counts >= 2).all() else None
+        _, te = train_test_split(
+            np.arange(len(m)), test_size=FOLDER_TEST_SHARE, random_state=0,
+            stratify=strat,
+        )  # fmt: skip
+        m.loc[te, "split"] = "test"
+        m.attrs["split_made"] = True
+    digest = {p: hashlib.sha1((root / p).read_bytes()).hexdigest() for p in m["path"]}
+    train = {digest[p] for p in m.loc[m["split"] == "train", "path"]}
+    m.attrs["duplicates"] = int(
+        sum(digest[p] in train for p in m.loc[m["split"] == "test", "path"])
+    )
+    return m
+
+
+def folder_notes(root: str | os.PathLike) -> list[str]:
+    """What reading an image folder (no ``manifest.csv``) will do, in lines for
+    the user: each class folder's class, a split made where there is no
+    ``test/``, and test pictures that repeat training pictures. Empty for a
+    built dataset.
+
+    Raises
+    ------
+    EcgError
+        As :func:`folder_classes`.
+    """
+    root = Path(root)
+    if (root / "manifest.csv").exists():
+        return []
+    m = _folder_manifest(root)
+    counts = m.groupby(m["path"].str.rsplit("/", n=1).str[0]).size()
+    lines = [
+        f"{folder} -> {c} ({int(counts.get(folder, 0))} pictures)"
+        for folder, c in folder_classes(root).items()
+    ]
+    if m.attrs.get("split_made"):
+        lines.append(
+            f"no test/ folder: {FOLDER_TEST_SHARE:.0%} of each class's pictures "
+            "held out for testing (stratified, seed 0)"
+        )
+    if m.attrs.get("duplicates"):
+        lines.append(
+            f"warning: {m.attrs['duplicates']} test pictures are byte-identical "
+            "to training pictures: their test figures measure memory, not reading"
+        )
+    return lines
 
 
 def _inside(root: Path, rel: str) -> bool:
@@ -882,7 +976,9 @@ def manifest_read(root: str | os.PathLike) -> pd.DataFrame:
         )
         return m
     m = _folder_manifest(root)
+    attrs = dict(m.attrs)
     m[EXTRA_LEAD] = ""
+    m.attrs.update(attrs)
     if m.empty:
         raise EcgError(
             f"{root}: no images in train/<Class Name>/ or test/<Class Name>/ "

@@ -1,0 +1,117 @@
+"""Image-folder datasets as users have them: class folders named otherwise
+(plural, abbreviated, any case), mapped and shown, never silently dropped."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ecg_model.core.classes import CLASSES, class_from_name
+from ecg_model.core.errors import EcgError
+from ecg_model.data.dataset import folder_classes, folder_notes, manifest_read
+
+from .conftest import needs_data
+
+#: The original report's folder names: the PVC folder is plural.
+REPORT_NAMES = {
+    "Normal": "Normal",
+    "Left Bundle Branch Block": "Left Bundle Branch Block",
+    "Premature Atrial Contraction": "Premature Atrial Contraction",
+    "Premature Ventricular Contraction": "Premature Ventricular Contractions",
+    "Right Bundle Branch Block": "Right Bundle Branch Block",
+    "Ventricular Fibrillation": "Ventricular Fibrillation",
+}
+
+
+@pytest.mark.parametrize(
+    "name,cls",
+    [
+        ("Premature Ventricular Contractions", "Premature Ventricular Contraction"),
+        ("premature_ventricular_contraction", "Premature Ventricular Contraction"),
+        ("PVC", "Premature Ventricular Contraction"),
+        ("V", "Premature Ventricular Contraction"),
+        ("N", "Normal"),
+        ("LBBB", "Left Bundle Branch Block"),
+        ("L", "Left Bundle Branch Block"),
+        ("PAC", "Premature Atrial Contraction"),
+        ("APC", "Premature Atrial Contraction"),
+        ("A", "Premature Atrial Contraction"),
+        ("rbbb", "Right Bundle Branch Block"),
+        ("R", "Right Bundle Branch Block"),
+        ("VF", "Ventricular Fibrillation"),
+        ("VFL", "Ventricular Fibrillation"),
+        ("ventricular-fibrillation", "Ventricular Fibrillation"),
+        ("Fusion", None),
+    ],
+)
+def test_folder_names_map_to_classes(name, cls):
+    assert class_from_name(name) == cls
+
+
+def _folder(root, tiny_dataset, names: dict[str, str], splits=("train", "test")):
+    """An image folder of the tiny build's pictures under other folder names."""
+    man = manifest_read(tiny_dataset)
+    for s in splits:
+        for c in CLASSES:
+            rows = man[(man["class"] == c) & (man["split"] == s)].head(12)
+            if rows.empty:
+                continue
+            d = root / s / names[c]
+            d.mkdir(parents=True, exist_ok=True)
+            for p in rows["path"]:
+                shutil.copy(tiny_dataset / p, d / p.rsplit("/", 1)[1])
+    return root
+
+
+@needs_data
+def test_the_reports_folder_names_map_every_folder_and_train(tiny_dataset, tmp_path):
+    from ecg_model.training.config import TrainConfig
+    from ecg_model.training.runfolder import run_create
+    from ecg_model.training.train import train_run
+
+    root = _folder(tmp_path / "report", tiny_dataset, REPORT_NAMES)
+    mapping = folder_classes(root)
+    pvc = "Premature Ventricular Contraction"
+    assert mapping["train/Premature Ventricular Contractions"] == pvc
+    man = manifest_read(root)
+    # Every folder's pictures are read: none is silently dropped.
+    n_files = sum(1 for p in root.rglob("*.png"))
+    assert len(man) == n_files and (man["class"] == pvc).any()
+    notes = folder_notes(root)
+    assert any(
+        n.startswith("train/Premature Ventricular Contractions -> ") for n in notes
+    )
+    cfg = TrainConfig(dataset=str(root), epochs=1, batch_size=32, seed=0)
+    st = train_run(run_create(cfg, tmp_path / "runs"))
+    assert st["state"] == "finished", st
+
+
+@needs_data
+def test_an_unknown_folder_is_an_error_naming_it(tiny_dataset, tmp_path):
+    root = _folder(tmp_path / "f", tiny_dataset, {c: c for c in CLASSES})
+    (root / "train" / "Fusion").mkdir()
+    with pytest.raises(EcgError, match="train/Fusion names no class"):
+        manifest_read(root)
+
+
+@needs_data
+def test_a_folder_without_test_gets_a_stratified_split(tiny_dataset, tmp_path):
+    names = {c: n for c, n in zip(CLASSES, ("N", "LBBB", "APC", "V", "R", "VFL"))}
+    root = _folder(tmp_path / "f", tiny_dataset, names, splits=("train",))
+    man = manifest_read(root)
+    assert man.attrs["split_made"]
+    for c in man["class"].unique():
+        part = man[man["class"] == c]
+        assert (part["split"] == "test").any() and (part["split"] == "train").any()
+    assert any("no test/ folder" in n for n in folder_notes(root))
+
+
+@needs_data
+def test_test_pictures_repeating_training_pictures_are_counted(tiny_dataset, tmp_path):
+    root = _folder(tmp_path / "f", tiny_dataset, {c: c for c in CLASSES})
+    train_n = next((root / "train" / "Normal").iterdir())
+    shutil.copy(train_n, root / "test" / "Normal" / "copy-of-a-training-beat.png")
+    man = manifest_read(root)
+    assert man.attrs["duplicates"] == 1
+    assert any("1 test pictures are byte-identical" in n for n in folder_notes(root))
