@@ -467,8 +467,10 @@ def cmd_predict(a: argparse.Namespace) -> int:
                     f"{r.span.duration_s:.3f}",
                 ]
             )
-            if r.span.source in ("grid", "one beat"):
+            if r.span.source in ("grid", "one beat") or r.span.note:
                 print(f"{r.file}: time span {r.span.describe()}", file=sys.stderr)
+            if r.uncertain:
+                print(f"{r.file}: uncertain: {r.reason}", file=sys.stderr)
     return 2 if failed else 0
 
 

@@ -115,3 +115,37 @@ def test_test_pictures_repeating_training_pictures_are_counted(tiny_dataset, tmp
     man = manifest_read(root)
     assert man.attrs["duplicates"] == 1
     assert any("1 test pictures are byte-identical" in n for n in folder_notes(root))
+
+
+def test_a_lone_beat_cannot_show_prematurity_nor_a_short_window_vf():
+    from ecg_model.inference.span import Span, lone_beat_caveat
+
+    pac, vf = "Premature Atrial Contraction", "Ventricular Fibrillation"
+    assert "cannot be judged from a single beat" in lone_beat_caveat(
+        pac, Span(0.8, "one beat", beats=1)
+    )
+    assert lone_beat_caveat(pac, Span(2.4, "window", beats=3)) == ""
+    assert lone_beat_caveat("Normal", Span(0.8, "one beat", beats=1)) == ""
+    assert "under 1 s" in lone_beat_caveat(vf, Span(0.6, "given", beats=0))
+    assert lone_beat_caveat(vf, Span(2.4, "window", beats=0)) == ""
+
+
+def test_a_lone_beat_called_pac_is_not_a_confident_answer(default_model, monkeypatch):
+    import numpy as np
+
+    from ecg_model.inference.predict import Predictor
+
+    from .test_predict import beat_picture
+
+    p = Predictor(default_model)
+    one = np.zeros((1, len(CLASSES)), np.float32)
+    one[0, CLASSES.index("Premature Atrial Contraction")] = 0.97  # sure, it says
+    monkeypatch.setattr(p, "predict_arrays", lambda imgs: one)
+    # A crop of one beat: the middle of the beat picture.
+    pic = beat_picture()
+    h, w = pic.shape[:2]
+    crop = pic[:, int(0.35 * w) : int(0.65 * w)]
+    res = p.predict_picture(crop, "crop.png", duration_s=0.7)
+    assert res.span.beats == 1, res.span
+    assert res.uncertain and "prematurity" in res.reason
+    assert res.to_json()["reason"] == res.reason

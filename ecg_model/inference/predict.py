@@ -35,7 +35,7 @@ from ..data.signals import (
     signal_resample,
 )
 from .rhythm import rhythm_read, rhythm_step
-from .span import Span, picture_window
+from .span import Span, lone_beat_caveat, picture_window
 from .strip import picture_kind
 
 if TYPE_CHECKING:
@@ -104,6 +104,8 @@ class Prediction:
             "probabilities": {c: round(p, 6) for c, p in self.probabilities.items()},
             "span_s": round(self.span.duration_s, 3) if self.span else None,
             "span": self.span.describe() if self.span else "",
+            "uncertain": self.uncertain,
+            "reason": self.reason,
         }
 
 
@@ -223,8 +225,11 @@ class Predictor:
         p = self.predict_arrays(img[None])[0]
         k = int(p.argmax())
         reason = ""
+        lone = lone_beat_caveat(CLASSES[k], span)
         if not q.looks_like_ecg:
             reason = q.reason or "does not look like an ECG trace"
+        elif lone:  # not offered as a confident answer, whatever its probability
+            reason = lone
         elif p[k] < self.uncertain_below:
             reason = (
                 f"probability {p[k]:.2f} is below {self.uncertain_below:.2f}, "

@@ -58,6 +58,7 @@ class Span:
     duration_s: float
     source: str
     note: str = ""  # a grid that was seen and refused, and why
+    beats: int = -1  # QRS complexes the trace shows (-1: not counted)
 
     def describe(self) -> str:
         """A short phrase for notes: "0.8 s (read from the grid)"."""
@@ -69,6 +70,28 @@ class Span:
         }[self.source]
         out = f"{self.duration_s:.2g} s ({how})"
         return f"{out}; {self.note}" if self.note else out
+
+
+#: A picture shorter than this cannot show fibrillation (s): VF is a rhythm of
+#: several waves a second, and a lone wide wave looks like a PVC's QRS.
+VF_MIN_S = 1.0
+
+
+def lone_beat_caveat(cls: str, span: Span) -> str:
+    """What a picture of one beat cannot show of the class it was called, in
+    words ("" when it can): a PAC differs from a Normal beat by coming early,
+    which one beat cannot show; VF needs more than a second of waves."""
+    if cls == "Premature Atrial Contraction" and span.beats == 1:
+        return (
+            "one beat: prematurity, what makes a PAC, cannot be judged from a "
+            "single beat; give a rhythm strip or a record"
+        )
+    if cls == "Ventricular Fibrillation" and span.duration_s < VF_MIN_S:
+        return (
+            f"{span.duration_s:.2g} s: fibrillation cannot be judged from under "
+            f"{VF_MIN_S:g} s of signal; give a longer strip or a record"
+        )
+    return ""
 
 
 def span_find(
@@ -200,4 +223,5 @@ def picture_window(
         window = spec.window_s
         return trace_draw(lo, hi, spec), q, Span(window, "window")
     span = span_find(small, lo, hi, spec, duration_s)
+    span = replace(span, beats=len(qrs_runs(lo, hi)))
     return span_draw(lo, hi, span, spec), q, span
