@@ -198,7 +198,8 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_lodo(a: argparse.Namespace) -> int:
-    from .training.lodo import lodo_run, lodo_table
+    from .training.evaluate import lodo_table
+    from .training.lodo import lodo_run
 
     cfg = config_from(a)
     out = Path(a.out) if a.out else artifacts_dir() / "lodo"

@@ -9,7 +9,6 @@ module writes. ``python -m ecg_model docs`` writes them all.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -210,7 +209,3 @@ def docs_write() -> list[Path]:
             atomic_write_text(path, text)
             done.append(path)
     return done
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(json.dumps([str(p) for p in docs_write()]))

@@ -14,7 +14,8 @@ from ecg_model.data.dataset import (
     manifest_read,
 )
 from ecg_model.training.config import TrainConfig
-from ecg_model.training.lodo import lodo_run, lodo_table, lodo_view
+from ecg_model.training.evaluate import lodo_table
+from ecg_model.training.lodo import lodo_run, lodo_view
 
 from .conftest import needs_data
 

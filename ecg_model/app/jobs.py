@@ -44,7 +44,7 @@ from ..training.runfolder import (
     ACTIVE_STATES,
     pid_alive,
     proc_identity,
-    proc_start,
+    proc_same,
     run_cancel,
     run_create,
     runs_dir,
@@ -84,9 +84,6 @@ def run_control_check(run: str | os.PathLike, who: str = "", admin: str = "") ->
             f"{Path(run).name}: only the browser session that launched it (or an "
             f"admin with {ADMIN_ENV}) may cancel or delete it ({CONTROL_ENV}=owner)"
         )
-
-
-_now = utc_now
 
 
 def _status_or_damaged(run_dir: Path) -> dict:
@@ -161,12 +158,9 @@ def build_summary(st: dict, now: datetime | None = None) -> dict:
 
 
 def _builder_alive(st: dict) -> bool:
-    """Whether a build status's process is alive and the same process that was
-    started for it (its recorded start matches; see :func:`proc_start`)."""
-    if not pid_alive(st.get("pid")):
-        return False
-    rec = st.get("pid_start")
-    return proc_start(st["pid"]) == rec if isinstance(rec, str) and rec else True
+    """Whether a build status's process is alive and the process started for
+    it (an older status without a recorded start: alive is enough)."""
+    return proc_same(st.get("pid"), st.get("pid_start")) is not False
 
 
 class JobRegistry:
@@ -289,7 +283,7 @@ class JobRegistry:
                 "cancel_requested": False,
                 "message": "starting (loading the libraries)",
                 "fraction": 0.0,
-                "started": _now(),
+                "started": utc_now(),
                 "out": str(out),
                 "split": options["split"],
             },

@@ -31,15 +31,10 @@ def runs_list(runs: str | os.PathLike | None = None) -> pd.DataFrame:
     for d in sorted(root.glob("*/"), reverse=True) if root.is_dir() else []:
         if not ((d / "config.json").exists() or (d / "status.json").exists()):
             continue
-        problem = run_problem(d)
-        try:
-            cfg = json_read(d / "config.json") if not problem else {}
-            st = status_checked(d) if not problem else {}
-        except EcgError as e:
-            problem = str(e)
+        cfg, st, h, problem = run_read(d)
         if problem:
             # Shown as damaged, with what is wrong; it can still be deleted.
-            cfg, st = {}, {"state": "damaged", "error": problem}
+            cfg, st, h = {}, {"state": "damaged", "error": problem}, None
         row = {
             "run": d.name,
             "active": d.resolve() == active,
@@ -57,7 +52,6 @@ def runs_list(runs: str | os.PathLike | None = None) -> pd.DataFrame:
             "error": st.get("error", ""),
             "path": str(d),
         }
-        h = run_history(d) if not problem else None
         if h is not None and "val_accuracy" in h:
             row["best_val_accuracy"] = float(h["val_accuracy"].max())
         rows.append(row)
@@ -118,37 +112,38 @@ def run_history(run: str | os.PathLike) -> pd.DataFrame | None:
     return history_read(run)[0]
 
 
-def run_problem(run: str | os.PathLike) -> str:
-    """What is wrong with a run folder's files ("" when every file a page or
-    the predictor reads is whole): ``config.json``, ``status.json``,
+def run_read(run: str | os.PathLike) -> tuple[dict, dict, pd.DataFrame | None, str]:
+    """A run folder's configuration, status and history, each file read once,
+    and what is wrong with its files ("" when every file a page or the
+    predictor reads is whole): ``config.json``, ``status.json``,
     ``preprocessing.json``, ``history.csv`` and ``metrics.json``, each against
-    its schema (types, ranges, sizes)."""
+    its schema (types, ranges, sizes). Where something is wrong, what was read
+    before it is returned with it."""
     d = Path(run)
+    cfg: dict = {}
     try:
         cfg = json_read(d / "config.json")
         if not isinstance(cfg, dict):
             raise ValueError("not a JSON object")
         TrainConfig.from_json(cfg)
     except EcgError as e:
-        return str(e)
+        return {}, {}, None, str(e)
     except (TypeError, ValueError) as e:
-        return f"{d / 'config.json'}: damaged ({e})"
+        return {}, {}, None, f"{d / 'config.json'}: damaged ({e})"
     try:
-        status_checked(d)
+        st = status_checked(d)
     except EcgError as e:
-        return str(e)
+        return cfg, {}, None, str(e)
     pre = d / "preprocessing.json"
     if pre.exists():
         try:
             RenderSpec.from_json(json_read(pre))
         except EcgError as e:
-            return str(e)
+            return cfg, st, None, str(e)
         except (TypeError, ValueError) as e:
-            return f"{pre}: damaged ({e})"
-    _, bad = history_read(d)
-    if bad:
-        return bad
-    return run_metrics(d)[1]
+            return cfg, st, None, f"{pre}: damaged ({e})"
+    h, bad = history_read(d)
+    return cfg, st, h, bad or run_metrics(d)[1]
 
 
 def _metrics_file(folder: Path) -> tuple[object, str]:

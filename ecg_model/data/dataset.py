@@ -896,11 +896,18 @@ def _folder_manifest(root: Path) -> pd.DataFrame:
         )  # fmt: skip
         m.loc[te, "split"] = "test"
         m.attrs["split_made"] = True
-    digest = {p: hashlib.sha1((root / p).read_bytes()).hexdigest() for p in m["path"]}
-    train = {digest[p] for p in m.loc[m["split"] == "train", "path"]}
-    m.attrs["duplicates"] = int(
-        sum(digest[p] in train for p in m.loc[m["split"] == "test", "path"])
-    )
+    # Byte-identical pictures have the same size: only pictures whose size the
+    # other part shares are read and hashed (a page reads the manifest on
+    # every rerun).
+    size = {p: (root / p).stat().st_size for p in m["path"]}
+    tr, te = (list(m.loc[m["split"] == k, "path"]) for k in ("train", "test"))
+    shared = {size[p] for p in tr} & {size[p] for p in te}
+
+    def digest(p: str) -> str:
+        return hashlib.sha1((root / p).read_bytes()).hexdigest()
+
+    seen = {digest(p) for p in tr if size[p] in shared}
+    m.attrs["duplicates"] = sum(digest(p) in seen for p in te if size[p] in shared)
     return m
 
 

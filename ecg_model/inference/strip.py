@@ -206,12 +206,14 @@ LINE_MIN = 0.8
 GRID_MIN_BOXES = 10
 
 
-def grid_redness(rgb: np.ndarray) -> np.ndarray:
+def grid_redness(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """How strongly each pixel has a grid's pink/red/orange, ``(h, w)`` float:
-    its red over its weaker other channel, where :func:`grid_mask` holds."""
+    its red over its weaker other channel, where :func:`grid_mask` (or the
+    ``mask`` given, the same) holds."""
     x = rgb.astype(np.int16)
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    return np.where(grid_mask(rgb), (r - np.minimum(g, b)).astype(np.float32), 0.0)
+    mask = grid_mask(rgb) if mask is None else mask
+    return np.where(mask, (r - np.minimum(g, b)).astype(np.float32), 0.0)
 
 
 def _major_minor(profile: np.ndarray, period: float) -> float:
@@ -263,7 +265,8 @@ def grid_read(rgb: np.ndarray) -> tuple[Grid | None, str]:
     mask = grid_mask(rgb)
     if mask.mean() < 0.01:
         return None, ""
-    red = grid_redness(rgb)
+    colour = tuple(int(v) for v in np.median(rgb[mask], axis=0))
+    red = grid_redness(rgb, mask)
     # Tilt: the angle that makes the grid's vertical lines line up best.
     small = Image.fromarray(mask.astype(np.uint8) * 255)
     scale = min(1.0, 800 / max(mask.shape))
@@ -345,8 +348,7 @@ def grid_read(rgb: np.ndarray) -> tuple[Grid | None, str]:
             "grid of equal lines (no heavier line every fifth box), as in a "
             "plot: not read as ECG paper"
         )
-    color = tuple(int(v) for v in np.median(rgb[grid_mask(rgb)], axis=0))
-    return Grid(box_px=box, angle_deg=best_angle, color=color), ""
+    return Grid(box_px=box, angle_deg=best_angle, color=colour), ""
 
 
 def traces_count(rgb: np.ndarray) -> int:

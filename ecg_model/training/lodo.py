@@ -23,7 +23,6 @@ from ..core.errors import EcgError
 from ..core.io import atomic_write_json, json_read
 from ..data.dataset import lead_first, manifest_read
 from .config import TrainConfig
-from .evaluate import lodo_table  # noqa: F401  (the command prints it)
 from .runfolder import run_create
 from .train import train_run
 

@@ -29,9 +29,6 @@ ACTIVE_STATES = ("queued", "running")
 STOP_FILE = "STOP"
 
 
-_now = utc_now
-
-
 def status_read(run_dir: str | os.PathLike) -> dict:
     """The run's ``status.json`` (``{"state": "unknown"}`` if it has none).
 
@@ -97,7 +94,7 @@ def run_create(
         status_write(
             run_dir,
             state="queued",
-            created=_now(),
+            created=utc_now(),
             epoch=0,
             epochs=config.epochs,
             batch=0,
@@ -180,6 +177,17 @@ def proc_identity(pid: int) -> dict:
     return {"pid": int(pid), "pid_start": proc_start(pid)}
 
 
+def proc_same(pid: object, recorded: object) -> bool | None:
+    """Whether live process ``pid`` is the one whose start was ``recorded``
+    (:func:`proc_identity`): False for a dead pid or another start, None where
+    no start was recorded (the caller decides)."""
+    if not pid_alive(pid):
+        return False
+    if isinstance(recorded, str) and recorded:
+        return proc_start(pid) == recorded
+    return None
+
+
 def trainer_alive(run_dir: str | os.PathLike, st: dict) -> bool:
     """Whether the process ``st`` names is alive and provably the trainer of
     ``run_dir``: its start matches the start recorded with the pid, or (no start
@@ -187,13 +195,8 @@ def trainer_alive(run_dir: str | os.PathLike, st: dict) -> bool:
     neither (a pid reused after a reboot) is somebody else's: never adopted,
     never signalled.
     """
-    pid = st.get("pid")
-    if not pid_alive(pid):
-        return False
-    recorded = st.get("pid_start")
-    if isinstance(recorded, str) and recorded:
-        return proc_start(pid) == recorded
-    return Path(run_dir).name in proc_cmdline(pid)
+    same = proc_same(st.get("pid"), st.get("pid_start"))
+    return same if same is not None else Path(run_dir).name in proc_cmdline(st["pid"])
 
 
 # -- progress -----------------------------------------------------------------

@@ -32,6 +32,7 @@ from ..core.io import (
     atomic_write_json,
     atomic_write_text,
     json_read,
+    utc_now,
 )
 from ..data.databases import DATABASES
 from ..data.dataset import (
@@ -49,7 +50,7 @@ from ..inference.predict import model_predict
 from .config import TrainConfig
 from .evaluate import baseline_compute, metrics_compute, metrics_new_patients
 from .models import model_build
-from .runfolder import STOP_FILE, _now, proc_identity, status_write
+from .runfolder import STOP_FILE, proc_identity, status_write
 
 
 def _keras_callbacks(run_dir: Path, config: TrainConfig, n_batches: int):
@@ -422,7 +423,7 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
         status_write(
             run_dir,
             state="running",
-            started=_now(),
+            started=utc_now(),
             phase="dataset",
             **proc_identity(os.getpid()),
         )
@@ -431,7 +432,7 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
         return _status_final(
             run_dir,
             state="cancelled",
-            finished=_now(),
+            finished=utc_now(),
             elapsed_s=round(time.time() - t0, 1),
             phase="",
         )
@@ -444,14 +445,14 @@ def train_run(run_dir: str | os.PathLike, verbose: int = 0) -> dict:
         return _status_final(
             run_dir,
             state="failed",
-            finished=_now(),
+            finished=utc_now(),
             phase="",
             elapsed_s=round(time.time() - t0, 1),
             error=f"{type(e).__name__}: {msg}"[:500],
         )
     return _status_final(
         run_dir,
-        finished=_now(),
+        finished=utc_now(),
         elapsed_s=round(time.time() - t0, 1),
         phase="",
         **result,
@@ -598,7 +599,7 @@ def _train(run_dir: Path, config: TrainConfig, spec: RenderSpec, verbose: int) -
     status_write(
         run_dir,
         phase="training",
-        training_started=_now(),
+        training_started=utc_now(),
         n_train=int(len(tr)),
         n_val=int(len(va)),
         replicas=int(strategy.num_replicas_in_sync),
