@@ -132,10 +132,15 @@ def build_section() -> None:
                 st.error(webapp.plain(e))
             else:
                 st.toast(msg)
-    build_progress()  # outside the expander: seen whether it is open or not
+    # Outside the expander: seen whether it is open or not. It refreshes every
+    # second only while a build runs: a page that reran itself every second
+    # for ever cost CPU while idle, and on a busy machine such a rerun could
+    # take the place of the full rerun a Build click asked for, losing it.
+    job = reg.build_status()
+    active = bool(job) and job.get("state") in ("starting", "running")
+    st.fragment(build_progress, run_every="1s" if active else None)()
 
 
-@st.fragment(run_every="1s")
 def build_progress() -> None:
     """The background build: progress, time, Cancel; its result when it ends."""
     reg = webapp.registry_get()

@@ -190,7 +190,10 @@ def test_newcomers_path_in_a_real_browser(newcomer_server, tmp_path):
             page.get_by_text("Build or rebuild a dataset").first.click()  # expand
             page.get_by_role("button", name="Build", exact=True).click()
             build = art / "datasets" / ".build.json"
-            _wait_file(build.exists, "the build's status file")
+            try:
+                _wait_file(build.exists, "the build's status file", 300)
+            finally:
+                _shot(page, "dataset_build_clicked")
             page.get_by_text(
                 re.compile(r"random: |Last build \(random\)")
             ).first.wait_for(timeout=300_000)
