@@ -416,9 +416,21 @@ def test_dataset_page_builds_what_the_form_says(empty_artifacts, monkeypatch, tm
     monkeypatch.setenv("ECG_DATA_DIR", str(tmp_path / "data"))
     cmds = []
 
-    def spawn(self, cmd, log, **kw):  # record the command, start nothing real
+    def spawn(self, cmd, log, **kw):
+        # Record the command; the stand-in marks its build finished as a real
+        # one does (a process that just ended would read as a killed build,
+        # truly: on a busy machine the page can see it dead before the next
+        # rerun).
         cmds.append(cmd)
-        return subprocess.Popen([sys.executable, "-c", "pass"])
+        done = (
+            "import sys; from ecg_model.app.jobs import build_status_write; "
+            "build_status_write(__import__('pathlib').Path(sys.argv[1]), "
+            "state='finished', message='finished', fraction=1.0)"
+        )
+        status = cmd[cmd.index("--status") + 1]
+        proc = subprocess.Popen([sys.executable, "-c", done, status])
+        proc.wait(60)
+        return proc
 
     monkeypatch.setattr(JobRegistry, "_spawn", spawn)
     at = app("pages/dataset.py")
