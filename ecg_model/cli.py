@@ -27,7 +27,7 @@ from .core.io import (
     json_read,
 )
 from .data.databases import DATABASES, DEFAULT_DATABASES
-from .data.render import RenderSpec
+from .data.render import VIEWS, RenderSpec
 
 # The commands import the layers they need inside their functions: those layers
 # load Keras and TensorFlow, whose import notices must be muted first
@@ -152,7 +152,9 @@ def cmd_build(a: argparse.Namespace) -> int:
         extra_leads=a.extra_leads,
         noise=a.noise,
     )
-    spec = RenderSpec(image_width=a.image_width, image_height=a.image_height)
+    spec = RenderSpec(
+        image_width=a.image_width, image_height=a.image_height, view=a.view
+    )
 
     status = Path(a.status) if a.status else None
     last = [0.0]
@@ -465,10 +467,10 @@ def cmd_predict(a: argparse.Namespace) -> int:
                     r.predicted_class,
                     f"{r.confidence:.6f}",
                     *(f"{r.probabilities[c]:.6f}" for c in CLASSES),
-                    f"{r.span.duration_s:.3f}",
+                    f"{r.span.duration_s:.3f}" if r.span.duration_s > 0 else "",
                 ]
             )
-            if r.span.source in ("grid", "one beat") or r.span.note:
+            if r.span.source in ("grid", "one beat", "lone") or r.span.note:
                 print(f"{r.file}: time span {r.span.describe()}", file=sys.stderr)
             if r.uncertain:
                 print(f"{r.file}: uncertain: {r.reason}", file=sys.stderr)
@@ -517,7 +519,12 @@ def cmd_style_test(a: argparse.Namespace) -> int:
     from .styles import style_test_build
 
     rep = style_test_build(
-        Path(a.out), data=a.data_dir, per_class=a.per_class, seed=a.seed, part=a.part
+        Path(a.out),
+        data=a.data_dir,
+        per_class=a.per_class,
+        seed=a.seed,
+        part=a.part,
+        styles=tuple(a.styles or ()),
     )
     print(json.dumps(rep, indent=2))
     return 0
@@ -685,6 +692,15 @@ def parser_build() -> argparse.ArgumentParser:
         default=RenderSpec.image_height,
         help=f"rows (default {RenderSpec.image_height})",
     )
+    s.add_argument(
+        "--view",
+        choices=VIEWS,
+        default="window",
+        help="'window': each beat in the model's 2.4 s window (default); "
+        "'thumbnail': each beat drawn as a one-beat thumbnail of 0.4-1.2 s "
+        "(random size, line, grey, clipping) and read back, for a lone-beat "
+        "model (a run's lone/ folder)",
+    )
     s.set_defaults(fn=cmd_build)
 
     s = sub.add_parser("train", help="train a model in a new run folder")
@@ -841,6 +857,12 @@ def parser_build() -> argparse.ArgumentParser:
         default="test",
         help="draw the test patients (default) or the training patients "
         "(a development set for tuning robustness)",
+    )
+    s.add_argument(
+        "--styles",
+        nargs="+",
+        help="draw only these styles (default all; project-renderer is the "
+        "reference the others are compared with)",
     )
     s.set_defaults(fn=cmd_style_test)
 

@@ -25,9 +25,16 @@ import pandas as pd
 from .core.classes import CLASSES
 from .core.errors import EcgError
 from .core.io import atomic_write_bytes, atomic_write_json, data_dir
-from .data.databases import DATABASES, RecordEntry
-from .data.dataset import database_records, record_labelled, record_of
-from .data.render import RenderSpec, windows_render
+from .data.dataset import beats_sample
+from .data.pictures import image_read
+from .data.render import (
+    RenderSpec,
+    ThumbSpec,
+    thumb_spec_random,
+    thumbnail_draw,
+    windows_render,
+)
+from .inference.span import picture_window
 from .training.evaluate import metrics_compute
 
 #: name -> drawing options (figure size in inches at 100 dpi).
@@ -50,6 +57,12 @@ STYLES: dict[str, dict] = {
     "paper-wide": dict(
         color="black", lw=1.2, axes=False, grid="paper", span=(2.0, 4.0)
     ),
+    # One-beat thumbnails (the project's thumbnail drawing, render.ThumbSpec):
+    # the original report's (192 x 128, 0.53 s, grey, clipped at a fixed
+    # scale), and thumbnails of 0.4-1.2 s at random sizes from 64 px, line
+    # weights, grey levels, clipped or not.
+    "thumb-report": dict(thumb=ThumbSpec()),
+    "thumb-random": dict(thumb="random"),
 }
 #: Height of the figures whose width follows their span, inches.
 SPAN_HEIGHT_IN = 1.5
@@ -57,14 +70,24 @@ SPAN_HEIGHT_IN = 1.5
 SPAN_IN_PER_S = 1.5
 
 
-def style_draw(seg: np.ndarray, fs: float, style: str) -> bytes:
-    """Draw a window (mV at ``fs``) in a named style; returns PNG or JPEG bytes."""
+def style_draw(
+    seg: np.ndarray, fs: float, style: str, thumb: ThumbSpec | None = None
+) -> bytes:
+    """Draw a window (mV at ``fs``) in a named style; returns PNG or JPEG bytes.
+    ``thumb``: the drawing of a ``thumb-random`` thumbnail."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     o = STYLES[style]
+    if o.get("thumb"):
+        from PIL import Image
+
+        ts = o["thumb"] if isinstance(o["thumb"], ThumbSpec) else thumb
+        buf = io.BytesIO()
+        Image.fromarray(thumbnail_draw(seg, fs, ts)).save(buf, "PNG")
+        return buf.getvalue()
     if o.get("own"):
         from PIL import Image
 
@@ -118,8 +141,10 @@ def style_test_build(
     spec: RenderSpec = RenderSpec(),
     records: tuple[str, ...] = (),
     part: str = "test",
+    styles: tuple[str, ...] = (),
 ) -> dict:
-    """Draw ``per_class`` beats of each class in every style into ``out``.
+    """Draw ``per_class`` beats of each class in every style (or ``styles``)
+    into ``out``.
 
     ``part``: ``"test"`` draws the patient protocol's test patients; ``"train"``
     its training patients (the development set; see the module's text).
@@ -127,52 +152,16 @@ def style_test_build(
     """
     if part not in ("test", "train"):
         raise EcgError(f"part must be 'test' or 'train', not {part!r}")
-    root = data_dir(data)
+    unknown = sorted(set(styles) - set(STYLES))
+    if unknown:
+        raise EcgError(f"unknown styles {unknown}; expected some of: {list(STYLES)}")
     rng = np.random.default_rng(seed)
-    picks = []
-    if part == "test":
-        sources = [
-            (db, RecordEntry(r, r, "test", r))
-            for db in DATABASES.values()
-            for r in db.test_records
-        ]
-    else:
-        sources = [
-            (db, e)
-            for db in DATABASES.values()
-            if (root / db.name).is_dir()
-            for e in database_records(db, root / db.name)
-            if e.split == "train"
-        ]
-    if records:
-        sources = [
-            s
-            for s in sources
-            if f"{s[0].name}/{s[1].name}" in records or s[1].name in records
-        ]
-    sigs = {}
-    for adapter, e in sources:
-        db, rn = adapter.name, e.name
-        if not (root / db / f"{e.path}.hea").exists():
-            continue
-        rec = record_of(root / db / e.path, db, spec.fs)
-        sigs[(db, rn)] = rec.sig
-        centres, _, labels, _ = record_labelled(rec, adapter, spec, labels=e.labels)
-        picks += [(db, rn, int(s), lab) for s, lab in zip(centres, labels)]
-    if not picks:
-        raise EcgError(f"{root}: no {part} records found for the style test")
-    df = pd.DataFrame(picks, columns=["database", "record", "sample", "class"])
-    chosen = []
-    for c in CLASSES:
-        sub = df[df["class"] == c]
-        if len(sub):
-            chosen.append(
-                sub.iloc[rng.choice(len(sub), min(per_class, len(sub)), replace=False)]
-            )
-    df = pd.concat(chosen, ignore_index=True)
+    df, sigs = beats_sample(data_dir(data), part, per_class, rng, spec, records)
     out = Path(out)
     rows = []
     for style, o in STYLES.items():
+        if styles and style not in styles:
+            continue
         ext = "jpg" if o.get("jpeg") else "png"
         for db, rn, s, c in df.itertuples(index=False):
             sig = sigs[(db, rn)]
@@ -182,9 +171,16 @@ def style_test_build(
                 span = rng.uniform(*o["span"]) * spec.fs
                 mid = s + rng.uniform(-0.1, 0.1) * span
                 a, b = int(max(0, mid - span / 2)), int(min(sig.size, mid + span / 2))
+            thumb = o.get("thumb")
+            if thumb is not None:
+                # One beat centred within 5% of the span, as a thumbnail is.
+                thumb = thumb_spec_random(rng) if thumb == "random" else thumb
+                half = thumb.span_s * spec.fs / 2
+                mid = s + rng.uniform(-0.05, 0.05) * 2 * half
+                a, b = int(max(0, mid - half)), int(min(sig.size, mid + half))
             seg = sig[a:b]
             rel = f"{style}/{c}/{db}_{rn}_{s}.{ext}"
-            atomic_write_bytes(out / rel, style_draw(seg, spec.fs, style))
+            atomic_write_bytes(out / rel, style_draw(seg, spec.fs, style, thumb))
             rows.append((rel, style, db, rn, s, c, round((b - a) / spec.fs, 3)))
     man = pd.DataFrame(
         rows,
@@ -193,7 +189,7 @@ def style_test_build(
     atomic_write_bytes(out / "manifest.csv", man.to_csv(index=False).encode())
     rep = {
         "n_images": len(man),
-        "styles": list(STYLES),
+        "styles": [st for st in STYLES if not styles or st in styles],
         "counts": {c: int((df["class"] == c).sum()) for c in CLASSES},
         "records": sorted(set(df["database"] + "/" + df["record"])),
         "part": part,
@@ -209,12 +205,15 @@ def style_test_evaluate(predictor, folder: str | os.PathLike) -> dict:
         raise EcgError(f"{folder}: not a style test folder (manifest.csv is missing)")
     man = pd.read_csv(folder / "manifest.csv", dtype={"record": str})
     y = man["class"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
-    pred = np.array(
-        [
-            CLASSES.index(predictor.predict_file(folder / p).predicted_class)
-            for p in man["path"]
-        ]
-    )
+    preds = []
+    for rel in man["path"]:
+        try:
+            preds.append(predictor.predict_file(folder / rel))
+        except EcgError:  # no trace read: a wrong answer (class -1), counted
+            preds.append(None)
+    pred = np.array([CLASSES.index(p.predicted_class) if p else -1 for p in preds])
+    # "Cannot be judged from one beat": the lone-beat answer (span.lone_beat_caveat).
+    judged = np.array([p is None or "cannot be judged" not in p.reason for p in preds])
     m = metrics_compute(y, pred, n_boot=1000)
     by_style = {}
     for s in STYLES:
@@ -225,7 +224,19 @@ def style_test_evaluate(predictor, folder: str | os.PathLike) -> dict:
                 "accuracy": ms["accuracy"],
                 "macro_recall": ms["macro_recall"],
                 "n": int(sel.sum()),
+                "unread": int((pred[sel] < 0).sum()),
+                "per_class_recall": {
+                    c: d["recall"] for c, d in ms["per_class"].items()
+                },
+                # Share of each class's pictures answered "cannot be judged".
+                "not_judged": {
+                    c: round(float(np.mean(~judged[sel & (y == i)])), 4)
+                    for i, c in enumerate(CLASSES)
+                    if (sel & (y == i)).any()
+                },
             }
+            if STYLES[s].get("thumb") or "span" in STYLES[s]:
+                by_style[s]["span_within_15"] = span_score(predictor, folder, man[sel])
     return {
         "accuracy": m["accuracy"],
         "macro_recall": m["macro_recall"],
@@ -235,3 +246,19 @@ def style_test_evaluate(predictor, folder: str | os.PathLike) -> dict:
         "per_style": by_style,
         "per_class_recall": {c: d["recall"] for c, d in m["per_class"].items()},
     }
+
+
+#: A span estimate counts as right within this share of the true span.
+SPAN_TOLERANCE = 0.15
+
+
+def span_score(predictor, folder: Path, man: pd.DataFrame) -> float:
+    """Share of a style's pictures whose span, as the window path estimates it
+    (:func:`~ecg_model.inference.span.picture_window`: grid, else one-beat or
+    window assumption), is within :data:`SPAN_TOLERANCE` of the drawn span."""
+    ok = []
+    for rel, true_s in zip(man["path"], man["span_s"]):
+        pic = image_read(folder / rel, rel)
+        span = picture_window(pic, predictor.spec)[2].duration_s  # unread: 2.4 s
+        ok.append(abs(span / float(true_s) - 1) <= SPAN_TOLERANCE)
+    return round(float(np.mean(ok)), 4) if ok else float("nan")

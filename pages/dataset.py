@@ -30,7 +30,7 @@ from ecg_model.data.dataset import (
     sample_image,
     sample_signal,
 )
-from ecg_model.data.render import RenderSpec
+from ecg_model.data.render import VIEWS, RenderSpec
 
 GRID_COLS = 6
 
@@ -95,6 +95,19 @@ def build_section() -> None:
                 "beat is (patient split only; test patients stay as recorded). "
                 "A model that never saw noisy Normal beats calls them VF.",
             )
+            view = st.radio(
+                "Pictures",
+                VIEWS,
+                format_func={
+                    "window": "beat windows of 2.4 s (the model's contract)",
+                    "thumbnail": "one-beat thumbnails of 0.4-1.2 s, read back",
+                }.get,
+                horizontal=True,
+                key="dataset_view",
+                help="Thumbnails are drawn as other software draws one beat "
+                "(random size, line, grey level, clipping), then read back as an "
+                "upload is: the data of a lone-beat model (a run's lone/ folder).",
+            )
             go = st.form_submit_button("Build", type="primary", key="dataset_build")
         if go:
             if not dbs:
@@ -113,7 +126,9 @@ def build_section() -> None:
             except EcgError as e:
                 st.error(webapp.plain(e))
                 st.stop()
-            name = dataset_name(split, tuple(dbs), int(width), leads, float(noise))
+            name = dataset_name(
+                split, tuple(dbs), int(width), leads, float(noise), view
+            )
             out = artifacts_dir() / "datasets" / name
             try:
                 msg = reg.build_submit(
@@ -125,6 +140,7 @@ def build_section() -> None:
                         "image_width": int(width),
                         "extra_leads": leads,
                         "noise": float(noise),
+                        "view": view,
                     },
                     out,
                 )

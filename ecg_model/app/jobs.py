@@ -260,8 +260,8 @@ class JobRegistry:
 
     def build_submit(self, options: dict, out: Path) -> str:
         """Start ``build-dataset`` for ``options`` (split, normal_cap,
-        min_per_class, records, databases, image_width, extra_leads, noise) into
-        ``out``; returns what happened.
+        min_per_class, records, databases, image_width, extra_leads, noise,
+        view) into ``out``; returns what happened.
 
         Raises
         ------
@@ -304,6 +304,8 @@ class JobRegistry:
             cmd += ["--extra-leads"]
         if options.get("noise"):
             cmd += ["--noise", str(float(options["noise"]))]
+        if options.get("view", "window") != "window":
+            cmd += ["--view", str(options["view"])]
         proc = self._spawn(cmd, path.with_suffix(".log"))
         self._build_proc = proc
         build_status_write(path, **proc_identity(proc.pid))

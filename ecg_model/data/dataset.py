@@ -42,7 +42,7 @@ from .databases import (
 )
 from .packed import Packed
 from .pictures import image_read
-from .render import RenderSpec, image_normalize, windows_render
+from .render import RenderSpec, image_normalize, thumbs_render, windows_render
 from .signals import (
     beats_extract,
     episodes_bracketed,
@@ -222,7 +222,18 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
             )
         )
         images = (
-            windows_render(sig, c, spec)
+            (
+                thumbs_render(
+                    sig,
+                    c,
+                    spec,
+                    np.random.default_rng(
+                        [seed, zlib.crc32(f"{db}/{rec.name}/{lead}".encode())]
+                    ),
+                )
+                if spec.view == "thumbnail"
+                else windows_render(sig, c, spec)
+            )
             if c.size
             else np.zeros((0, spec.image_height, spec.image_width), np.uint8)
         )
@@ -1075,9 +1086,11 @@ def dataset_name(
     image_width: int = RenderSpec.image_width,
     extra_leads: bool = False,
     noise: float = 0.0,
+    view: str = "window",
 ) -> str:
     """Folder name for a build under ``artifacts/datasets``: the split, then
-    what differs from the defaults (``patient-all-w128-leads-noise30``). ``all``
+    what differs from the defaults (``patient-all-w128-leads-noise30``,
+    ``patient-all-w128-thumbs``). ``all``
     is the new-patient protocol's databases (``PROTOCOL_DATABASES``), and
     ``all+incartdb+ptbxl`` those and the fetched extras."""
     name = split
@@ -1090,7 +1103,8 @@ def dataset_name(
     if image_width != RenderSpec.image_width:
         name += f"-w{image_width}"
     name += "-leads" if extra_leads else ""
-    return name + (f"-noise{round(100 * noise)}" if noise else "")
+    name += f"-noise{round(100 * noise)}" if noise else ""
+    return name + ("-thumbs" if view == "thumbnail" else "")
 
 
 def lead_first(meta: pd.DataFrame) -> np.ndarray:
@@ -1234,3 +1248,67 @@ def sample_signal(
     a = max(0, c - spec.before - int(context_s * spec.fs))
     b = min(sig.size, c + spec.after + int(context_s * spec.fs))
     return (np.arange(a, b) - c) / spec.fs, sig[a:b]
+
+
+def beats_sample(
+    root: str | os.PathLike,
+    part: str,
+    per_class: int,
+    rng: np.random.Generator,
+    spec: RenderSpec,
+    records: tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
+    """Up to ``per_class`` labelled beats of each class, drawn at random from
+    the patient protocol's test patients (``part="test"``: every database's
+    ``test_records``) or its training patients (``"train"``).
+
+    ``records``: only these (``db/record`` or ``record``). Returns a frame of
+    ``database, record, sample, class`` (samples at ``spec.fs``) and each
+    record's signal (mV at ``spec.fs``) by ``(database, record)``.
+
+    Raises
+    ------
+    EcgError
+        No such record is in ``root``.
+    """
+    root = Path(root)
+    if part == "test":
+        sources = [
+            (db, RecordEntry(r, r, "test", r))
+            for db in DATABASES.values()
+            for r in db.test_records
+        ]
+    else:
+        sources = [
+            (db, e)
+            for db in DATABASES.values()
+            if (root / db.name).is_dir()
+            for e in database_records(db, root / db.name)
+            if e.split == "train"
+        ]
+    if records:
+        sources = [
+            s
+            for s in sources
+            if f"{s[0].name}/{s[1].name}" in records or s[1].name in records
+        ]
+    sigs, picks = {}, []
+    for adapter, e in sources:
+        db, rn = adapter.name, e.name
+        if not (root / db / f"{e.path}.hea").exists():
+            continue
+        rec = record_of(root / db / e.path, db, spec.fs)
+        sigs[(db, rn)] = rec.sig
+        centres, _, labels, _ = record_labelled(rec, adapter, spec, labels=e.labels)
+        picks += [(db, rn, int(s), lab) for s, lab in zip(centres, labels)]
+    if not picks:
+        raise EcgError(f"{root}: no {part} records found")
+    df = pd.DataFrame(picks, columns=["database", "record", "sample", "class"])
+    chosen = []
+    for c in CLASSES:
+        sub = df[df["class"] == c]
+        if len(sub):
+            chosen.append(
+                sub.iloc[rng.choice(len(sub), min(per_class, len(sub)), replace=False)]
+            )
+    return pd.concat(chosen, ignore_index=True), sigs

@@ -24,6 +24,9 @@ from skimage.morphology import skeletonize
 from ..core.classes import CLASSES
 from .signals import FS
 
+#: The drawing contracts (:attr:`RenderSpec.view`).
+VIEWS = ("window", "thumbnail")
+
 
 @dataclass(frozen=True)
 class RenderSpec:
@@ -50,8 +53,15 @@ class RenderSpec:
     # models trained then keep in their preprocessing.json).
     image_width: int = 256
     margin_px: int = 2
+    # "window": the beat at window_before_s in a window of window_s, the time
+    # scale fixed (the contract of every model before); "thumbnail": a picture
+    # of one beat of unknown span, its whole trace redrawn across the width
+    # (:func:`image_normalize`), for the lone-beat model.
+    view: str = "window"
 
     def __post_init__(self) -> None:
+        if self.view not in VIEWS:
+            raise ValueError(f"view must be one of {', '.join(VIEWS)}")
         # A preprocessing.json is read from run folders anyone can write: a
         # declared 100000 x 100000 picture would take the server's memory.
         for name, lo, hi in (("image_height", 16, 512), ("image_width", 16, 2048)):
@@ -220,6 +230,156 @@ def outside_blank(
     out = np.array(imgs, copy=True)
     out[np.broadcast_to(outside[:, None, :], out.shape)] = 255
     return out
+
+
+# ---------------------------------------------------------------------------
+# One-beat thumbnails, as other software draws them
+
+
+@dataclass(frozen=True)
+class ThumbSpec:
+    """How a one-beat thumbnail is drawn (the pictures users already have).
+
+    The original report's folders hold 192 x 128 grey pictures of 0.53 s
+    around a beat's R peak: a thin anti-aliased grey line on white, no grid, a
+    fixed vertical scale so tall QRS complexes leave the picture (clipped).
+
+    Attributes
+    ----------
+    span_s : float
+        Time the picture spans, s, the beat at its centre.
+    width, height : int
+        Picture size, px.
+    mv_below, mv_above : float
+        The fixed vertical scale: mV shown below and above the window's median
+        (its baseline); a wave beyond is clipped at the picture's edge.
+    line_px : float
+        Line width, px (drawn 4x larger and reduced: anti-aliased).
+    grey : int
+        The line's grey level, 0 (black) to 254.
+    """
+
+    span_s: float = 0.53
+    width: int = 192
+    height: int = 128
+    mv_below: float = 1.0
+    mv_above: float = 1.5
+    line_px: float = 1.0
+    grey: int = 90
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.span_s <= 10.0:
+            raise ValueError("span_s must be from 0.1 to 10 s")
+        if not (16 <= self.width <= 2048 and 16 <= self.height <= 2048):
+            raise ValueError("width and height must be from 16 to 2048 px")
+        if not (self.mv_below > 0 and self.mv_above > 0):
+            raise ValueError("mv_below and mv_above must be positive (mV)")
+        if not 0.25 <= self.line_px <= 8 or not 0 <= self.grey <= 254:
+            raise ValueError("line_px must be 0.25-8 px and grey 0-254")
+
+
+#: Supersampling of thumbnails: drawn this many times larger, then reduced.
+THUMB_SS = 4
+#: Spans of the one-beat thumbnails drawn for training and the style test, s.
+THUMB_SPANS = (0.4, 1.2)
+
+
+def thumb_spec_random(
+    rng: np.random.Generator, span_s: tuple[float, float] = THUMB_SPANS
+) -> ThumbSpec:
+    """A thumbnail's drawing as other software might make it: span (log-uniform
+    in ``span_s``), width 64-256 px, aspect 1-2, line 0.6-2 px, grey 0-160, and
+    in half of them a fixed vertical scale tight enough to clip tall waves."""
+    w = int(rng.integers(64, 257))
+    h = max(32, int(round(w / rng.uniform(1.0, 2.0))))
+    clip = rng.random() < 0.5
+    return ThumbSpec(
+        span_s=float(np.exp(rng.uniform(*np.log(span_s)))),
+        width=w,
+        height=h,
+        mv_below=float(rng.uniform(0.6, 1.2)) if clip else 3.0,
+        mv_above=float(rng.uniform(0.8, 1.6)) if clip else 4.0,
+        line_px=float(rng.uniform(0.6, 2.0)),
+        grey=int(rng.integers(0, 161)),
+    )
+
+
+def thumbs_render(
+    sig: np.ndarray, centres: np.ndarray, spec: RenderSpec, rng: np.random.Generator
+) -> np.ndarray:
+    """Draw each beat as a random thumbnail (:func:`thumb_spec_random`), then
+    read it back as the predictor does (:func:`image_normalize`: the trace,
+    however long it lasts, redrawn across the width).
+
+    Parameters
+    ----------
+    sig : np.ndarray
+        Signal in mV at ``spec.fs``, shape ``(sig_len,)``.
+    centres : np.ndarray
+        Beat positions, samples, shape ``(n,)``; ``THUMB_SPANS[1] / 2`` s of
+        signal must lie each side.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 images, shape ``(n, image_height, image_width)``.
+    """
+    out = np.full((len(centres), spec.image_height, spec.image_width), 255, np.uint8)
+    for i, c in enumerate(np.asarray(centres, np.int64)):
+        ts = thumb_spec_random(rng)
+        half = ts.span_s * spec.fs / 2  # samples each side
+        # Centred on the beat within 5% of the span, as a crop is.
+        mid = c + rng.uniform(-0.05, 0.05) * 2 * half
+        a, b = int(max(0, mid - half)), int(min(sig.size, mid + half))
+        if b - a < 2:
+            continue
+        out[i] = image_normalize(thumbnail_draw(sig[a:b], spec.fs, ts), spec)[0]
+    return out
+
+
+def thumbnail_draw(seg: np.ndarray, fs: float, spec: ThumbSpec) -> np.ndarray:
+    """Draw a window of signal as a one-beat thumbnail.
+
+    Parameters
+    ----------
+    seg : np.ndarray
+        Signal in mV, shape ``(n,)``, spanning ``spec.span_s`` at ``fs`` Hz with
+        the beat at its centre.
+    fs : float
+        Sampling rate, Hz.
+    spec : ThumbSpec
+        Size, scale, line.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 grey picture, shape ``(height, width)``, line dark on 255.
+    """
+    from PIL import Image, ImageDraw
+
+    seg = np.asarray(seg, np.float64)
+    if seg.size < 2:
+        raise ValueError("a thumbnail needs two samples or more")
+    ss = THUMB_SS
+    w, h = spec.width * ss, spec.height * ss
+    base = float(np.median(seg))
+    # Time -> x across the whole width; mV -> y on the fixed scale: a wave
+    # past mv_above (mv_below) runs off the top (bottom) edge, as a plot with
+    # fixed limits clips it.
+    x = np.arange(seg.size) / (seg.size - 1) * (w - 1)  # (n,)
+    top = base + spec.mv_above
+    y = (top - seg) / (spec.mv_above + spec.mv_below) * (h - 1)  # (n,)
+    y = np.clip(y, -h, 2 * h)  # far off-picture points: the line still leaves
+    img = Image.new("L", (w, h), 255)
+    ImageDraw.Draw(img).line(
+        list(zip(x.tolist(), y.tolist())),
+        fill=int(spec.grey),
+        width=max(1, int(round(spec.line_px * ss))),
+        joint="curve",
+    )
+    # Reduced with a box filter: each pixel the mean of its ss x ss block, so
+    # the line's edges come out grey (anti-aliased).
+    return np.asarray(img.resize((spec.width, spec.height), Image.BOX), np.uint8)
 
 
 # ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ CSV of millivolts) go clean -> detect QRS -> render each beat -> classify.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from ..core.io import default_model_dir, json_read
 from ..data.pictures import image_read
 from ..data.render import (
     RenderSpec,
+    image_normalize,
     outside_blank,
     windows_render,
 )
@@ -102,7 +103,11 @@ class Prediction:
             "predicted_class": self.predicted_class,
             "confidence": round(self.confidence, 6),
             "probabilities": {c: round(p, 6) for c, p in self.probabilities.items()},
-            "span_s": round(self.span.duration_s, 3) if self.span else None,
+            "span_s": (
+                round(self.span.duration_s, 3)
+                if self.span and self.span.duration_s > 0
+                else None
+            ),
             "span": self.span.describe() if self.span else "",
             "uncertain": self.uncertain,
             "reason": self.reason,
@@ -134,6 +139,9 @@ def calibration_read(run_dir: Path) -> tuple[float, float]:
 
 
 #: How a picture may be read (:meth:`Predictor.picture_read_as`).
+#: A run's lone-beat model, where it has one (:class:`Predictor`).
+LONE_DIR = "lone"
+
 PICTURE_READS = ("detect", "beat", "strip")
 
 
@@ -183,6 +191,19 @@ class Predictor:
             raise EcgError(
                 f"{self.run_dir / 'model.keras'}: cannot load model ({e})"
             ) from None
+        # A picture of one beat of unknown span goes to the lone-beat model
+        # where the run has one (its lone/ folder, trained on thumbnails of
+        # 0.4-1.2 s): it needs no time scale, which one beat without a grid
+        # does not give.
+        self.lone: Predictor | None = None
+        if self.spec.view == "window" and (self.run_dir / LONE_DIR).is_dir():
+            lone = Predictor(self.run_dir / LONE_DIR)
+            if lone.spec.view != "thumbnail":
+                raise EcgError(
+                    f"{self.run_dir / LONE_DIR}: not a lone-beat model (its "
+                    f"preprocessing.json draws view {lone.spec.view!r})"
+                )
+            self.lone = lone
 
     def predict_arrays(self, images: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, 6)`` for model-ready uint8 images ``(n, h, w)``."""
@@ -219,9 +240,16 @@ class Predictor:
             shape): there is nothing to classify. A poor trace (short, broken)
             is classified and flagged uncertain.
         """
-        img, q, span = picture_window(picture, self.spec, duration_s)
+        if self.spec.view == "thumbnail":  # a lone-beat model asked directly
+            img, q = image_normalize(picture, self.spec)
+            span = Span(0.0, "one beat", beats=1)
+        else:
+            img, q, span = picture_window(picture, self.spec, duration_s)
         if not q.found:
             raise EcgError(f"{name or 'picture'}: {q.reason}")
+        if self.lone is not None and span.source == "one beat":
+            lone = self.lone.predict_picture(picture, name)
+            return replace(lone, span=replace(span, source="lone", duration_s=0.0))
         p = self.predict_arrays(img[None])[0]
         k = int(p.argmax())
         reason = ""
@@ -538,7 +566,11 @@ def predictions_frame(preds: list[Prediction]) -> pd.DataFrame:
                 "confidence": round(p.confidence, 4),
                 "uncertain": p.uncertain,
                 **{c: round(p.probabilities[c], 4) for c in CLASSES},
-                "span_s": round(p.span.duration_s, 3) if p.span else None,
+                "span_s": (
+                    round(p.span.duration_s, 3)
+                    if p.span and p.span.duration_s > 0
+                    else None
+                ),
             }
             for p in preds
         ],

@@ -52,7 +52,8 @@ class Span:
     """How long a picture's trace lasts, and how that was found.
 
     ``source``: ``"given"``, ``"grid"``, ``"window"`` (assumed: the contract's
-    window) or ``"one beat"`` (assumed: a crop of one beat).
+    window), ``"one beat"`` (assumed: a crop of one beat) or ``"lone"`` (one
+    beat, read by a lone-beat model: no span is assumed).
     """
 
     duration_s: float
@@ -67,7 +68,11 @@ class Span:
             "grid": "read from the ECG-paper grid",
             "window": "assumed: the model's window",
             "one beat": "assumed: one beat, no grid; give the span for a better answer",
+            "lone": "one beat, no grid: read by the lone-beat model, which needs "
+            "no time scale",
         }[self.source]
+        if self.source == "lone":
+            return f"{how}; {self.note}" if self.note else how
         out = f"{self.duration_s:.2g} s ({how})"
         return f"{out}; {self.note}" if self.note else out
 
@@ -85,6 +90,11 @@ def lone_beat_caveat(cls: str, span: Span) -> str:
         return (
             "one beat: prematurity, what makes a PAC, cannot be judged from a "
             "single beat; give a rhythm strip or a record"
+        )
+    if cls == "Ventricular Fibrillation" and span.duration_s <= 0:
+        return (
+            "one beat's picture, its span unknown: fibrillation cannot be judged "
+            f"from under {VF_MIN_S:g} s of signal; give a longer strip or a record"
         )
     if cls == "Ventricular Fibrillation" and span.duration_s < VF_MIN_S:
         return (
