@@ -46,6 +46,7 @@ BENCH_ROWS = (
      "s", "-"),
     ("its peak memory (max RSS)", "full_train_peak_rss_gb", "GB", "<= 4 GB"),
 )  # fmt: skip
+THUMB_RESULTS = PROJECT_ROOT / "results" / "thumbnails.json"
 STRIP_RESULTS = PROJECT_ROOT / "artifacts" / "default" / "patient" / "strip_eval.json"
 
 
@@ -169,6 +170,39 @@ def bench_block(record: dict) -> str:
     return "\n".join(lines)
 
 
+def thumb_block(d: dict) -> str:
+    """The style test's thumbnail table (``results/thumbnails.json``): each
+    style read by the window model alone and with a lone-beat model."""
+    a, b = d["window_model"]["per_style"], d["with_lone_model"]["per_style"]
+    short = {
+        "Normal": "N",
+        "Left Bundle Branch Block": "LBBB",
+        "Premature Atrial Contraction": "PAC",
+        "Premature Ventricular Contraction": "PVC",
+        "Right Bundle Branch Block": "RBBB",
+        "Ventricular Fibrillation": "VF",
+    }
+    lines = [
+        f"Style test, {d['style_test_part']}; command: `{d['command']}`.",
+        "",
+        "| style | read by | accuracy % | recall % per class | PAC answered "
+        "'cannot be judged' % | span within 15 % |",
+        "|---|---|---|---|---|---|",
+    ]
+    for style in a:
+        for who, r in (("window model", a[style]), ("with lone/", b[style])):
+            rec = ", ".join(
+                f"{short[c]} {100 * v:.0f}" for c, v in r["per_class_recall"].items()
+            )
+            nj = r["not_judged"].get("Premature Atrial Contraction", 0.0)
+            sp = r.get("span_within_15")
+            lines.append(
+                f"| {style} | {who} | {100 * r['accuracy']:.1f} | {rec} | "
+                f"{100 * nj:.0f} | {'-' if sp is None else f'{100 * sp:.0f}'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def block_replace(text: str, name: str, body: str) -> str:
     """``text`` with its block ``name`` holding ``body``.
 
@@ -188,6 +222,7 @@ BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
     (README, "headline", lambda: headline_block(json_read(DEFAULT_METRICS))),
     (RELIABILITY, "load", lambda: load_block(json_read(LOAD_RESULTS))),
     (PICTURES, "strips", lambda: strip_block(json_read(STRIP_RESULTS))),
+    (PICTURES, "thumbnails", lambda: thumb_block(json_read(THUMB_RESULTS))),
     (PERFORMANCE, "bench", lambda: bench_block(json_read(BENCH_RESULTS))),
 ]
 
