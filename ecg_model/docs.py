@@ -174,14 +174,6 @@ def thumb_block(d: dict) -> str:
     """The style test's thumbnail table (``results/thumbnails.json``): each
     style read by the window model alone and with a lone-beat model."""
     a, b = d["window_model"]["per_style"], d["with_lone_model"]["per_style"]
-    short = {
-        "Normal": "N",
-        "Left Bundle Branch Block": "LBBB",
-        "Premature Atrial Contraction": "PAC",
-        "Premature Ventricular Contraction": "PVC",
-        "Right Bundle Branch Block": "RBBB",
-        "Ventricular Fibrillation": "VF",
-    }
     lines = [
         f"Style test, {d['style_test_part']}; command: `{d['command']}`.",
         "",
@@ -192,7 +184,8 @@ def thumb_block(d: dict) -> str:
     for style in a:
         for who, r in (("window model", a[style]), ("with lone/", b[style])):
             rec = ", ".join(
-                f"{short[c]} {100 * v:.0f}" for c, v in r["per_class_recall"].items()
+                f"{SHORT_NAMES[c]} {100 * v:.0f}"
+                for c, v in r["per_class_recall"].items()
             )
             nj = r["not_judged"].get("Premature Atrial Contraction", 0.0)
             sp = r.get("span_within_15")
