@@ -52,6 +52,7 @@ def test_registry_lists_each_database_once_in_build_order():
         "cpsc2018",
         "incartdb",
         "ptbxl",
+        "roahd",
     ]
     assert all(DATABASES[n].name == n for n in DATABASES)
     assert DEFAULT_DATABASES == ("mitdb", "vfdb")  # the original report's
@@ -81,7 +82,11 @@ def test_record_folders_match_the_adapters_test_patients():
     for db in DATABASES.values():
         folder = DATA / db.name
         if folder.is_dir():
-            missing = [r for r in db.test_records if not (folder / f"{r}.hea").exists()]
+            missing = [
+                r
+                for r in db.test_records
+                if not db.record_exists(record_path(DATA, db.name, r))
+            ]
             assert not missing, f"{db.name}: {missing}"
 
 

@@ -42,7 +42,13 @@ from .databases import (
 )
 from .packed import Packed
 from .pictures import image_read
-from .render import RenderSpec, image_normalize, thumbs_render, windows_render
+from .render import (
+    RenderSpec,
+    image_normalize,
+    outside_blank,
+    thumbs_render,
+    windows_render,
+)
 from .signals import (
     beats_extract,
     episodes_bracketed,
@@ -237,6 +243,10 @@ def _record_items(args: tuple) -> tuple[pd.DataFrame, np.ndarray, Counter]:
             if c.size
             else np.zeros((0, spec.image_height, spec.image_width), np.uint8)
         )
+        if rec.valid is not None and c.size:
+            # A lone beat's padding is no signal: blank paper, as a crop is drawn.
+            a, b = rec.valid
+            images = outside_blank(images, c - a, b - a, spec)
         names = [_png_name(db, rec.name, n, lead=lead) for n in c]
         bits.append(_images_stage(Path(stage), names, images))
     return pd.concat(metas, ignore_index=True), np.concatenate(bits), skipped
@@ -247,6 +257,8 @@ def record_of(path: str | os.PathLike, db: str, fs: float, all_leads: bool = Fal
     preference, annotations or not), resampled to ``fs`` Hz; a database without
     an adapter is read as mitdb is (MLII, annotated)."""
     adapter = DATABASES.get(db)
+    if adapter is not None and adapter.read is not None:
+        return adapter.read(Path(path), fs, all_leads)
     return record_read(
         path,
         fs=fs,
@@ -482,7 +494,9 @@ def dataset_build(
                 if not named:
                     unread[why] += 1
                     continue
-            if adapter.index is not None and not (root / db / f"{e.path}.hea").exists():
+            if adapter.index is not None and not adapter.record_exists(
+                root / db / e.path
+            ):
                 # A table lists every record; a partial download has some.
                 unread["record file missing"] += 1
                 continue
@@ -1230,7 +1244,9 @@ def sample_signal(
     """
     root = data_dir(data)
     path = record_path(root, str(row["database"]), str(row["record"]))
-    if int(row.get("sample", -1)) < 0 or not path.with_suffix(".hea").exists():
+    adapter = DATABASES.get(str(row["database"]))
+    here = adapter.record_exists(path) if adapter else Path(f"{path}.hea").exists()
+    if int(row.get("sample", -1)) < 0 or not here:
         return None
     lead = row.get(EXTRA_LEAD, "")
     lead = "" if pd.isna(lead) else str(lead)
@@ -1295,7 +1311,7 @@ def beats_sample(
     sigs, picks = {}, []
     for adapter, e in sources:
         db, rn = adapter.name, e.name
-        if not (root / db / f"{e.path}.hea").exists():
+        if not adapter.record_exists(root / db / e.path):
             continue
         rec = record_of(root / db / e.path, db, spec.fs)
         sigs[(db, rn)] = rec.sig

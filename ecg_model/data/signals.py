@@ -148,6 +148,9 @@ class Record:
     others : dict of str to np.ndarray
         The record's other leads, cleaned, at ``fs``, shape ``(sig_len,)`` each,
         by name (read only when asked: ``record_read(all_leads=True)``).
+    valid : tuple of int or None
+        ``(start, stop)`` samples of ``sig`` that are signal; outside is padding
+        around a lone beat, drawn as blank paper. None: all of it.
     """
 
     name: str
@@ -160,6 +163,7 @@ class Record:
     ann_aux: list[str] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
     others: dict[str, np.ndarray] = field(default_factory=dict)
+    valid: tuple[int, int] | None = None
 
 
 def signal_clean(sig: np.ndarray, fs: float) -> np.ndarray:

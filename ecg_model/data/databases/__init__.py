@@ -12,11 +12,12 @@ from .cudb import CUDB
 from .incartdb import INCARTDB
 from .mitdb import MITDB
 from .ptbxl import PTBXL
+from .roahd import ROAHD
 from .svdb import SVDB
 from .vfdb import VFDB
 
 DATABASES: dict[str, Database] = {
-    db.name: db for db in (MITDB, VFDB, SVDB, CUDB, CPSC2018, INCARTDB, PTBXL)
+    db.name: db for db in (MITDB, VFDB, SVDB, CUDB, CPSC2018, INCARTDB, PTBXL, ROAHD)
 }
 #: What a build reads unless told otherwise: the original report's databases,
 #: so the published random-split figures stay reproducible.
@@ -36,6 +37,7 @@ __all__ = [
     "MITDB",
     "PROTOCOL_DATABASES",
     "PTBXL",
+    "ROAHD",
     "SVDB",
     "VFDB",
     "Database",

@@ -93,6 +93,13 @@ class Database:
         ``fetch(source, dl_dir)``: how ``download`` fetches a database that
         PhysioNet's record-by-record download does not suit (its table, then
         only the records a build can use); None: ``wfdb.dl_database``.
+    read : callable or None
+        For a database not stored as WFDB records: ``read(path, fs,
+        all_leads)`` -> ``signals.Record`` of the record at ``path`` (the data
+        folder's ``<db>/<entry.path>``); None: ``signals.record_read``.
+    exists : callable or None
+        With ``read``: ``exists(path)``, whether that record is there; None:
+        its ``.hea`` file is.
     wide_qrs_records : tuple of str
         For ``beats`` databases whose codes do not name bundle branch blocks:
         records whose every conducted beat has a QRS of 120 ms or more, which
@@ -116,11 +123,19 @@ class Database:
     wide_qrs_records: tuple[str, ...] = ()
     index: Callable[[Path], list[RecordEntry]] | None = None
     fetch: Callable[[str, Path], None] | None = None
+    read: Callable[[Path, float, bool], object] | None = None
+    exists: Callable[[Path], bool] | None = None
 
     @property
     def annotated(self) -> bool:
         """Whether its records have ``atr`` annotations."""
         return self.labels != "recording"
+
+    def record_exists(self, path: str | Path) -> bool:
+        """Whether the record at ``path`` (no extension) is in the data folder."""
+        if self.exists is not None:
+            return self.exists(Path(path))
+        return Path(f"{path}.hea").exists()
 
     def __post_init__(self) -> None:
         if self.labels not in LABELS:
