@@ -626,10 +626,16 @@ def parser_build() -> argparse.ArgumentParser:
         "folder holding mitdb/ and vfdb/ (default: $ECG_DATA_DIR or ../shared/data)"
     )
 
-    s = sub.add_parser("download", help=f"fetch {', '.join(DATABASES)} from PhysioNet")
+    s = sub.add_parser("download", help="fetch the public databases from PhysioNet")
     s.add_argument("--data-dir", help=data_help)
     s.add_argument(
-        "--databases", nargs="+", choices=list(DATABASES), default=list(DATABASES)
+        "--databases",
+        nargs="+",
+        choices=list(DATABASES),
+        # roahd is not on PhysioNet: its files come with an R package.
+        default=[d for d in DATABASES if d != "roahd"],
+        help="default: every PhysioNet database (roahd's files come with the "
+        "R package roahd: copy them into the data folder's roahd/)",
     )
     s.set_defaults(fn=cmd_download)
 
