@@ -632,10 +632,11 @@ def parser_build() -> argparse.ArgumentParser:
         "--databases",
         nargs="+",
         choices=list(DATABASES),
-        # roahd is not on PhysioNet: its files come with an R package.
-        default=[d for d in DATABASES if d != "roahd"],
+        # roahd's files come with an R package; cinc-samples is a collection.
+        default=[d for d in DATABASES if d not in ("roahd", "cinc-samples")],
         help="default: every PhysioNet database (roahd's files come with the "
-        "R package roahd: copy them into the data folder's roahd/)",
+        "R package roahd, cinc-samples is a collection of challenge samples: "
+        "copy them into the data folder)",
     )
     s.set_defaults(fn=cmd_download)
 

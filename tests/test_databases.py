@@ -53,6 +53,7 @@ def test_registry_lists_each_database_once_in_build_order():
         "incartdb",
         "ptbxl",
         "roahd",
+        "cinc-samples",
     ]
     assert all(DATABASES[n].name == n for n in DATABASES)
     assert DEFAULT_DATABASES == ("mitdb", "vfdb")  # the original report's

@@ -101,3 +101,37 @@ def test_download_says_where_roahd_comes_from(tmp_path):
 
     with pytest.raises(EcgError, match="not on PhysioNet.*R package"):
         roahd_fetch("roahd", tmp_path)
+
+
+def test_cinc_recordings_give_beats_of_one_class_by_their_snomed_codes():
+    from ecg_model.data.databases.cinc import cinc_class
+
+    assert cinc_class(("59118001", "426177001")) == ("RBBB", "")  # RBBB, brady
+    assert cinc_class(("713427006", "428750005")) == ("RBBB", "")  # CRBBB, ST-T
+    assert cinc_class(("164909002",)) == ("LBBB", "")
+    assert cinc_class(("426783006",)) == ("Normal", "")
+    # A block with AF, both blocks, an incomplete block or any other finding
+    # beside a sinus rhythm: no beats, with the reason.
+    assert cinc_class(("59118001", "164889003"))[0] == ""
+    assert cinc_class(("59118001", "164909002")) == ("", "recording LBBB+RBBB")
+    assert cinc_class(("713426002", "426783006"))[0] == ""
+    assert "other findings" in cinc_class(("426783006", "251146004"))[1]
+
+
+@pytest.mark.skipif(
+    not (DATA / "cinc-samples" / "E07510.hea").exists(),
+    reason=f"cinc-samples not found at {DATA} (set ECG_DATA_DIR)",
+)
+def test_a_cinc_rbbb_recording_gives_on_time_rbbb_beats_and_ptb_is_left_out():
+    from ecg_model.data.databases import DATABASES
+    from ecg_model.data.dataset import database_records, record_labelled, record_of
+    from ecg_model.data.render import RenderSpec
+
+    db, spec = DATABASES["cinc-samples"], RenderSpec()
+    rec = record_of(DATA / "cinc-samples" / "E07510", db.name, spec.fs)
+    centres, _, labels, _ = record_labelled(rec, db, spec)
+    assert rec.lead == "II" and len(centres) >= 4
+    assert set(labels) == {"Right Bundle Branch Block"}
+    splits = {e.name: e.split for e in database_records(db, DATA / "cinc-samples")}
+    assert splits["S0002"] == "" and splits["E07510"] == "test"
+    assert splits["Q0033"] == "train"  # the one LBBB recording trains

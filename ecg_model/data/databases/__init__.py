@@ -7,6 +7,7 @@ asked for (``BuildOptions.databases``) whose folder is present.
 from __future__ import annotations
 
 from .base import LABELS, Database, RecordEntry
+from .cinc import CINC
 from .cpsc2018 import CPSC2018
 from .cudb import CUDB
 from .incartdb import INCARTDB
@@ -17,7 +18,8 @@ from .svdb import SVDB
 from .vfdb import VFDB
 
 DATABASES: dict[str, Database] = {
-    db.name: db for db in (MITDB, VFDB, SVDB, CUDB, CPSC2018, INCARTDB, PTBXL, ROAHD)
+    db.name: db
+    for db in (MITDB, VFDB, SVDB, CUDB, CPSC2018, INCARTDB, PTBXL, ROAHD, CINC)
 }
 #: What a build reads unless told otherwise: the original report's databases,
 #: so the published random-split figures stay reproducible.
@@ -28,6 +30,7 @@ DEFAULT_DATABASES = ("mitdb", "vfdb")
 PROTOCOL_DATABASES = ("mitdb", "vfdb", "svdb", "cudb", "cpsc2018")
 
 __all__ = [
+    "CINC",
     "CPSC2018",
     "CUDB",
     "DATABASES",

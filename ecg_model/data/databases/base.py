@@ -93,6 +93,10 @@ class Database:
         ``fetch(source, dl_dir)``: how ``download`` fetches a database that
         PhysioNet's record-by-record download does not suit (its table, then
         only the records a build can use); None: ``wfdb.dl_database``.
+    recording_rule : callable or None
+        For ``recording`` databases whose labels need more than one list:
+        ``rule(labels)`` -> ``(label of recording_classes, "")`` or ``("",
+        reason)``; None: :meth:`recording_class`'s lists.
     read : callable or None
         For a database not stored as WFDB records: ``read(path, fs,
         all_leads)`` -> ``signals.Record`` of the record at ``path`` (the data
@@ -123,6 +127,9 @@ class Database:
     wide_qrs_records: tuple[str, ...] = ()
     index: Callable[[Path], list[RecordEntry]] | None = None
     fetch: Callable[[str, Path], None] | None = None
+    recording_rule: Callable[[tuple[str, ...] | set[str]], tuple[str, str]] | None = (
+        None
+    )
     read: Callable[[Path, float, bool], object] | None = None
     exists: Callable[[Path], bool] | None = None
 
@@ -148,6 +155,8 @@ class Database:
         ``("", reason)`` when the recording gives no beats: a label of
         ``recording_excluded``, several classes, or none.
         """
+        if self.recording_rule is not None:
+            return self.recording_rule(labels)
         dx, classes = set(labels), self.recording_classes or {}
         named = sorted(dx & set(classes))
         bad = sorted(dx & set(self.recording_excluded))
