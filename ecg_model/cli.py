@@ -530,6 +530,34 @@ def cmd_style_test(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_qrs_widths(a: argparse.Namespace) -> int:
+    from .data.qrs import qrs_widths
+
+    rep = {
+        "command": "python -m ecg_model " + " ".join(sys.argv[1:]),
+        "part": a.part,
+        "per_class": a.per_class,
+        "seed": a.seed,
+        "widths": qrs_widths(
+            data_dir(a.data_dir),
+            a.part,
+            a.per_class,
+            a.seed,
+            tuple(a.databases or ()),
+        ),
+    }
+    for db, by_class in rep["widths"].items():
+        for c, d in by_class.items():
+            print(
+                f"{db:13s} {c:34s} n {d['n']:4d} measured {d['measured']:4d} "
+                f"median {d['median_ms']} ms, >= 120 ms: {d['share_120']}"
+            )
+    if a.out:
+        atomic_write_json(Path(a.out), rep)
+        print(f"written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_analyze_strip(a: argparse.Namespace) -> int:
     import csv
 
@@ -872,6 +900,17 @@ def parser_build() -> argparse.ArgumentParser:
         "reference the others are compared with)",
     )
     s.set_defaults(fn=cmd_style_test)
+
+    s = sub.add_parser(
+        "qrs-widths", help="QRS durations measured by database and class"
+    )
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument("--part", choices=("test", "train"), default="train")
+    s.add_argument("--per-class", type=int, default=300)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--databases", nargs="+", help="only these (default all present)")
+    s.add_argument("--out", help="write the figures as JSON here")
+    s.set_defaults(fn=cmd_qrs_widths)
 
     s = sub.add_parser("analyze-strip", help="read a rhythm strip, classify its beats")
     s.add_argument("image")

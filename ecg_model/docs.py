@@ -47,6 +47,8 @@ BENCH_ROWS = (
     ("its peak memory (max RSS)", "full_train_peak_rss_gb", "GB", "<= 4 GB"),
 )  # fmt: skip
 THUMB_RESULTS = PROJECT_ROOT / "results" / "thumbnails.json"
+QRS_RESULTS = PROJECT_ROOT / "results" / "qrs_widths_train.json"
+DATA_DOC = PROJECT_ROOT / "docs" / "DATA.md"
 STRIP_RESULTS = PROJECT_ROOT / "artifacts" / "default" / "patient" / "strip_eval.json"
 
 
@@ -196,6 +198,31 @@ def thumb_block(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def qrs_block(d: dict) -> str:
+    """The measured QRS durations by database and class (``qrs-widths``)."""
+    lines = [
+        f"{d['part'].capitalize()} patients, up to {d['per_class']} beats a class "
+        f"(seed {d['seed']}); command: `{d['command']}`.",
+        "",
+        "| database | class | beats | measured | median ms | quartiles ms "
+        "| >= 120 ms % |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for db, by_class in d["widths"].items():
+        for c, v in by_class.items():
+            if v["median_ms"] is None:
+                med = quart = share = "-"
+            else:
+                med = f"{v['median_ms']:g}"
+                quart = f"{v['q25_ms']:g}-{v['q75_ms']:g}"
+                share = f"{100 * v['share_120']:.0f}"
+            lines.append(
+                f"| {db} | {SHORT_NAMES[c]} | {v['n']} | {v['measured']} | "
+                f"{med} | {quart} | {share} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def block_replace(text: str, name: str, body: str) -> str:
     """``text`` with its block ``name`` holding ``body``.
 
@@ -216,6 +243,7 @@ BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
     (RELIABILITY, "load", lambda: load_block(json_read(LOAD_RESULTS))),
     (PICTURES, "strips", lambda: strip_block(json_read(STRIP_RESULTS))),
     (PICTURES, "thumbnails", lambda: thumb_block(json_read(THUMB_RESULTS))),
+    (DATA_DOC, "qrs", lambda: qrs_block(json_read(QRS_RESULTS))),
     (PERFORMANCE, "bench", lambda: bench_block(json_read(BENCH_RESULTS))),
 ]
 
