@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...core.errors import EcgError
+
 #: How a database labels its records.
 #: ``beats``: every beat annotated with a PhysioNet beat code
 #: (``core.classes.BEAT_SYMBOLS`` maps the codes to classes);
@@ -20,6 +22,16 @@ from pathlib import Path
 #: ``recording``: one label set per recording (``#Dx:`` in the header), beats
 #: found by the QRS detector (see ``cpsc2018``).
 LABELS = ("beats", "vf_episodes", "vf_brackets", "recording")
+
+
+def fetch_by_hand(what: str) -> Callable[[str, Path], None]:
+    """A ``fetch`` for a database no download serves: it says where ``what``
+    (its files) come from and where to put them."""
+
+    def fetch(source: str, folder: Path) -> None:
+        raise EcgError(f"{what}: copy them into {folder}")
+
+    return fetch
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,7 @@ they are left out, so no person can straddle the split.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ...core.errors import EcgError
-from .base import Database
+from .base import Database, fetch_by_hand
 
 LBBB_CODES = frozenset({"164909002", "733534002"})
 RBBB_CODES = frozenset({"59118001", "713427006"})
@@ -78,12 +75,11 @@ def cinc_class(labels: tuple[str, ...] | set[str]) -> tuple[str, str]:
     return "", "recording with other findings than a sinus rhythm"
 
 
-def cinc_fetch(source: str, folder: Path) -> None:
-    """cinc-samples is a collection, not one PhysioNet database."""
-    raise EcgError(
-        "cinc-samples is a collection of the Challenges' sample recordings, not "
-        f"one PhysioNet database: copy its .hea/.mat files into {folder}"
-    )
+#: cinc-samples is a collection, not one PhysioNet database.
+cinc_fetch = fetch_by_hand(
+    "cinc-samples is a collection of the Challenges' sample recordings (.hea "
+    "and .mat), not one PhysioNet database"
+)
 
 
 CINC = Database(

@@ -27,7 +27,7 @@ from scipy.signal import resample_poly
 
 from ...core.errors import EcgError
 from ..signals import Record
-from .base import Database, RecordEntry
+from .base import Database, RecordEntry, fetch_by_hand
 
 #: Group (file ``mfD_<group>.rda``) -> its beats' code (PhysioNet's).
 GROUPS = {"LBBB": "L", "RBBB": "R", "healthy": "N"}
@@ -136,12 +136,11 @@ def roahd_read(path: Path, fs: float, all_leads: bool = False):
     )
 
 
-def roahd_fetch(source: str, folder: Path) -> None:
-    """roahd is not on PhysioNet: its beats come with the R package."""
-    raise EcgError(
-        "roahd is not on PhysioNet: copy mfD_LBBB.rda, mfD_RBBB.rda and "
-        f"mfD_healthy.rda from the R package roahd's data/ folder into {folder}"
-    )
+#: roahd is not on PhysioNet: its beats come with the R package.
+roahd_fetch = fetch_by_hand(
+    "roahd is not on PhysioNet: its files mfD_LBBB.rda, mfD_RBBB.rda and "
+    "mfD_healthy.rda come with the R package roahd (its data/ folder)"
+)
 
 
 ROAHD = Database(
