@@ -18,7 +18,8 @@ from ecg_model.app.runs import (
 )
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
-from ecg_model.data.dataset import ALL_SPLIT, SPLITS
+from ecg_model.data.dataset import ALL_SPLIT, SPLITS, dataset_preview, dataset_spec
+from ecg_model.data.render import RenderSpec
 from ecg_model.training.config import (
     BALANCE,
     FIELD_HELP,
@@ -366,6 +367,29 @@ def last_run() -> None:
                 st.error(webapp.plain(e))
 
 
+def preview() -> None:
+    """The chosen dataset's pictures, and what the model will see of them."""
+    datasets = webapp.datasets_available()
+    if not datasets:
+        return
+    with st.expander("What the model sees of a dataset", expanded=False):
+        # Outside the form: a form's widgets take effect only when it is sent.
+        name = st.selectbox("Dataset", list(datasets), key="train_preview_dataset")
+        spec = dataset_spec(datasets[name]) or RenderSpec()
+        st.caption(
+            "One training picture of each class, as it is (left) and as the "
+            "model's input after normalisation: the trace found and redrawn "
+            f"at {spec.image_height} x {spec.image_width} px."
+        )
+        shown = dataset_preview(datasets[name], spec)
+        if not shown:
+            st.warning("No readable training pictures in this dataset.")
+        for cls, rel, pic, img in shown:
+            c1, c2 = st.columns(2)
+            c1.image(pic, caption=webapp.plain(f"{cls}: {rel}"), clamp=True)
+            c2.image(img, caption="model input", clamp=True)
+
+
 def page() -> None:
     st.title("Train")
     st.caption(
@@ -374,6 +398,7 @@ def page() -> None:
     )
     webapp.admin_field()
     launch_form()
+    preview()
     launch_banner()
     live()
     last_run()

@@ -11,7 +11,7 @@ from ecg_model.core.classes import CLASSES, class_from_name
 from ecg_model.core.errors import EcgError
 from ecg_model.data.dataset import folder_classes, folder_notes, manifest_read
 
-from .conftest import needs_data
+from .conftest import ROOT, needs_data
 
 #: The original report's folder names: the PVC folder is plural.
 REPORT_NAMES = {
@@ -149,3 +149,28 @@ def test_a_lone_beat_called_pac_is_not_a_confident_answer(default_model, monkeyp
     assert res.span.beats == 1, res.span
     assert res.uncertain and "prematurity" in res.reason
     assert res.to_json()["reason"] == res.reason
+
+
+@needs_data
+def test_the_train_page_shows_a_folders_pictures_after_normalisation(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    import numpy as np
+    from streamlit.testing.v1 import AppTest
+
+    from ecg_model.data.dataset import dataset_preview
+    from ecg_model.data.render import RenderSpec
+
+    (tmp_path / "art" / "datasets").mkdir(parents=True)
+    _folder(tmp_path / "art" / "datasets" / "report", tiny_dataset, REPORT_NAMES)
+    shown = dataset_preview(tmp_path / "art" / "datasets" / "report", RenderSpec())
+    assert {c for c, *_ in shown} == set(CLASSES)  # one of each class
+    for _, _, pic, img in shown:
+        assert pic.ndim == 3 and img.shape == (64, 256) and img.dtype == np.uint8
+    monkeypatch.setenv("ECG_ARTIFACTS_DIR", str(tmp_path / "art"))
+    page = str(ROOT / "pages" / "train.py")
+    at = AppTest.from_file(page, default_timeout=120).run()
+    at.selectbox(key="train_preview_dataset").set_value("report").run()
+    assert not at.exception
+    # A picture and its model input for each of the six classes.
+    assert len(at.get("image")) == 2 * len(CLASSES)

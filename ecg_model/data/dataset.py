@@ -1192,6 +1192,32 @@ def sample_image(root: str | os.PathLike, rel: str) -> np.ndarray | None:
         return None
 
 
+def dataset_preview(
+    root: str | os.PathLike, spec: RenderSpec, per_class: int = 1, seed: int = 0
+) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """Training pictures of a dataset as they are and as a model of ``spec``
+    sees them: ``(class, path, picture (h, w, 3), image (image_height,
+    image_width))``, up to ``per_class`` of each class, drawn at random.
+
+    A folder built to ``spec`` holds model images already; any other (an image
+    folder from elsewhere) goes through the predictor's normalisation
+    (:func:`~ecg_model.data.render.image_normalize`). Unreadable pictures are
+    left out.
+    """
+    meta = manifest_read(root)
+    meta = meta[meta["split"] == "train"] if "split" in meta else meta
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in CLASSES:
+        sub = meta[meta["class"] == c]
+        pick = rng.choice(len(sub), min(per_class, len(sub)), replace=False)
+        for rel in sub["path"].iloc[pick]:
+            pic = sample_image(root, rel)
+            if pic is not None:
+                out.append((c, str(rel), pic, image_normalize(pic, spec)[0]))
+    return out
+
+
 def counts_by_record(manifest: pd.DataFrame) -> pd.DataFrame:
     """Images per record (rows) and class (columns), with the record's split."""
     t = manifest.assign(
