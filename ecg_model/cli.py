@@ -558,6 +558,24 @@ def cmd_qrs_widths(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare_folder(a: argparse.Namespace) -> int:
+    from .styles import folder_compare
+
+    rep = folder_compare(Path(a.folder), a.models)
+    rep["command"] = "python -m ecg_model " + " ".join(sys.argv[1:])
+    for run, res in rep["models"].items():
+        for how, m in res.items():
+            print(
+                f"{run} ({how}): accuracy {m['accuracy']:.4f}, macro recall "
+                f"{m['macro_recall']:.4f}, over the classes one beat can show "
+                f"{m['macro_recall_lone']:.4f}"
+            )
+    if a.out:
+        atomic_write_json(Path(a.out), rep)
+        print(f"written to {a.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_analyze_strip(a: argparse.Namespace) -> int:
     import csv
 
@@ -900,6 +918,14 @@ def parser_build() -> argparse.ArgumentParser:
         "reference the others are compared with)",
     )
     s.set_defaults(fn=cmd_style_test)
+
+    s = sub.add_parser(
+        "compare-folder", help="several models on one image folder's test part"
+    )
+    s.add_argument("folder", help="train/<Class>/ [test/<Class>/] image folder")
+    s.add_argument("--models", nargs="+", required=True, help="run folders")
+    s.add_argument("--out", help="write the figures as JSON here")
+    s.set_defaults(fn=cmd_compare_folder)
 
     s = sub.add_parser(
         "qrs-widths", help="QRS durations measured by database and class"

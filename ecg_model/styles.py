@@ -25,7 +25,7 @@ import pandas as pd
 from .core.classes import CLASSES
 from .core.errors import EcgError
 from .core.io import atomic_write_bytes, atomic_write_json, data_dir
-from .data.dataset import beats_sample
+from .data.dataset import beats_sample, dataset_load, manifest_read
 from .data.pictures import image_read
 from .data.render import (
     RenderSpec,
@@ -34,6 +34,7 @@ from .data.render import (
     thumbnail_draw,
     windows_render,
 )
+from .inference.predict import Predictor
 from .inference.span import picture_window
 from .training.evaluate import metrics_compute
 
@@ -262,3 +263,54 @@ def span_score(predictor, folder: Path, man: pd.DataFrame) -> float:
         span = picture_window(pic, predictor.spec)[2].duration_s  # unread: 2.4 s
         ok.append(abs(span / float(true_s) - 1) <= SPAN_TOLERANCE)
     return round(float(np.mean(ok)), 4) if ok else float("nan")
+
+
+#: The classes one beat can show (a PAC needs its neighbours: see
+#: :func:`~ecg_model.inference.span.lone_beat_caveat`).
+LONE_BEAT_CLASSES = tuple(c for c in CLASSES if c != "Premature Atrial Contraction")
+
+
+def folder_compare(folder: str | os.PathLike, runs: list[str | os.PathLike]) -> dict:
+    """Several models on the test pictures of one image folder, side by side.
+
+    Each model reads them twice: as ``predict`` does (``predict_file``: span
+    found, lone-beat route where the run has one) and as a run trained on the
+    folder did (``dataset_load``: each picture's trace redrawn across the
+    width). Returns per model and reading: accuracy, per-class recall, macro
+    recall over all classes and over :data:`LONE_BEAT_CLASSES`.
+    """
+    folder = Path(folder)
+    man = manifest_read(folder)
+    test = man[man["split"] == "test"].reset_index(drop=True)
+    if test.empty:
+        raise EcgError(f"{folder}: no test pictures")
+    y = test["class"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    out: dict = {"folder": str(folder), "n_test": int(len(test)), "models": {}}
+    for run in runs:
+        pred = Predictor(run)
+        by_predict = []
+        for rel in test["path"]:
+            try:
+                by_predict.append(
+                    CLASSES.index(pred.predict_file(folder / rel).predicted_class)
+                )
+            except EcgError:
+                by_predict.append(-1)
+        ds = dataset_load(folder, pred.spec)
+        order = {p: i for i, p in enumerate(ds.meta_test["path"])}
+        probs = pred.predict_arrays(np.asarray(ds.x_test[: len(ds.y_test)]))
+        by_load = probs.argmax(1)[[order[p] for p in test["path"]]]
+        res = {}
+        for how, p in (("predict", np.array(by_predict)), ("as trained", by_load)):
+            m = metrics_compute(y, p, n_boot=0)
+            rec = {c: d["recall"] for c, d in m["per_class"].items()}
+            res[how] = {
+                "accuracy": m["accuracy"],
+                "macro_recall": m["macro_recall"],
+                "macro_recall_lone": float(
+                    np.mean([rec[c] for c in LONE_BEAT_CLASSES])
+                ),
+                "per_class_recall": rec,
+            }
+        out["models"][str(run)] = res
+    return out

@@ -174,3 +174,20 @@ def test_the_train_page_shows_a_folders_pictures_after_normalisation(
     assert not at.exception
     # A picture and its model input for each of the six classes.
     assert len(at.get("image")) == 2 * len(CLASSES)
+
+
+@needs_data
+def test_models_are_compared_side_by_side_on_a_folders_test_part(
+    tiny_dataset, tiny_run, tmp_path
+):
+    from ecg_model.styles import LONE_BEAT_CLASSES, folder_compare
+
+    root = _folder(tmp_path / "report", tiny_dataset, REPORT_NAMES)
+    rep = folder_compare(root, [tiny_run])
+    res = rep["models"][str(tiny_run)]
+    assert set(res) == {"predict", "as trained"} and rep["n_test"] > 0
+    for m in res.values():
+        assert set(m["per_class_recall"]) == set(CLASSES)
+        lone = [m["per_class_recall"][c] for c in LONE_BEAT_CLASSES]
+        assert abs(m["macro_recall_lone"] - sum(lone) / len(lone)) < 1e-9
+    assert "Premature Atrial Contraction" not in LONE_BEAT_CLASSES
