@@ -324,6 +324,13 @@ def signal_section(predictor) -> None:
         st.stop()
     df = beats_frame(table)
     st.subheader(f"{webapp.plain(label)}: {len(df)} beats")
+    st.caption(
+        "QRS ms: each beat's QRS duration measured on this lead (NeuroKit2's "
+        "wavelet delineator), shaded on the trace from onset to offset. A "
+        "block is a QRS of 120 ms or more in a beat conducted on time; on one "
+        "lead the measure is rough (docs/DATA.md), and the class beside it is "
+        "the picture model's."
+    )
     if predictor.pac_ratio_threshold is not None:
         st.caption(
             "Rhythm step on: "
@@ -335,7 +342,15 @@ def signal_section(predictor) -> None:
             + " (fitted on this model's training records)."
         )
     st.altair_chart(
-        charts.signal_chart(table.sig_time_s, table.sig, table.time_s, table.predicted),
+        charts.signal_chart(
+            table.sig_time_s,
+            table.sig,
+            table.time_s,
+            table.predicted,
+            qrs_on_s=table.qrs_on_s,
+            qrs_off_s=table.qrs_off_s,
+            qrs_ms=table.qrs_ms,
+        ),
         width="stretch",
         key="predict_signal_chart",
     )

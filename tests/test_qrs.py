@@ -53,3 +53,17 @@ def test_nothing_to_measure_gives_nan_never_an_error():
     on, off, ms = qrs_delineate(np.zeros(2500), FS, np.array([500, 1000]))
     assert np.isnan(ms).all()
     assert all(a.size == 0 for a in qrs_delineate(np.zeros(100), FS, np.array([])))
+
+
+def test_every_beat_of_a_signal_gets_its_qrs_in_ms_beside_its_class(default_model):
+    from ecg_model.inference.predict import Predictor, beats_frame
+
+    sig, peaks = beats(150.0, fs=360.0)  # a wide QRS, at another rate
+    table = Predictor(default_model).predict_signal(sig, 360.0)
+    df = beats_frame(table)
+    assert "qrs_ms" in df.columns and len(df) >= len(peaks) - 2
+    assert abs(np.nanmedian(df["qrs_ms"]) - 150) <= 15
+    # Onset and offset lie around each beat, on the signal's time axis.
+    ok = ~np.isnan(table.qrs_on_s)
+    assert (table.qrs_on_s[ok] < table.time_s[ok]).all()
+    assert (table.qrs_off_s[ok] > table.time_s[ok]).all()

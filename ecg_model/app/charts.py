@@ -202,8 +202,13 @@ def signal_chart(
     max_points: int = 20000,
     *,
     amplitude_known: bool = True,
+    qrs_on_s: np.ndarray | None = None,
+    qrs_off_s: np.ndarray | None = None,
+    qrs_ms: np.ndarray | None = None,
 ) -> alt.Chart:
-    """The trace with every beat marked and coloured by its predicted class.
+    """The trace with every beat marked and coloured by its predicted class,
+    and, where measured, each QRS from onset to offset shaded (its duration
+    in the beat's tooltip).
 
     ``amplitude_known`` False (a strip without a grid or calibration pulse):
     the axis says the amplitude is relative, never mV.
@@ -212,6 +217,10 @@ def signal_chart(
     trace = pd.DataFrame({"time_s": time_s[::step], "mV": sig[::step]})
     idx = np.clip(np.searchsorted(time_s, beat_time_s), 0, len(sig) - 1)
     beats = pd.DataFrame({"time_s": beat_time_s, "mV": sig[idx], "class": beat_class})
+    n = len(beats)
+    beats["QRS ms"] = (
+        np.round(qrs_ms, 0) if qrs_ms is not None and len(qrs_ms) == n else np.nan
+    )
     line = (
         alt.Chart(trace)
         .mark_line(color="#555", strokeWidth=1)
@@ -234,10 +243,19 @@ def signal_chart(
             color=alt.Color(
                 "class:N", scale=CLASS_SCALE, legend=alt.Legend(labelLimit=300)
             ),
-            tooltip=["time_s", "class"],
+            tooltip=["time_s", "class", "QRS ms"],
         )
     )
-    return (line + pts).properties(height=260).interactive(bind_y=False)
+    layers = line + pts
+    if qrs_on_s is not None and qrs_off_s is not None and len(qrs_on_s) == n:
+        qrs = pd.DataFrame({"on": qrs_on_s, "off": qrs_off_s}).dropna()
+        band = (
+            alt.Chart(qrs)
+            .mark_rect(opacity=0.18, color="#e45756")
+            .encode(x="on:Q", x2="off:Q")
+        )
+        layers = band + layers
+    return layers.properties(height=260).interactive(bind_y=False)
 
 
 def window_chart(

@@ -20,6 +20,7 @@ from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import default_model_dir, json_read
 from ..data.pictures import image_read
+from ..data.qrs import qrs_delineate
 from ..data.render import (
     RenderSpec,
     image_normalize,
@@ -325,6 +326,11 @@ class BeatTable:
     sample: np.ndarray
     time_s: np.ndarray
     probabilities: np.ndarray  # (n_beats, 6)
+    # Each beat's measured QRS (data.qrs.qrs_delineate): onset and offset, s
+    # on sig's time axis, and duration, ms; NaN where not measured.
+    qrs_on_s: np.ndarray | None = None
+    qrs_off_s: np.ndarray | None = None
+    qrs_ms: np.ndarray | None = None
 
     @property
     def sig_time_s(self) -> np.ndarray:
@@ -389,6 +395,8 @@ def signal_beats_classify(
     # 4. classify by picture, then by rhythm: a beat that looks normal but comes
     #    early against its neighbours is a PAC (see ecg_model.inference.rhythm).
     probs = rhythm_step(predictor, predictor.predict_arrays(imgs), qrs / spec.fs)
+    # 5. measure each beat's QRS, what a cardiologist reads a block by.
+    on, off, ms = qrs_delineate(x, spec.fs, qrs)
     return BeatTable(
         fs=fs,
         sig=x,
@@ -396,6 +404,9 @@ def signal_beats_classify(
         sample=np.round(qrs * fs / spec.fs).astype(np.int64),
         time_s=qrs / spec.fs,
         probabilities=probs,
+        qrs_on_s=on / spec.fs,
+        qrs_off_s=off / spec.fs,
+        qrs_ms=ms,
     )
 
 
@@ -586,10 +597,13 @@ def predictions_frame(preds: list[Prediction]) -> pd.DataFrame:
 
 
 def beats_frame(table: BeatTable) -> pd.DataFrame:
-    """One row per beat: number, sample, time, class, confidence, six probabilities."""
+    """One row per beat: number, sample, time, class, confidence, measured QRS
+    (ms, empty where not measured), six probabilities."""
     import pandas as pd
 
     df = pd.DataFrame(table.probabilities.round(4), columns=list(CLASSES))
+    if table.qrs_ms is not None:
+        df.insert(0, "qrs_ms", np.round(table.qrs_ms, 0))
     df.insert(0, "confidence", table.confidence.round(4))
     df.insert(0, "predicted_class", table.predicted)
     df.insert(0, "time_s", np.round(table.time_s, 3))
