@@ -243,7 +243,7 @@ class Predictor:
         """
         if self.spec.view == "thumbnail":  # a lone-beat model asked directly
             img, q = image_normalize(picture, self.spec)
-            span = Span(0.0, "one beat", beats=1)
+            span = Span(0.0, "lone", beats=1)
         else:
             img, q, span = picture_window(picture, self.spec, duration_s)
         if not q.found:
