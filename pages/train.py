@@ -374,7 +374,7 @@ def preview() -> None:
         return
     with st.expander("What the model sees of a dataset", expanded=False):
         # Outside the form: a form's widgets take effect only when it is sent.
-        name = st.selectbox("Dataset", list(datasets), key="train_preview_dataset")
+        name = st.selectbox("Folder shown", list(datasets), key="train_preview_dataset")
         spec = dataset_spec(datasets[name]) or RenderSpec()
         st.caption(
             "One training picture of each class, as it is (left) and as the "
