@@ -500,8 +500,13 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
         sig, fs = rec.p_signal[:, ch], float(a.fs or rec.fs)
     table = Predictor(a.model).predict_signal(np.asarray(sig, float), fs)
     w = csv.writer(sys.stdout, lineterminator="\n")
-    w.writerow(["beat", "sample", "time_s", "predicted_class", "confidence", *CLASSES])
-    for i, (s, t, p) in enumerate(zip(table.sample, table.time_s, table.probabilities)):
+    w.writerow(
+        ["beat", "sample", "time_s", "predicted_class", "confidence", *CLASSES]
+        + ["qrs_ms"]
+    )
+    for i, (s, t, p, q) in enumerate(
+        zip(table.sample, table.time_s, table.probabilities, table.qrs_ms)
+    ):
         w.writerow(
             [
                 i + 1,
@@ -510,6 +515,7 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
                 CLASSES[int(p.argmax())],
                 f"{p.max():.6f}",
                 *(f"{v:.6f}" for v in p),
+                "" if np.isnan(q) else f"{q:.0f}",  # not measured: empty
             ]
         )
     return 0
