@@ -536,6 +536,13 @@ def cmd_style_test(a: argparse.Namespace) -> int:
     return 0
 
 
+def _report_write(rep: dict, out: str | None) -> None:
+    """Write a command's figures as JSON where ``--out`` asks (atomically)."""
+    if out:
+        atomic_write_json(Path(out), rep)
+        print(f"written to {out}", file=sys.stderr)
+
+
 def cmd_qrs_widths(a: argparse.Namespace) -> int:
     from .data.qrs import qrs_widths
 
@@ -558,9 +565,7 @@ def cmd_qrs_widths(a: argparse.Namespace) -> int:
                 f"{db:13s} {c:34s} n {d['n']:4d} measured {d['measured']:4d} "
                 f"median {d['median_ms']} ms, >= 120 ms: {d['share_120']}"
             )
-    if a.out:
-        atomic_write_json(Path(a.out), rep)
-        print(f"written to {a.out}", file=sys.stderr)
+    _report_write(rep, a.out)
     return 0
 
 
@@ -576,9 +581,7 @@ def cmd_compare_folder(a: argparse.Namespace) -> int:
                 f"{m['macro_recall']:.4f}, over the classes one beat can show "
                 f"{m['macro_recall_lone']:.4f}"
             )
-    if a.out:
-        atomic_write_json(Path(a.out), rep)
-        print(f"written to {a.out}", file=sys.stderr)
+    _report_write(rep, a.out)
     return 0
 
 

@@ -1199,13 +1199,13 @@ def dataset_preview(
     sees them: ``(class, path, picture (h, w, 3), image (image_height,
     image_width))``, up to ``per_class`` of each class, drawn at random.
 
-    A folder built to ``spec`` holds model images already; any other (an image
-    folder from elsewhere) goes through the predictor's normalisation
+    Every picture, built or from elsewhere, goes through the normalisation
+    a dataset load and the predictor use
     (:func:`~ecg_model.data.render.image_normalize`). Unreadable pictures are
     left out.
     """
     meta = manifest_read(root)
-    meta = meta[meta["split"] == "train"] if "split" in meta else meta
+    meta = meta[meta["split"] == "train"]
     rng = np.random.default_rng(seed)
     out = []
     for c in CLASSES:

@@ -6,7 +6,8 @@ The delineator is NeuroKit2's discrete-wavelet method (``ecg_delineate``,
 (``xqrs``, ``gqrs``) but does not delineate them, and NeuroKit2's ``peak``
 method gives no QRS onset (``ECG_R_Onsets``) in the version required here.
 What the measure is worth on each database, class by class, is written by
-``python -m ecg_model qrs-widths`` (``results/qrs_widths.json``), not assumed.
+``python -m ecg_model qrs-widths`` (``results/qrs_widths_train.json``), not
+assumed.
 """
 
 from __future__ import annotations
@@ -53,10 +54,12 @@ def qrs_delineate(
     import neurokit2 as nk
 
     given = np.asarray(rpeaks, np.int64)
-    n = given.size
-    nan = np.full(n, np.nan)
-    if n == 0:
-        return nan, nan.copy(), nan.copy()
+
+    def unmeasured() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(np.full(given.size, np.nan) for _ in range(3))
+
+    if given.size == 0:
+        return unmeasured()
     # The delineator needs them in order and once each; answers go back to
     # the order given.
     rpeaks, back = np.unique(given, return_inverse=True)
@@ -72,9 +75,9 @@ def qrs_delineate(
         on = np.asarray(waves["ECG_R_Onsets"], np.float64)
         off = np.asarray(waves["ECG_R_Offsets"], np.float64)
     except Exception:  # a delineation that fails measures nothing; it never stops
-        return nan, nan.copy(), nan.copy()
+        return unmeasured()
     if on.size != rpeaks.size or off.size != rpeaks.size:
-        return nan, nan.copy(), nan.copy()
+        return unmeasured()
     # Onset before the R peak, offset after it, else not this beat's QRS.
     bad = ~((on < rpeaks) & (off > rpeaks))
     on[bad], off[bad] = np.nan, np.nan
