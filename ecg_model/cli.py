@@ -482,9 +482,11 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .inference.predict import Predictor, csv_signal_read
+    from .inference.block import block_decide, block_describe
+    from .inference.predict import Predictor, csv_signal_read, record_leads
 
     src = Path(a.source)
+    others, lead = {}, ""
     if src.suffix.lower() == ".csv":
         if not a.fs:
             raise EcgError(f"{src}: a CSV needs its sampling rate (--fs HZ)")
@@ -494,18 +496,17 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
 
         base = src.with_suffix("") if src.suffix in (".hea", ".dat", ".atr") else src
         # The one reader, with the header and checksum guards of every other.
-        rec = record_raw_read(base)
-        names = [str(s) for s in rec.sig_name or []]
-        ch = names.index("MLII") if "MLII" in names else 0
-        sig, fs = rec.p_signal[:, ch], float(a.fs or rec.fs)
-    table = Predictor(a.model).predict_signal(np.asarray(sig, float), fs)
+        sig, fs, lead, others = record_leads(record_raw_read(base))
+        fs = float(a.fs or fs)
+    pred = Predictor(a.model)
+    table = pred.predict_signal(np.asarray(sig, float), fs, others, lead)
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(
         ["beat", "sample", "time_s", "predicted_class", "confidence", *CLASSES]
-        + ["qrs_ms"]
+        + ["qrs_ms", "note"]
     )
-    for i, (s, t, p, q) in enumerate(
-        zip(table.sample, table.time_s, table.probabilities, table.qrs_ms)
+    for i, (s, t, p, q, note) in enumerate(
+        zip(table.sample, table.time_s, table.probabilities, table.qrs_ms, table.notes)
     ):
         w.writerow(
             [
@@ -516,8 +517,44 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
                 f"{p.max():.6f}",
                 *(f"{v:.6f}" for v in p),
                 "" if np.isnan(q) else f"{q:.0f}",  # not measured: empty
+                note,
             ]
         )
+    if pred.block_stage is not None:
+        decision = block_decide(
+            table.predicted, table.block_q, table.qrs_ms, table.leads
+        )
+        print(f"{src.name}: {block_describe(decision)}", file=sys.stderr)
+    return 0
+
+
+def cmd_fit_block(a: argparse.Namespace) -> int:
+    from .training.block_fit import block_fit_run
+
+    res = block_fit_run(
+        a.run,
+        dataset=a.dataset,
+        data=a.data_dir,
+        seeds=tuple(a.seeds),
+        progress=lambda msg: print(msg, file=sys.stderr),
+    )
+    print("out of fold, training patients (macro F1 of Normal/LBBB/RBBB):")
+    for name, c in res["candidates"].items():
+        mark = "  <- kept" if name == res["chosen"] else ""
+        print(f"  {name:<14} {100 * c['macro_f1_mean']:.1f}%{mark}")
+    t = res["test"]
+    print(f"test patients ({t['conduction_beats']} conducted beats measured):")
+    rows = [("picture", t["picture"]), ("picture + stage", t["both_mean"])]
+    for name, m in rows:
+        print(
+            f"  {name:<16} macro recall {100 * m['macro_recall']:.1f}%, macro F1 "
+            f"{100 * m['macro_f1']:.1f}%; LBBB {100 * m['lbbb_recall']:.1f}% / "
+            f"{100 * m['lbbb_precision']:.1f}%, RBBB {100 * m['rbbb_recall']:.1f}% "
+            f"/ {100 * m['rbbb_precision']:.1f}%, Normal precision "
+            f"{100 * m['normal_precision']:.1f}% (recall / precision)"
+        )
+    print(f"saved in {Path(a.run) / 'block.json'}; figures in metrics.json")
+    _report_write(res, a.out)
     return 0
 
 
@@ -874,6 +911,28 @@ def parser_build() -> argparse.ArgumentParser:
         "predictions",
     )
     s.set_defaults(fn=cmd_fit_rhythm)
+
+    s = sub.add_parser(
+        "fit-block",
+        help="fit the block stage (Normal / LBBB / RBBB from the measured QRS) on "
+        "a run's training patients; score its test patients",
+    )
+    s.add_argument("run")
+    s.add_argument(
+        "--dataset",
+        help="built dataset drawn to the run's contract (default: the run's own); "
+        "its training patients fit the stage, its test patients score it",
+    )
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="folds and boosting seeds; figures are their mean (default 0 1 2)",
+    )
+    s.add_argument("--out", help="also write the figures to this JSON file")
+    s.set_defaults(fn=cmd_fit_block)
 
     s = sub.add_parser(
         "evaluate", help="test metrics of a run, with CIs and the baseline"

@@ -14,6 +14,7 @@ from ecg_model.app.runs import (
 from ecg_model.core.classes import CLASSES
 from ecg_model.core.errors import EcgError
 from ecg_model.data.pictures import image_read
+from ecg_model.inference.block import block_decide, block_describe
 from ecg_model.inference.explain import colorbar, gradcam, overlay
 from ecg_model.inference.predict import (
     Prediction,
@@ -295,6 +296,7 @@ def signal_section(predictor) -> None:
         if up is None:
             st.info("Upload a CSV and give its sampling rate.")
             return
+        others, lead = {}, ""
         try:
             sig = csv_signal_read(up.getvalue(), up.name, fs=float(fs))
         except EcgError as e:
@@ -312,25 +314,43 @@ def signal_section(predictor) -> None:
             st.info("Upload a record's header (.hea) and signal (.dat) together.")
             return
         try:
-            sig, fs, lead = wfdb_upload_read({u.name: u.getvalue() for u in ups})
+            sig, fs, lead, others = wfdb_upload_read(
+                {u.name: u.getvalue() for u in ups}
+            )
         except EcgError as e:
             st.error(webapp.plain(e))
             st.stop()
         label = f"{[u.name for u in ups if u.name.endswith('.hea')][0]} (lead {lead})"
     try:
-        table = predictor.predict_signal(sig, float(fs))
+        table = predictor.predict_signal(sig, float(fs), others, lead)
     except EcgError as e:
         st.error(webapp.plain(f"{label}: {e}"))
         st.stop()
     df = beats_frame(table)
     st.subheader(f"{webapp.plain(label)}: {len(df)} beats")
-    st.caption(
-        "QRS ms: each beat's QRS duration measured on this lead (NeuroKit2's "
-        "wavelet delineator), shaded on the trace from onset to offset. A "
-        "block is a QRS of 120 ms or more in a beat conducted on time; on one "
-        "lead the measure is rough (docs/DATA.md), and the class beside it is "
-        "the picture model's."
-    )
+    if predictor.block_stage is not None:
+        decision = block_decide(
+            table.predicted, table.block_q, table.qrs_ms, table.leads
+        )
+        say = st.warning if decision["block"] in ("LBBB", "RBBB", "unsure") else st.info
+        say(f"Conduction: {block_describe(decision)}.", icon=None)
+        st.caption(
+            "QRS ms: each beat's QRS duration measured on the main lead "
+            "(NeuroKit2's wavelet delineator), shaded on the trace from onset to "
+            "offset. A block is a QRS of 120 ms or more in a beat conducted on "
+            "time: the block stage divides each conducted beat between Normal, "
+            "LBBB and RBBB by its measured QRS and shape in every lead the "
+            "signal has (II, V1, V6, I); the note column says where it cannot "
+            "tell left from right."
+        )
+    else:
+        st.caption(
+            "QRS ms: each beat's QRS duration measured on this lead (NeuroKit2's "
+            "wavelet delineator), shaded on the trace from onset to offset. A "
+            "block is a QRS of 120 ms or more in a beat conducted on time; this "
+            "model has no block stage, so the class beside it is the picture "
+            "model's."
+        )
     if predictor.pac_ratio_threshold is not None:
         st.caption(
             "Rhythm step on: "

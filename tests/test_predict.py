@@ -211,9 +211,10 @@ def test_cli_predict_record_and_errors(tiny_run, tmp_path):
     rows = list(csv.reader(io.StringIO(r.stdout)))
     assert rows[0][:5] == ["beat", "sample", "time_s", "predicted_class", "confidence"]
     assert 2200 < len(rows) - 1 < 2300  # record 100 has 2273 beats
-    # Each beat's measured QRS, ms (record 100's beats are narrow: ~80-100 ms).
-    assert rows[0][-1] == "qrs_ms"
-    qrs = [float(r[-1]) for r in rows[1:] if r[-1]]
+    # Each beat's measured QRS, ms (record 100's beats are narrow: ~80-100 ms),
+    # and what the measures say of it in words (the last column).
+    assert rows[0][-2:] == ["qrs_ms", "note"]
+    qrs = [float(r[-2]) for r in rows[1:] if r[-2]]
     assert len(qrs) > 0.9 * (len(rows) - 1) and 70 < sorted(qrs)[len(qrs) // 2] < 110
     csvf = tmp_path / "sig.csv"
     csvf.write_text("mV\n0.1\n0.2\noops\n")

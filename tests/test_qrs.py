@@ -30,12 +30,12 @@ def beats(qrs_ms: float, hr: float = 70.0, dur_s: float = 20.0, fs: float = FS):
     return sig, np.array(peaks)
 
 
-@pytest.mark.parametrize("qrs_ms", [80.0, 100.0, 140.0, 160.0])
-def test_a_qrs_is_measured_within_12_ms_and_a_block_reads_120_or_more(qrs_ms):
+@pytest.mark.parametrize("qrs_ms", [80.0, 100.0, 120.0, 140.0, 160.0])
+def test_a_qrs_is_measured_within_10_ms_and_a_block_reads_120_or_more(qrs_ms):
     sig, peaks = beats(qrs_ms)
     on, off, ms = qrs_delineate(sig, FS, peaks)
     assert np.isnan(ms).mean() < 0.1
-    assert abs(np.nanmedian(ms) - qrs_ms) <= 12
+    assert abs(np.nanmedian(ms) - qrs_ms) <= 10
     assert (np.nanmedian(ms) >= BLOCK_QRS_MS) == (qrs_ms >= BLOCK_QRS_MS)
     ok = ~np.isnan(on)
     assert (on[ok] < peaks[ok]).all() and (off[ok] > peaks[ok]).all()

@@ -20,7 +20,7 @@ from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import default_model_dir, json_read
 from ..data.pictures import image_read
-from ..data.qrs import qrs_delineate
+from ..data.qrs import beat_features, qrs_delineate
 from ..data.render import (
     RenderSpec,
     image_normalize,
@@ -36,6 +36,7 @@ from ..data.signals import (
     signal_clean,
     signal_resample,
 )
+from .block import block_apply, block_notes, block_read
 from .rhythm import rhythm_read, rhythm_step
 from .span import Span, lone_beat_caveat, picture_window
 from .strip import picture_kind
@@ -180,6 +181,9 @@ class Predictor:
         self.pac_ratio_threshold = rhythm.get("pac_ratio_threshold")
         self.irregular_max = rhythm.get("irregular_max")
         self.rhythm_stage = rhythm.get("stage")
+        # Beats of a signal get the block stage (which conduction a beat
+        # called conducted has, from its measured QRS) where the run has one.
+        self.block_stage = block_read(self.run_dir)
         # Probabilities calibrated on held-out patients where the run has it.
         self.temperature, self.uncertain_below = calibration_read(self.run_dir)
         import keras
@@ -311,9 +315,17 @@ class Predictor:
         label = name or (str(src) if not isinstance(src, bytes) else "upload")
         return self.predict_picture(image_read(src, label), label, duration_s)
 
-    def predict_signal(self, sig: np.ndarray, fs: float) -> BeatTable:
-        """Classify every beat of a raw single-lead signal (mV at ``fs`` Hz)."""
-        return signal_beats_classify(self, sig, fs)
+    def predict_signal(
+        self,
+        sig: np.ndarray,
+        fs: float,
+        others: dict[str, np.ndarray] | None = None,
+        lead: str = "",
+    ) -> BeatTable:
+        """Classify every beat of a raw signal (mV at ``fs`` Hz): ``sig`` is
+        the lead the beats are read on (named ``lead``), ``others`` the
+        record's other leads by name, measured for the block stage."""
+        return signal_beats_classify(self, sig, fs, others, lead)
 
 
 @dataclass
@@ -331,6 +343,12 @@ class BeatTable:
     qrs_on_s: np.ndarray | None = None
     qrs_off_s: np.ndarray | None = None
     qrs_ms: np.ndarray | None = None
+    # The block stage's Normal / LBBB / RBBB probabilities (NaN where it did
+    # not answer), shape (n_beats, 3); what the measures say, in words; and
+    # the leads that were measured.
+    block_q: np.ndarray | None = None
+    notes: list[str] | None = None
+    leads: tuple[str, ...] = ()
 
     @property
     def sig_time_s(self) -> np.ndarray:
@@ -349,9 +367,18 @@ class BeatTable:
 
 
 def signal_beats_classify(
-    predictor: Predictor, sig: np.ndarray, fs: float
+    predictor: Predictor,
+    sig: np.ndarray,
+    fs: float,
+    others: dict[str, np.ndarray] | None = None,
+    lead: str = "",
 ) -> BeatTable:
-    """Clean -> resample -> detect QRS -> render each beat -> classify.
+    """Clean -> resample -> detect QRS -> render each beat -> classify ->
+    measure -> block stage.
+
+    ``others``: the record's other leads (mV at ``fs``, each as long as
+    ``sig``), measured with ``sig`` where the block stage reads them (V1, V6,
+    I); the beats are found and drawn on ``sig`` alone.
 
     Raises
     ------
@@ -395,8 +422,18 @@ def signal_beats_classify(
     # 4. classify by picture, then by rhythm: a beat that looks normal but comes
     #    early against its neighbours is a PAC (see ecg_model.inference.rhythm).
     probs = rhythm_step(predictor, predictor.predict_arrays(imgs), qrs / spec.fs)
-    # 5. measure each beat's QRS, what a cardiologist reads a block by.
+    # 5. measure each beat's QRS, what a cardiologist reads a block by: its
+    #    duration on this lead, its shape on every lead the signal has.
     on, off, ms = qrs_delineate(x, spec.fs, qrs)
+    leads = {lead or "main": x}
+    for name, s in (others or {}).items():
+        s = np.asarray(s, dtype=np.float64)
+        if s.shape == sig.shape and np.isfinite(s).any() and name not in leads:
+            leads[name] = signal_clean(signal_resample(s, fs, spec.fs), spec.fs)
+    feats = beat_features(leads, spec.fs, qrs, lead or "main", (on, off, ms))
+    # 6. the block stage divides a conducted beat's probability between
+    #    Normal, LBBB and RBBB as the measures say (ecg_model.inference.block).
+    probs, q = block_apply(probs, feats, getattr(predictor, "block_stage", None))
     return BeatTable(
         fs=fs,
         sig=x,
@@ -407,6 +444,9 @@ def signal_beats_classify(
         qrs_on_s=on / spec.fs,
         qrs_off_s=off / spec.fs,
         qrs_ms=ms,
+        block_q=q,
+        notes=block_notes(q, ms),
+        leads=tuple(leads),
     )
 
 
@@ -497,7 +537,27 @@ def csv_signal_read(
     )
 
 
-def wfdb_upload_read(files: dict[str, bytes]) -> tuple[np.ndarray, float, str]:
+def record_leads(rec) -> tuple[np.ndarray, float, str, dict[str, np.ndarray]]:
+    """A raw WFDB record's (``wfdb.Record``, mV) lead to read beats on, and
+    the rest.
+
+    Returns the lead (MLII, else II, else the first signal; mV, shape
+    ``(sig_len,)``), the rate (Hz), its name, and every other lead by name.
+    """
+    names = [str(s) for s in rec.sig_name or []]
+    if rec.p_signal is None or rec.p_signal.shape[0] == 0:
+        raise EcgError(f"{rec.record_name}: the record holds no samples")
+    ch = next((names.index(x) for x in ("MLII", "II") if x in names), 0)
+    others = {
+        n: rec.p_signal[:, j].astype(np.float64) for j, n in enumerate(names) if j != ch
+    }
+    lead = names[ch] if names else ""
+    return rec.p_signal[:, ch].astype(np.float64), float(rec.fs), lead, others
+
+
+def wfdb_upload_read(
+    files: dict[str, bytes],
+) -> tuple[np.ndarray, float, str, dict[str, np.ndarray]]:
     """Read an uploaded WFDB record (``.hea`` + signal files) from memory.
 
     The files are written to a private temporary folder under names chosen here
@@ -506,11 +566,14 @@ def wfdb_upload_read(files: dict[str, bytes]) -> tuple[np.ndarray, float, str]:
     Returns
     -------
     sig : np.ndarray
-        Lead MLII where present, else the first signal, mV, shape ``(sig_len,)``.
+        Lead MLII (or II) where present, else the first signal, mV, shape
+        ``(sig_len,)``.
     fs : float
         Sampling rate, Hz.
     lead : str
         The lead's name.
+    others : dict
+        Every other lead by name, mV, each shape ``(sig_len,)``.
     """
     import tempfile
 
@@ -553,15 +616,9 @@ def wfdb_upload_read(files: dict[str, bytes]) -> tuple[np.ndarray, float, str]:
             raise EcgError(
                 str(e).replace(str(Path(tmp) / "upload"), head_name)
             ) from None
-    names = [str(s) for s in rec.sig_name or []]
-    ch = names.index("MLII") if "MLII" in names else 0
     if rec.p_signal is None or rec.p_signal.shape[0] == 0:
         raise EcgError(f"{head_name}: the record holds no samples")
-    return (
-        rec.p_signal[:, ch].astype(np.float64),
-        float(rec.fs),
-        names[ch] if names else "",
-    )
+    return record_leads(rec)
 
 
 def predictions_frame(preds: list[Prediction]) -> pd.DataFrame:
@@ -598,7 +655,8 @@ def predictions_frame(preds: list[Prediction]) -> pd.DataFrame:
 
 def beats_frame(table: BeatTable) -> pd.DataFrame:
     """One row per beat: number, sample, time, class, confidence, measured QRS
-    (ms, empty where not measured), six probabilities."""
+    (ms, empty where not measured), six probabilities, and what the measures
+    say of the beat in words (``note``; empty where nothing)."""
     import pandas as pd
 
     df = pd.DataFrame(table.probabilities.round(4), columns=list(CLASSES))
@@ -609,6 +667,8 @@ def beats_frame(table: BeatTable) -> pd.DataFrame:
     df.insert(0, "time_s", np.round(table.time_s, 3))
     df.insert(0, "sample", table.sample)
     df.insert(0, "beat", np.arange(1, len(df) + 1))
+    if table.notes is not None:
+        df["note"] = table.notes
     return df
 
 

@@ -223,7 +223,11 @@ def manifest_rr(
     """
     root = data_dir(data)
     out = np.full((len(meta), 2), np.nan)
-    beat_dbs = [n for n, db in DATABASES.items() if db.labels == "beats"]
+    # A database with its own reader (roahd: one beat a subject) has no WFDB
+    # annotations and no neighbours to time a beat by.
+    beat_dbs = [
+        n for n, db in DATABASES.items() if db.labels == "beats" and db.read is None
+    ]
     is_beat = meta["database"].isin(beat_dbs).to_numpy().copy()
     if "path" in meta:
         is_beat &= ~meta["path"].str.contains("_s[+-]", regex=True).to_numpy()
