@@ -529,19 +529,45 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
 
 
 def cmd_fit_block(a: argparse.Namespace) -> int:
-    from .training.block_fit import block_fit_run
+    from .training.block_fit import CANDIDATES, block_fit_all, block_fit_run
 
+    if a.all_patients:
+        if not (a.like and a.dataset):
+            raise EcgError("--all-patients needs --like RUN and --dataset DIR")
+        info = block_fit_all(
+            a.run,
+            a.dataset,
+            a.like,
+            data=a.data_dir,
+            progress=lambda msg: print(msg, file=sys.stderr),
+        )
+        print(f"{info['chosen']} fitted on {info['fitted_on']}")
+        print(f"saved in {Path(a.run) / 'block.json'}")
+        m = Path(a.run) / "metrics.json"
+        if m.exists() and "protocols" in json.loads(m.read_text()):
+            from .publish import block_publish
+
+            block_publish(Path(a.run), Path(a.like))
+            print(f"{a.like}'s figures joined to {m}; MODEL_CARD.md rendered again")
+        return 0
     res = block_fit_run(
         a.run,
         dataset=a.dataset,
         data=a.data_dir,
         seeds=tuple(a.seeds),
+        candidates=tuple(a.candidates or CANDIDATES),
         progress=lambda msg: print(msg, file=sys.stderr),
     )
-    print("out of fold, training patients (macro F1 of Normal/LBBB/RBBB):")
+    print(
+        "out of fold, training patients' recordings (macro F1 of Normal/LBBB/RBBB, "
+        "each patient one vote in its class; by beat in brackets):"
+    )
     for name, c in res["candidates"].items():
         mark = "  <- kept" if name == res["chosen"] else ""
-        print(f"  {name:<14} {100 * c['macro_f1_mean']:.1f}%{mark}")
+        print(
+            f"  {name:<26} {100 * c['patient_macro_f1_mean']:.1f}% "
+            f"({100 * c['macro_f1_mean']:.1f}%){mark}"
+        )
     t = res["test"]
     print(f"test patients ({t['conduction_beats']} conducted beats measured):")
     rows = [("picture", t["picture"]), ("picture + stage", t["both_mean"])]
@@ -554,7 +580,9 @@ def cmd_fit_block(a: argparse.Namespace) -> int:
             f"{100 * m['normal_precision']:.1f}% (recall / precision)"
         )
     print(f"saved in {Path(a.run) / 'block.json'}; figures in metrics.json")
-    _report_write(res, a.out)
+    _report_write(
+        {"command": "python -m ecg_model " + " ".join(sys.argv[1:]), **res}, a.out
+    )
     return 0
 
 
@@ -932,6 +960,19 @@ def parser_build() -> argparse.ArgumentParser:
         help="folds and boosting seeds; figures are their mean (default 0 1 2)",
     )
     s.add_argument("--out", help="also write the figures to this JSON file")
+    s.add_argument(
+        "--all-patients",
+        action="store_true",
+        help="fit on every patient of --dataset (a model trained on every "
+        "patient) the stage chosen for --like RUN; nothing is scored",
+    )
+    s.add_argument("--like", help="with --all-patients: the run whose choice to fit")
+    s.add_argument(
+        "--candidates",
+        nargs="+",
+        choices=["logistic-II", "logistic-all", "boosting-II", "boosting-all"],
+        help="the stages to compare (default: all four)",
+    )
     s.set_defaults(fn=cmd_fit_block)
 
     s = sub.add_parser(

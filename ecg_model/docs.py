@@ -49,6 +49,7 @@ BENCH_ROWS = (
 THUMB_RESULTS = PROJECT_ROOT / "results" / "thumbnails.json"
 QRS_RESULTS = PROJECT_ROOT / "results" / "qrs_widths_train.json"
 DATA_DOC = PROJECT_ROOT / "docs" / "DATA.md"
+BLOCK_RESULTS = PROJECT_ROOT / "results" / "block_stage.json"
 STRIP_RESULTS = PROJECT_ROOT / "artifacts" / "default" / "patient" / "strip_eval.json"
 
 
@@ -94,6 +95,26 @@ def headline_block(metrics: dict) -> str:
             f"neighbours are known): macro recall {_pct(rr['macro_recall'])}, "
             f"PAC recall {_pct(pac['recall'])} at precision "
             f"{_pct(pac['precision'])}.",
+        ]
+    blk = p.get("block_stage")
+    if blk:
+        t = blk["test"]
+        pic, both = t["picture"], t["both_mean"]
+        lines += [
+            "",
+            "With the block stage (records and signals, where each beat's QRS is "
+            "measured: its duration and its shape in every lead the signal has; "
+            f"mean of {len(blk['seeds'])} seeds; the same beats without it in "
+            "brackets): "
+            f"LBBB recall {_pct(both['lbbb_recall'])} ({_pct(pic['lbbb_recall'])}) "
+            f"at precision {_pct(both['lbbb_precision'])} "
+            f"({_pct(pic['lbbb_precision'])}); RBBB recall "
+            f"{_pct(both['rbbb_recall'])} ({_pct(pic['rbbb_recall'])}) at "
+            f"precision {_pct(both['rbbb_precision'])} "
+            f"({_pct(pic['rbbb_precision'])}); Normal precision "
+            f"{_pct(both['normal_precision'])} ({_pct(pic['normal_precision'])}); "
+            f"macro recall {_pct(both['macro_recall'])} "
+            f"({_pct(pic['macro_recall'])}).",
         ]
     same = metrics["protocols"].get("random")
     if same:
@@ -223,6 +244,41 @@ def qrs_block(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def block_widths_block(d: dict) -> str:
+    """The measures that define a block, by database and class, on training
+    patients (``fit-block``'s ``widths_train``; medians over patients)."""
+    cmd = d.get("command", "python -m ecg_model fit-block RUN --out FILE")
+    lines = [
+        f"Training patients; command: `{cmd}`. Medians over each patient's "
+        "median; ms at 250 Hz.",
+        "",
+        "| database | class | patients | QRS ms (delineator) | lead II envelope ms "
+        "| lead II energy ms | V1 upward share | V1 terminal |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(v) -> str:
+        return "-" if v is None else f"{v:g}"
+
+    for db, by_class in d["widths_train"].items():
+        for c, v in by_class.items():
+            lines.append(
+                f"| {db} | {SHORT_NAMES[c]} | {v['patients']} | "
+                + " | ".join(
+                    cell(v[k])
+                    for k in (
+                        "qrs_ms",
+                        "II_env_ms",
+                        "II_energy_ms",
+                        "V1_pos_frac",
+                        "V1_terminal",
+                    )
+                )
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def block_replace(text: str, name: str, body: str) -> str:
     """``text`` with its block ``name`` holding ``body``.
 
@@ -244,6 +300,7 @@ BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
     (PICTURES, "strips", lambda: strip_block(json_read(STRIP_RESULTS))),
     (PICTURES, "thumbnails", lambda: thumb_block(json_read(THUMB_RESULTS))),
     (DATA_DOC, "qrs", lambda: qrs_block(json_read(QRS_RESULTS))),
+    (DATA_DOC, "block-widths", lambda: block_widths_block(json_read(BLOCK_RESULTS))),
     (PERFORMANCE, "bench", lambda: bench_block(json_read(BENCH_RESULTS))),
 ]
 

@@ -113,7 +113,112 @@ def _summary(m: dict) -> dict:
             )
             if k in rr
         }
+    if "block_stage" in m:
+        keep["block_stage"] = block_summary(m["block_stage"])
     return keep
+
+
+def block_summary(res: dict) -> dict:
+    """What the published metrics keep of a run's ``block_stage`` (``fit-block``):
+    the choice, the test figures by beat and by recording, the six classes of
+    seed 0's stage."""
+    t = res["test"]
+    full = res.get("full_seed0", {})
+    return {
+        "chosen": res["chosen"],
+        "fitted_on": res["fitted_on"],
+        "choice": res["choice"],
+        "seeds": res["seeds"],
+        "no_widths": res.get("no_widths", {}),
+        "test": {
+            k: t[k]
+            for k in (
+                "picture",
+                "picture_conduction",
+                "both_mean",
+                "both_lead_ii_mean",
+                "conduction_beats",
+                "recordings",
+                "recordings_lead_ii",
+            )
+            if k in t
+        },
+        "per_seed": [{"seed": r["seed"], **r["both"]} for r in t.get("per_seed", [])],
+        "six_classes_seed0": {
+            k: full[k] for k in (*HEADLINE, "ci", "per_class", "n") if k in full
+        },
+    }
+
+
+def block_publish(dest: Path, like: Path) -> dict:
+    """Join run ``like``'s block-stage figures (its ``metrics.json``'s
+    ``block_stage``: a same-recipe run scored on new patients) to the published
+    model in ``dest`` as its patient protocol's ``block_stage``, and render the
+    card again. Returns the metrics written."""
+    m_like = json_read(Path(like) / "metrics.json")
+    if "block_stage" not in m_like:
+        raise EcgError(f"{like}: no block_stage in its metrics.json (run fit-block)")
+    metrics = json_read(dest / "metrics.json")
+    metrics["protocols"]["patient"]["block_stage"] = block_summary(
+        m_like["block_stage"]
+    )
+    atomic_write_json(dest / "metrics.json", metrics)
+    atomic_write_text(dest / "MODEL_CARD.md", model_card(metrics, dest))
+    return metrics
+
+
+def block_markdown(b: dict) -> str:
+    """The block stage's figures on new patients as Markdown (card and docs)."""
+    t = b["test"]
+    pic, both, ii = t["picture"], t["both_mean"], t.get("both_lead_ii_mean")
+    rows = [
+        ("picture alone (with the rhythm step)", pic),
+        ("picture + block stage", both),
+    ]
+    if ii:
+        rows.append(("picture + a stage fitted on lead II alone", ii))
+    lines = [
+        "| on new patients' beats, % | macro recall | macro F1 | Normal precision "
+        "| LBBB recall / precision | RBBB recall / precision "
+        "| PVC recall / precision |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, m in rows:
+        lines.append(
+            f"| {name} | {_pct(m['macro_recall'])} | {_pct(m['macro_f1'])} | "
+            f"{_pct(m['normal_precision'])} | {_pct(m['lbbb_recall'])} / "
+            f"{_pct(m['lbbb_precision'])} | {_pct(m['rbbb_recall'])} / "
+            f"{_pct(m['rbbb_precision'])} | {_pct(m['pvc_recall'])} / "
+            f"{_pct(m['pvc_precision'])} |"
+        )
+    rec = [("every lead the record has", t.get("recordings"))]
+    rec.append(("lead II alone", t.get("recordings_lead_ii")))
+    if rec[0][1]:
+        lines += [
+            "",
+            "| one decision a test recording, % (recordings) "
+            "| LBBB recall / precision | RBBB recall / precision |",
+            "|---|---|---|",
+        ]
+        for name, r in rec:
+            if r:
+                lines.append(
+                    f"| {name} | {_pct(r['LBBB']['recall'])} / "
+                    f"{_pct(r['LBBB']['precision'])} ({r['LBBB']['recordings']}) | "
+                    f"{_pct(r['RBBB']['recall'])} / {_pct(r['RBBB']['precision'])} "
+                    f"({r['RBBB']['recordings']}) |"
+                )
+    lines += [
+        "",
+        f"Stage `{b['chosen']}`, fitted on the {b['fitted_on']}; chosen by "
+        f"{b['choice']}. Beat figures are the mean over seeds "
+        f"{', '.join(str(s) for s in b['seeds'])} (LBBB recall by seed: "
+        + ", ".join(_pct(r["lbbb_recall"]) for r in b["per_seed"])
+        + "; RBBB: "
+        + ", ".join(_pct(r["rbbb_recall"]) for r in b["per_seed"])
+        + ").",
+    ]
+    return "\n".join(lines)
 
 
 #: What may differ between the patient run and a rerun of its recipe.
@@ -456,6 +561,28 @@ def model_card(metrics: dict, dest: Path) -> str:
             + cmp_txt
             + f"{per_class_table(rr)}\n"
         )
+    block_txt, first_screen = "", ""
+    if p.get("block_stage"):
+        b = p["block_stage"]
+        six = b.get("six_classes_seed0")
+        block_txt = (
+            "\n### Patient protocol with the block stage\n\n"
+            "Where a beat's QRS is measured (a record, a signal; not a single "
+            "picture), the block stage divides each conducted beat between "
+            "Normal, LBBB and RBBB by its measured QRS duration and shape in every "
+            "lead the signal has (`block.json`; `python -m ecg_model fit-block "
+            "RUN`).\n\n"
+            + block_markdown(b)
+            + "\n"
+            + (
+                f"\nSix classes with the stage (seed 0):\n\n{per_class_table(six)}\n"
+                if six and six.get("per_class")
+                else ""
+            )
+        )
+        first_screen = (
+            "\n## On new patients, in one screen\n\n" + block_markdown(b) + "\n"
+        )
     style = metrics.get("style_test")
     style_txt = ""
     if style:
@@ -584,6 +711,8 @@ def model_card(metrics: dict, dest: Path) -> str:
         "by_database": by_database_table(p),
         "reruns_txt": reruns_txt,
         "rhythm_txt": rhythm_txt,
+        "block_txt": block_txt,
+        "first_screen": first_screen,
         "per_class_random": per_class_table(r),
         "lodo_txt": lodo_txt,
         "style_txt": style_txt,

@@ -195,6 +195,15 @@ def test_a_wide_beat_whose_side_cannot_be_told_says_so():
     assert "left or right cannot be told" in notes[0]
     assert notes[1] == "" and notes[2] == ""
     assert "cannot be ruled out" in block_notes(q[2:], np.array([140.0]))[0]
+    # Called a block by the picture, with no lead that tells the side.
+    none = np.full((2, 3), np.nan)
+    said = block_notes(
+        none,
+        np.full(2, 150.0),
+        ["Right Bundle Branch Block"] * 2,
+        np.array([False, True]),
+    )
+    assert "lacks; left or right cannot be told" in said[0] and said[1] == ""
     d = block_decide(["Normal"] * 3, np.repeat(q[:1], 3, 0), np.full(3, 150.0), ())
     assert d["block"] == "unsure"
     d = block_decide(
@@ -221,3 +230,24 @@ def test_a_damaged_block_file_is_refused_by_name(tmp_path):
     )
     with pytest.raises(EcgError, match="block_model.pkl"):
         block_read(tmp_path)
+
+
+def test_a_stage_of_every_lead_leaves_a_single_lead_beat_to_the_picture(tmp_path):
+    from ecg_model.training.block_fit import CANDIDATES
+
+    x, y, g = synthetic_table()
+    feats = CANDIDATES["boosting-all"][1]
+    col = {n: i for i, n in enumerate(BEAT_FEATURES)}
+    full = np.full((len(y), len(BEAT_FEATURES)), np.nan)
+    full[:, [col[f] for f in LEAD_II_FEATURES]] = x
+    full[:, col["V1_env_ms"]] = 80.0  # V1 measured on every training beat
+    st = stage_fit(
+        full[:, [col[f] for f in feats]], y, patient_weights(y, g), "logistic"
+    )
+    st["features"] = list(feats)
+    probs = np.tile(np.array([[0.9, 0.05, 0.0, 0.0, 0.05, 0.0]], np.float32), (2, 1))
+    f = full[[y.tolist().index(1)] * 2].copy()  # an LBBB beat, twice
+    f[1, col["V1_env_ms"]] = np.nan  # the second from a single-lead signal
+    out, q = block_apply(probs, f, st)
+    assert np.isfinite(q[0]).all() and np.isnan(q[1]).all()
+    np.testing.assert_array_equal(out[1], probs[1])

@@ -232,6 +232,38 @@ def test_predict_signal_csv_and_bad_csv(full_artifacts):
 
 
 @needs_data
+def test_predict_signal_shows_qrs_durations_and_the_block_decision(
+    full_artifacts, tiny_run
+):
+    import shutil
+
+    import numpy as np
+
+    from .test_block import write_stage
+    from .test_qrs import beats as qrs_beats
+
+    # The active model: the tiny run with a block stage beside it.
+    run = full_artifacts / "runs" / "with-block"
+    shutil.copytree(tiny_run, run)
+    write_stage(run)
+    atomic_write_json(full_artifacts / "active_model.json", {"path": str(run)})
+    at = app("pages/predict.py")
+    at.radio(key="predict_mode").set_value("Signal").run()
+    sig, peaks = qrs_beats(150.0, fs=360.0)  # a wide QRS at 360 Hz
+    csv = "mV\n" + "\n".join(f"{v:.4f}" for v in sig)
+    at.file_uploader(key="predict_csv").set_value(
+        ("wide.csv", csv.encode(), "text/csv")
+    )
+    at.run()
+    assert not at.exception and not at.error
+    beats = at.dataframe[0].value
+    assert {"qrs_ms", "note"} <= set(beats.columns)
+    assert abs(np.nanmedian(beats["qrs_ms"]) - 150) <= 15
+    said = texts(at.warning) + texts(at.info)
+    assert any(t.startswith("Conduction:") and "QRS" in t for t in said), said
+
+
+@needs_data
 def test_predict_wfdb_without_header_is_an_error(full_artifacts):
     at = app("pages/predict.py")
     at.radio(key="predict_mode").set_value("Signal").run()

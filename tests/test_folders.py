@@ -128,9 +128,24 @@ def test_a_lone_beat_cannot_show_prematurity_nor_a_short_window_vf():
     assert lone_beat_caveat("Normal", Span(0.8, "one beat", beats=1)) == ""
     assert "under 1 s" in lone_beat_caveat(vf, Span(0.6, "given", beats=0))
     assert lone_beat_caveat(vf, Span(2.4, "window", beats=0)) == ""
+    # A block's side is read from V1 and V6: one beat of one lead says so.
+    lbbb = "Left Bundle Branch Block"
+    assert "left or right cannot be told" in lone_beat_caveat(
+        lbbb, Span(0.8, "one beat", beats=1)
+    )
+    assert lone_beat_caveat(lbbb, Span(2.4, "window", beats=3)) == ""
 
 
-def test_a_lone_beat_called_pac_is_not_a_confident_answer(default_model, monkeypatch):
+@pytest.mark.parametrize(
+    "cls, words",
+    [
+        ("Premature Atrial Contraction", "prematurity"),
+        ("Left Bundle Branch Block", "left or right cannot be told"),
+    ],
+)
+def test_a_lone_beat_called_pac_or_a_block_is_not_a_confident_answer(
+    default_model, monkeypatch, cls, words
+):
     import numpy as np
 
     from ecg_model.inference.predict import Predictor
@@ -139,7 +154,7 @@ def test_a_lone_beat_called_pac_is_not_a_confident_answer(default_model, monkeyp
 
     p = Predictor(default_model)
     one = np.zeros((1, len(CLASSES)), np.float32)
-    one[0, CLASSES.index("Premature Atrial Contraction")] = 0.97  # sure, it says
+    one[0, CLASSES.index(cls)] = 0.97  # sure, it says
     monkeypatch.setattr(p, "predict_arrays", lambda imgs: one)
     # A crop of one beat: the middle of the beat picture.
     pic = beat_picture()
@@ -147,7 +162,7 @@ def test_a_lone_beat_called_pac_is_not_a_confident_answer(default_model, monkeyp
     crop = pic[:, int(0.35 * w) : int(0.65 * w)]
     res = p.predict_picture(crop, "crop.png", duration_s=0.7)
     assert res.span.beats == 1, res.span
-    assert res.uncertain and "prematurity" in res.reason
+    assert res.uncertain and words in res.reason
     assert res.to_json()["reason"] == res.reason
 
 

@@ -54,6 +54,28 @@ def measured(feats: np.ndarray) -> np.ndarray:
     )
 
 
+#: The leads beside lead II that tell a block's side.
+SIDE_LEADS = ("V1", "V6", "I")
+
+
+def side_measured(feats: np.ndarray) -> np.ndarray:
+    """Beats with V1, V6 or I measured (or a lead standing in), ``(n,)`` bool.
+
+    A stage fitted on every lead is not applied without one: its training's only
+    single-lead records (svdb) hold Normal beats alone, so a missing V1 would
+    read as Normal; and lead II alone tells the side poorly (its stage's
+    out-of-fold score, ``results/block_stage.json``).
+    """
+    f = np.asarray(feats, np.float64).reshape(-1, len(BEAT_FEATURES))
+    cols = [BEAT_FEATURES.index(f"{ld}_env_ms") for ld in SIDE_LEADS]
+    return np.isfinite(f[:, cols]).any(axis=1)
+
+
+def stage_needs_side(stage: dict) -> bool:
+    """Whether a stage reads leads beside lead II (then it needs one)."""
+    return any(f.split("_")[0] in SIDE_LEADS for f in stage["features"])
+
+
 def logistic_proba(x: np.ndarray, stage: dict) -> np.ndarray:
     """A logistic stage's probabilities, ``(n, f)`` -> ``(n, 3)``: missing
     measures imputed with the training median, standardised, softmax."""
@@ -125,7 +147,8 @@ def block_apply(
     -------
     probs : np.ndarray
         A copy, ``(n, 6)``: for measured beats whose top class is Normal, LBBB or
-        RBBB, those three hold the same sum, divided by the stage's answer.
+        RBBB (and, for a stage that reads them, with V1, V6 or I measured),
+        those three hold the same sum, divided by the stage's answer.
     q : np.ndarray
         The stage's Normal / LBBB / RBBB probabilities, ``(n, 3)``, NaN where
         it did not answer.
@@ -136,6 +159,8 @@ def block_apply(
         return out, q
     cond = list(CONDUCTED)
     on = measured(feats) & np.isin(out.argmax(axis=1), cond)
+    if stage_needs_side(stage):
+        on &= side_measured(feats)
     if not on.any():
         return out, q
     q[on] = stage_proba(stage, np.asarray(feats)[on])
@@ -145,19 +170,34 @@ def block_apply(
     return out, q
 
 
-def block_notes(q: np.ndarray, qrs_ms: np.ndarray) -> list[str]:
+def block_notes(
+    q: np.ndarray,
+    qrs_ms: np.ndarray,
+    classes: list[str] | None = None,
+    side: np.ndarray | None = None,
+) -> list[str]:
     """What the measures say of each beat, in words ("" where nothing to say).
 
     A wide QRS on time whose side the stage cannot tell is said to be a likely
-    block of either side, instead of a confident Normal.
+    block of either side, instead of a confident Normal. A beat the picture
+    calls a block where no lead tells the side (``side`` False: no V1, V6 or
+    I) says so.
     """
     q = np.asarray(q, np.float64).reshape(-1, 3)
     ms = np.asarray(qrs_ms, np.float64).reshape(-1)
+    cls = list(classes) if classes is not None else [""] * len(q)
+    sides = np.ones(len(q), bool) if side is None else np.asarray(side, bool)
+    blocks_named = (CLASSES[CONDUCTED[1]], CLASSES[CONDUCTED[2]])
     out = []
-    for (pn, pl, pr), d in zip(q, ms):
+    for (pn, pl, pr), d, c, sd in zip(q, ms, cls, sides):
         blocks = pl + pr
         if not np.isfinite(blocks):
-            out.append("")
+            out.append(
+                "one lead: a bundle branch block's side is read from V1, V6 or I, "
+                "which this signal lacks; left or right cannot be told"
+                if c in blocks_named and not sd
+                else ""
+            )
         elif blocks >= 0.5 and max(pl, pr) / blocks < SIDE_SURE:
             out.append(
                 "wide QRS, on time: a bundle branch block is likely; left or "
@@ -278,6 +318,9 @@ def block_read(run_dir: str | os.PathLike) -> dict | None:
         try:
             with open(mp, "rb") as f:
                 stage = {**stage, "model": pickle.load(f)}
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as e:
-            raise EcgError(f"{mp}: cannot read the block stage's model ({e})") from None
+        except Exception as e:  # missing, damaged, or from another scikit-learn
+            raise EcgError(
+                f"{mp}: cannot read the block stage's model ({e}); fit it again "
+                "with 'python -m ecg_model fit-block'"
+            ) from None
     return stage

@@ -36,7 +36,7 @@ from ..data.signals import (
     signal_clean,
     signal_resample,
 )
-from .block import block_apply, block_notes, block_read
+from .block import block_apply, block_notes, block_read, side_measured
 from .rhythm import rhythm_read, rhythm_step
 from .span import Span, lone_beat_caveat, picture_window
 from .strip import picture_kind
@@ -445,7 +445,9 @@ def signal_beats_classify(
         qrs_off_s=off / spec.fs,
         qrs_ms=ms,
         block_q=q,
-        notes=block_notes(q, ms),
+        notes=block_notes(
+            q, ms, [CLASSES[k] for k in probs.argmax(axis=1)], side_measured(feats)
+        ),
         leads=tuple(leads),
     )
 

@@ -82,14 +82,26 @@ class Span:
 VF_MIN_S = 1.0
 
 
+#: Classes whose side one beat of one lead cannot show with confidence.
+BLOCK_CLASSES = ("Left Bundle Branch Block", "Right Bundle Branch Block")
+
+
 def lone_beat_caveat(cls: str, span: Span) -> str:
     """What a picture of one beat cannot show of the class it was called, in
     words ("" when it can): a PAC differs from a Normal beat by coming early,
-    which one beat cannot show; VF needs more than a second of waves."""
+    which one beat cannot show; VF needs more than a second of waves; a
+    block's side is read from V1 and V6, which one beat of one lead lacks."""
     if cls == "Premature Atrial Contraction" and span.beats == 1:
         return (
             "one beat: prematurity, what makes a PAC, cannot be judged from a "
             "single beat; give a rhythm strip or a record"
+        )
+    if cls in BLOCK_CLASSES and span.beats == 1:
+        return (
+            "one beat of one lead: a wide QRS on time means a bundle branch block "
+            "is likely, but left or right cannot be told with confidence from "
+            "this picture (the side is read from V1 and V6); give a record or a "
+            "signal with those leads"
         )
     if cls == "Ventricular Fibrillation" and span.duration_s <= 0:
         return (

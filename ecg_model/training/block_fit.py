@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -209,8 +210,10 @@ def stage_fit(
     if kind == "logistic":
         from sklearn.linear_model import LogisticRegression
 
-        med = np.nanmedian(np.where(np.isfinite(x), x, np.nan), axis=0)
-        med = np.nan_to_num(med)
+        with warnings.catch_warnings():  # a lead no training beat has: all NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(np.where(np.isfinite(x), x, np.nan), axis=0)
+        med = np.nan_to_num(med)  # ... imputed with 0
         xi = np.where(np.isfinite(x), x, med)
         mean, scale = xi.mean(axis=0), xi.std(axis=0)
         scale[scale == 0] = 1.0
@@ -335,16 +338,61 @@ def _summary(m: dict) -> dict:
     }
 
 
-#: Databases left out of the stage's fit by default, and why.
-FIT_EXCLUDE = {
-    "roahd": "one registered beat a subject, time-warped: its healthy QRS "
-    "reads about 40 ms wider than the recordings' (block_widths), so its "
-    "widths would teach another time scale",
+#: Databases whose widths the stage's fit does not see, and why: their shape
+#: (polarity, terminal deflection, notches, the V1/V6 pattern) teaches, their
+#: time scale would mislead. Their beats do not score the candidates either.
+FIT_NO_WIDTHS = {
+    "roahd": "one registered beat a subject, time-warped and smoothed: its "
+    "healthy QRS reads about 40 ms wider than the recordings' (the slope "
+    "envelope: 96 ms against 48-56 ms), so its widths would teach another "
+    "time scale",
 }
+#: The measures that are widths (ms), blanked for :data:`FIT_NO_WIDTHS`.
+WIDTH_FEATURES = tuple(f for f in BEAT_FEATURES if f.endswith("_ms"))
 #: Neighbouring beats each side the stage's answer may be averaged over.
 SMOOTH_GRID = (0, 4, 16)
 #: The conduction classes, in the stage's order.
 COND_NAMES = ("Normal", "Left Bundle Branch Block", "Right Bundle Branch Block")
+
+
+def widths_blank(
+    feats: np.ndarray, meta: pd.DataFrame, databases: tuple[str, ...]
+) -> np.ndarray:
+    """A copy of ``feats`` ``(n, len(BEAT_FEATURES))`` with the widths
+    (:data:`WIDTH_FEATURES`) of ``databases``' rows set to NaN."""
+    out = np.array(feats, copy=True)
+    rows = meta["database"].isin(databases).to_numpy()
+    cols = [BEAT_FEATURES.index(f) for f in WIDTH_FEATURES]
+    out[np.ix_(rows, cols)] = np.nan
+    return out
+
+
+#: The measures :func:`block_widths` tabulates.
+WIDTHS_SHOWN = ("qrs_ms", "II_env_ms", "II_energy_ms", "V1_pos_frac", "V1_terminal")
+
+
+def block_widths(meta: pd.DataFrame, feats: np.ndarray) -> dict:
+    """Medians of the main measures by database and class (Normal, LBBB,
+    RBBB), over each patient's median: what a database's time scale and leads
+    give (roahd's warping, mitdb's V1). ``feats`` ``(n, len(BEAT_FEATURES))``
+    for ``meta``'s rows."""
+    df = pd.DataFrame(block_x(feats, WIDTHS_SHOWN), columns=list(WIDTHS_SHOWN))
+    df["database"] = meta["database"].to_numpy()
+    df["class"] = meta["class"].to_numpy()
+    df["patient"] = patient_ids(meta)
+    df = df[df["class"].isin(COND_NAMES)]
+    per = df.groupby(["database", "class", "patient"])[list(WIDTHS_SHOWN)].median()
+    out: dict = {}
+    for (db, c), sub in per.groupby(level=[0, 1]):
+        med = sub.median()
+        out.setdefault(db, {})[c] = {
+            "patients": len(sub),
+            **{
+                k: (round(float(med[k]), 2) if np.isfinite(med[k]) else None)
+                for k in WIDTHS_SHOWN
+            },
+        }
+    return out
 
 
 def _time_order(meta: pd.DataFrame) -> np.ndarray:
@@ -408,7 +456,7 @@ def block_fit_run(
     data: str | os.PathLike | None = None,
     seeds: tuple[int, ...] = (0, 1, 2),
     candidates: tuple[str, ...] = tuple(CANDIDATES),
-    exclude: tuple[str, ...] = tuple(FIT_EXCLUDE),
+    no_widths: tuple[str, ...] = tuple(FIT_NO_WIDTHS),
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Fit the run's block stage on its training patients; score its test part.
@@ -431,9 +479,10 @@ def block_fit_run(
     seeds : tuple of int
         Each candidate's out-of-fold score, and the chosen one's test figures,
         are the mean over these seeds (folds and boosting both draw on them).
-    exclude : tuple of str
-        Databases left out of the fit (:data:`FIT_EXCLUDE` says why); their
-        test patients are still scored.
+    no_widths : tuple of str
+        Databases whose widths the fit does not see (:data:`FIT_NO_WIDTHS`
+        says why); their beats do not score the candidates, and their test
+        patients are still scored.
 
     Returns
     -------
@@ -460,7 +509,10 @@ def block_fit_run(
     f_tr, first_tr = _conduction_rows(tr, table)
     cls_tr = tr["class"].to_numpy()
     fit = first_tr & np.isin(cls_tr, COND_NAMES) & measured(f_tr)
-    fit &= ~tr["database"].isin(exclude).to_numpy()
+    widths = block_widths(tr[fit], f_tr[fit])  # before roahd's are blanked
+    f_tr = widths_blank(f_tr, tr, no_widths)
+    # Candidates are scored on the recordings' beats, not on lone registered ones.
+    scored = ~tr["database"].isin(no_widths).to_numpy()[fit]
     if len(np.unique(cls_tr[fit])) < 3:
         raise EcgError(
             f"{dataset}: its training patients lack one of Normal, LBBB and RBBB; "
@@ -479,7 +531,9 @@ def block_fit_run(
             p = stage_oof(x, y, groups, kind, s)
             for k in SMOOTH_GRID:
                 pk = block_smooth(p, k, groups).argmax(axis=1)
-                scores[k].append(conduction_scores(y, pk, groups))
+                scores[k].append(
+                    conduction_scores(y[scored], pk[scored], groups[scored])
+                )
         for k, per_seed in scores.items():
             oof[f"{name}, smooth {k}"] = {
                 "candidate": name,
@@ -560,15 +614,16 @@ def block_fit_run(
     res = {
         "dataset": str(dataset),
         "fitted_on": f"training patients' Normal, LBBB and RBBB beats "
-        f"({int(fit.sum())} beats, {len(np.unique(groups))} patients; "
-        f"left out: {', '.join(exclude) or 'none'}), each patient one vote in "
+        f"({int(fit.sum())} beats, {len(np.unique(groups))} patients; widths "
+        f"not seen: {', '.join(no_widths) or 'none'}), each patient one vote in "
         "its class",
-        "excluded": {d: FIT_EXCLUDE.get(d, "asked for") for d in exclude},
+        "no_widths": {d: FIT_NO_WIDTHS.get(d, "asked for") for d in no_widths},
+        "widths_train": widths,
         "candidates": oof,
         "chosen": chosen,
         "choice": "highest out-of-fold macro F1 of Normal/LBBB/RBBB with each "
-        f"patient one vote in its class (patients grouped, 5 folds), mean over "
-        f"seeds {list(seeds)}",
+        "patient one vote in its class (patients grouped, 5 folds; scored on "
+        f"the recordings' beats), mean over seeds {list(seeds)}",
         "seeds": list(seeds),
         "test": {
             "picture": _summary(picture),
@@ -625,3 +680,56 @@ def _by_database(
                     "both": float((p_both[hit].argmax(axis=1) == c).mean()),
                 }
     return out
+
+
+def block_fit_all(
+    run_dir: str | os.PathLike,
+    dataset: str | os.PathLike,
+    like: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    no_widths: tuple[str, ...] = tuple(FIT_NO_WIDTHS),
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Fit the stage chosen for run ``like`` on every patient of ``dataset``,
+    for a model trained on every patient (the default); writes ``block.json``
+    in ``run_dir``. Nothing is left to score it on: its figures on new
+    patients are ``like``'s (a same-recipe run on the training patients).
+    """
+    from ..inference.predict import Predictor
+
+    run_dir, like = Path(run_dir), Path(like)
+    chosen = json_read(like / BLOCK_FILE)
+    name = str(chosen.get("chosen", "")).split(",")[0]
+    if name not in CANDIDATES:
+        raise EcgError(f"{like / BLOCK_FILE}: no known candidate ({name!r})")
+    kind, feats = CANDIDATES[name]
+    smooth = int(chosen["stage"].get("smooth", 0))
+    spec = Predictor(run_dir).spec
+    meta = manifest_read(dataset)
+    table = block_table_cached(data_dir(data), dataset, meta, spec.fs, progress)
+    meta = meta.iloc[_time_order(meta)]
+    f, first = _conduction_rows(meta, table)
+    cls = meta["class"].to_numpy()
+    fit = first & np.isin(cls, COND_NAMES) & measured(f)
+    f = widths_blank(f, meta, no_widths)
+    y = np.array([COND_NAMES.index(c) for c in cls[fit]])
+    groups = patient_ids(meta)[fit]
+    st = stage_fit(block_x(f[fit], feats), y, patient_weights(y, groups), kind, seed)
+    if kind == "boosting":
+        atomic_write_bytes(run_dir / BLOCK_MODEL_FILE, pickle.dumps(st["model"]))
+    info = {
+        "stage": {
+            **{k: v for k, v in st.items() if k != "model"},
+            "features": list(feats),
+            "smooth": smooth,
+        },
+        "fitted_on": f"every patient's Normal, LBBB and RBBB beats ({int(fit.sum())} "
+        f"beats, {len(np.unique(groups))} patients; widths not seen: "
+        f"{', '.join(no_widths) or 'none'}), each patient one vote in its class",
+        "chosen": chosen["chosen"],
+        "choice": f"as chosen for {like.name}: {chosen.get('choice', '')}",
+        "seed": seed,
+    }
+    atomic_write_json(run_dir / BLOCK_FILE, info)
+    return info
