@@ -48,12 +48,19 @@ from ..inference.block import (
     BLOCK_FILE,
     BLOCK_MODEL_FILE,
     block_apply,
+    block_decide,
     block_smooth,
     block_x,
     logistic_proba,
     measured,
     stage_proba,
 )
+from ..inference.predict import Predictor
+from ..inference.rhythm import rhythm_step_rr
+from .config import TrainConfig
+from .evaluate import metrics_compute
+from .rhythm_fit import manifest_rr
+from .train import dataset_for
 
 #: The file of measured beats kept in a dataset folder.
 TABLE_FILE = "block_features.csv"
@@ -418,8 +425,6 @@ def recording_decisions(
     block_decide` on its beats) against the recording's conduction (its
     beats' most common class of Normal, LBBB, RBBB), and LBBB/RBBB recall and
     precision over recordings ("unsure" is no block found)."""
-    from ..inference.block import block_decide
-
     recs = _recordings(meta)
     cls = meta["class"].to_numpy()
     pred_cls = np.array([CLASSES[k] for k in np.asarray(probs).argmax(axis=1)])
@@ -489,13 +494,6 @@ def block_fit_run(
     dict
         What ``metrics.json`` gets as ``block_stage``.
     """
-    from ..inference.predict import Predictor
-    from ..inference.rhythm import rhythm_step_rr
-    from .config import TrainConfig
-    from .evaluate import metrics_compute
-    from .rhythm_fit import manifest_rr
-    from .train import dataset_for
-
     run_dir = Path(run_dir)
     say = progress or (lambda m: None)
     pred = Predictor(run_dir)
@@ -696,8 +694,6 @@ def block_fit_all(
     in ``run_dir``. Nothing is left to score it on: its figures on new
     patients are ``like``'s (a same-recipe run on the training patients).
     """
-    from ..inference.predict import Predictor
-
     run_dir, like = Path(run_dir), Path(like)
     chosen = json_read(like / BLOCK_FILE)
     name = str(chosen.get("chosen", "")).split(",")[0]
