@@ -21,6 +21,7 @@ from ecg_model.inference.block import (
     BLOCK_FILE,
     block_apply,
     block_decide,
+    block_describe,
     block_notes,
     block_read,
 )
@@ -213,6 +214,12 @@ def test_a_wide_beat_whose_side_cannot_be_told_says_so():
         ("II",),
     )
     assert d["block"] == "LBBB" and d["median_qrs_ms"] == 150.0
+    # A single-lead signal under a stage of every lead: no decision, and why.
+    none = block_decide(
+        ["Normal"] * 3, np.full((3, 3), np.nan), np.full(3, 90.0), ("main",)
+    )
+    assert none["block"] is None
+    assert "which this signal lacks" in block_describe(none)
 
 
 def test_a_damaged_block_file_is_refused_by_name(tmp_path):

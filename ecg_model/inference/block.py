@@ -273,6 +273,13 @@ def block_decide(
 def block_describe(d: dict) -> str:
     """:func:`block_decide`'s answer in a sentence."""
     if d["block"] is None:
+        named = {str(ld).strip().upper() for ld in d["leads"]}
+        if not named & {"V1", "V2", "V5", "V6", "I"}:
+            return (
+                "no block decision: a bundle branch block's side is read from V1, "
+                "V6 or I, which this signal lacks (give a record with those leads); "
+                "the classes are the picture model's"
+            )
         return "no conducted beat was measured: no block decision"
     qrs = (
         f"median QRS {d['median_qrs_ms']:.0f} ms"
