@@ -214,6 +214,9 @@ def test_a_wide_beat_whose_side_cannot_be_told_says_so():
         ("II",),
     )
     assert d["block"] == "LBBB" and d["median_qrs_ms"] == 150.0
+    said = block_describe(d)
+    assert said.startswith("left bundle branch block")
+    assert "median QRS 150 ms on lead II" in said
     # A single-lead signal under a stage of every lead: no decision, and why.
     none = block_decide(
         ["Normal"] * 3, np.full((3, 3), np.nan), np.full(3, 90.0), ("main",)

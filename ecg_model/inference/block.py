@@ -281,8 +281,12 @@ def block_describe(d: dict) -> str:
                 "the classes are the picture model's"
             )
         return "no conducted beat was measured: no block decision"
+    main = d["leads"][0] if d["leads"] else "the main lead"
+    main = "the main lead" if main == "main" else f"lead {main}"
     qrs = (
-        f"median QRS {d['median_qrs_ms']:.0f} ms"
+        f"median QRS {d['median_qrs_ms']:.0f} ms on {main} by the delineator, "
+        "which reads a block's QRS short on some leads; the decision weighs "
+        "every lead's shape"
         if d["median_qrs_ms"] is not None
         else "QRS not measured"
     )
