@@ -261,3 +261,36 @@ def test_a_stage_of_every_lead_leaves_a_single_lead_beat_to_the_picture(tmp_path
     out, q = block_apply(probs, f, st)
     assert np.isfinite(q[0]).all() and np.isnan(q[1]).all()
     np.testing.assert_array_equal(out[1], probs[1])
+
+
+@needs_data
+def test_a_signal_with_v1_never_says_it_lacks_the_side_leads(tiny_run, tmp_path):
+    import shutil
+
+    from ecg_model.inference.predict import Predictor
+    from ecg_model.training.block_fit import CANDIDATES
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    x, y, g = synthetic_table()
+    feats = CANDIDATES["boosting-all"][1]
+    col = {n: i for i, n in enumerate(BEAT_FEATURES)}
+    full = np.full((len(y), len(BEAT_FEATURES)), np.nan)
+    full[:, [col[f] for f in LEAD_II_FEATURES]] = x
+    full[:, col["V1_env_ms"]] = 80.0
+    xs = full[:, [col[f] for f in feats]]
+    st = stage_fit(xs, y, patient_weights(y, g), "logistic")
+    st["features"] = list(feats)
+    (run / BLOCK_FILE).write_text(json.dumps({"stage": st}))
+    p = Predictor(run)
+    lbbb = np.zeros((1, 6), np.float32)
+    lbbb[0, 1] = 1.0  # the picture calls every beat LBBB
+    p.predict_arrays = lambda imgs: np.repeat(lbbb, len(imgs), axis=0)
+    cut = int(0.38 * FS)  # the first beat 0.12 s from the start, as in A0044
+    ii, v1 = beats(150.0)[0][cut:], v1_lead("lbbb")[0][cut:]
+    both = p.predict_signal(ii, FS, {"V1": v1}, "II")
+    assert both.time_s[0] < 0.15  # the edge beat is found
+    assert not any("lacks" in n for n in both.notes)  # edge beats included
+    alone = p.predict_signal(ii, FS)
+    said = [n for n, c in zip(alone.notes, alone.predicted) if "Left" in c]
+    assert said and all("which this signal lacks" in n for n in said)

@@ -434,6 +434,9 @@ def signal_beats_classify(
     # 6. the block stage divides a conducted beat's probability between
     #    Normal, LBBB and RBBB as the measures say (ecg_model.inference.block).
     probs, q = block_apply(probs, feats, getattr(predictor, "block_stage", None))
+    # Whether the signal has a lead that tells a block's side (an edge beat
+    # may lack its measures where the signal has the lead).
+    side = bool(side_measured(feats).any())
     return BeatTable(
         fs=fs,
         sig=x,
@@ -446,7 +449,7 @@ def signal_beats_classify(
         qrs_ms=ms,
         block_q=q,
         notes=block_notes(
-            q, ms, [CLASSES[k] for k in probs.argmax(axis=1)], side_measured(feats)
+            q, ms, [CLASSES[k] for k in probs.argmax(axis=1)], np.full(qrs.size, side)
         ),
         leads=tuple(leads),
     )
