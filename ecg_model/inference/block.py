@@ -23,7 +23,7 @@ import numpy as np
 from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import json_read
-from ..data.qrs import BEAT_FEATURES, BLOCK_QRS_MS
+from ..data.qrs import BEAT_FEATURES, BLOCK_QRS_MS, LEAD_STAND_INS
 
 BLOCK_FILE = "block.json"
 BLOCK_MODEL_FILE = "block_model.pkl"
@@ -56,6 +56,11 @@ def measured(feats: np.ndarray) -> np.ndarray:
 
 #: The leads beside lead II that tell a block's side.
 SIDE_LEADS = ("V1", "V6", "I")
+#: Their names and those of the leads standing in for them.
+SIDE_NAMES = {
+    *SIDE_LEADS,
+    *(a for ld in SIDE_LEADS for a in LEAD_STAND_INS.get(ld, ())),
+}
 
 
 def side_measured(feats: np.ndarray) -> np.ndarray:
@@ -87,12 +92,19 @@ def logistic_proba(x: np.ndarray, stage: dict) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def stage_proba(stage: dict, feats: np.ndarray) -> np.ndarray:
-    """Normal / LBBB / RBBB probabilities of measured beats, ``(n, 3)``."""
-    x = block_x(feats, stage["features"])
+def stage_proba_x(stage: dict, x: np.ndarray) -> np.ndarray:
+    """A stage's Normal / LBBB / RBBB probabilities from its own columns ``x``
+    ``(n, f)``, ``(n, 3)``; a class its model never saw gets 0."""
     if stage["kind"] == "logistic":
         return logistic_proba(x, stage)
-    return np.asarray(stage["model"].predict_proba(x), np.float64)
+    p = np.zeros((len(x), 3))
+    p[:, stage["model"].classes_] = stage["model"].predict_proba(x)
+    return p
+
+
+def stage_proba(stage: dict, feats: np.ndarray) -> np.ndarray:
+    """Normal / LBBB / RBBB probabilities of measured beats, ``(n, 3)``."""
+    return stage_proba_x(stage, block_x(feats, stage["features"]))
 
 
 def block_smooth(
@@ -274,7 +286,11 @@ def block_describe(d: dict) -> str:
     """:func:`block_decide`'s answer in a sentence."""
     if d["block"] is None:
         named = {str(ld).strip().upper() for ld in d["leads"]}
-        if not named & {"V1", "V2", "V5", "V6", "I"}:
+        side = {
+            *SIDE_LEADS,
+            *(a for ld in SIDE_LEADS for a in LEAD_STAND_INS.get(ld, ())),
+        }
+        if not named & side:
             return (
                 "no block decision: a bundle branch block's side is read from V1, "
                 "V6 or I, which this signal lacks (give a record with those leads); "

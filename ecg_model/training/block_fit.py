@@ -51,9 +51,9 @@ from ..inference.block import (
     block_decide,
     block_smooth,
     block_x,
-    logistic_proba,
     measured,
     stage_proba,
+    stage_proba_x,
 )
 from ..inference.predict import Predictor
 from ..inference.rhythm import rhythm_step_rr
@@ -251,15 +251,6 @@ def stage_fit(
     return {"kind": kind, "model": gb}
 
 
-def stage_predict(stage: dict, x: np.ndarray) -> np.ndarray:
-    """Probabilities ``(n, 3)`` of a freshly fitted stage on measures ``x``."""
-    if stage["kind"] == "logistic":
-        return logistic_proba(x, stage)
-    p = np.zeros((len(x), 3))
-    p[:, stage["model"].classes_] = stage["model"].predict_proba(x)
-    return p
-
-
 def grouped_folds(y: np.ndarray, groups: np.ndarray, seed: int, folds: int = 5):
     """Train and test indices of each fold: patients whole on one side,
     classes in each fold as in all (scikit-learn's ``StratifiedGroupKFold``)."""
@@ -282,7 +273,7 @@ def stage_oof(
     out = np.full((len(y), 3), np.nan)
     for tr, te in grouped_folds(y, groups, seed, folds):
         w = patient_weights(y[tr], groups[tr])
-        out[te] = stage_predict(stage_fit(x[tr], y[tr], w, kind, seed), x[te])
+        out[te] = stage_proba_x(stage_fit(x[tr], y[tr], w, kind, seed), x[te])
     return out
 
 
@@ -501,8 +492,9 @@ def block_fit_run(
     dataset = Path(dataset) if dataset else dataset_for(cfg, pred.spec)
     root = data_dir(data)
     # 1. every beat measured in its record (kept in the dataset folder).
-    table = block_table_cached(root, dataset, manifest_read(dataset), pred.spec.fs, say)
     ds = dataset_load(dataset, pred.spec)
+    meta = pd.concat([ds.meta_train, ds.meta_test], ignore_index=True)
+    table = block_table_cached(root, dataset, meta, pred.spec.fs, say)
     tr = ds.meta_train.iloc[_time_order(ds.meta_train)]
     f_tr, first_tr = _conduction_rows(tr, table)
     cls_tr = tr["class"].to_numpy()
