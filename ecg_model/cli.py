@@ -528,6 +528,29 @@ def cmd_predict_record(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit_span(a: argparse.Namespace) -> int:
+    from .training.span_fit import SPAN_JSON, span_fit
+
+    info = span_fit(
+        a.run,
+        data=a.data_dir,
+        per_class=a.per_class,
+        seeds=tuple(a.seeds),
+        epochs=a.epochs,
+        progress=lambda msg: print(msg, file=sys.stderr),
+    )
+    for r in info["runs"]:
+        print(
+            f"seed {r['seed']}: {r['within_15']:.1%} of {r['n']} test thumbnails' "
+            f"spans within 15% ({r['within_30']:.1%} within 30%; median error "
+            f"{r['median_error']:.1%})"
+        )
+    print(f"saved in {Path(a.run) / 'span.keras'} and {SPAN_JSON}")
+    if a.out:
+        atomic_write_json(a.out, info)
+    return 0
+
+
 def cmd_fit_block(a: argparse.Namespace) -> int:
     from .training.block_fit import CANDIDATES, block_fit_all, block_fit_run
 
@@ -939,6 +962,31 @@ def parser_build() -> argparse.ArgumentParser:
         "predictions",
     )
     s.set_defaults(fn=cmd_fit_rhythm)
+
+    s = sub.add_parser(
+        "fit-span",
+        help="fit the span model (how long a picture of one beat lasts, from its "
+        "shape) on thumbnails of the training patients; score the test patients'",
+    )
+    s.add_argument("run", help="the model folder the span model is saved into")
+    s.add_argument("--data-dir", help=data_help)
+    s.add_argument(
+        "--per-class",
+        type=int,
+        default=5000,
+        help="training thumbnails a class (default 5000; a fifth as many to test)",
+    )
+    s.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="each draws its thumbnails and starts its network anew; the first "
+        "seed's model is kept, every seed's figures reported",
+    )
+    s.add_argument("--epochs", type=int, default=30)
+    s.add_argument("--out", help="also write the figures to this JSON file")
+    s.set_defaults(fn=cmd_fit_span)
 
     s = sub.add_parser(
         "fit-block",

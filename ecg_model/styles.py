@@ -255,12 +255,15 @@ SPAN_TOLERANCE = 0.15
 
 def span_score(predictor, folder: Path, man: pd.DataFrame) -> float:
     """Share of a style's pictures whose span, as the window path estimates it
-    (:func:`~ecg_model.inference.span.picture_window`: grid, else one-beat or
-    window assumption), is within :data:`SPAN_TOLERANCE` of the drawn span."""
+    (:func:`~ecg_model.inference.span.picture_window`: grid, else the span
+    model's reading of one beat, else the one-beat or window assumption), is
+    within :data:`SPAN_TOLERANCE` of the drawn span."""
     ok = []
     for rel, true_s in zip(man["path"], man["span_s"]):
         pic = image_read(folder / rel, rel)
-        span = picture_window(pic, predictor.spec)[2].duration_s  # unread: 2.4 s
+        # An unread picture: the window's 2.4 s.
+        span = picture_window(pic, predictor.spec, span_model=predictor.span_model)
+        span = span[2].duration_s
         ok.append(abs(span / float(true_s) - 1) <= SPAN_TOLERANCE)
     return round(float(np.mean(ok)), 4) if ok else float("nan")
 

@@ -125,7 +125,11 @@ def test_a_lone_beat_cannot_show_prematurity_nor_a_short_window_vf():
         pac, Span(0.8, "one beat", beats=1)
     )
     assert lone_beat_caveat(pac, Span(2.4, "window", beats=3)) == ""
-    assert lone_beat_caveat("Normal", Span(0.8, "one beat", beats=1)) == ""
+    # A lone beat read as Normal may be a PAC: it says so.
+    assert "whether it came early (a PAC) cannot be judged" in lone_beat_caveat(
+        "Normal", Span(0.8, "one beat", beats=1)
+    )
+    assert lone_beat_caveat("Normal", Span(2.4, "window", beats=3)) == ""
     assert "under 1 s" in lone_beat_caveat(vf, Span(0.6, "given", beats=0))
     assert lone_beat_caveat(vf, Span(2.4, "window", beats=0)) == ""
     # A block's side is read from V1 and V6: one beat of one lead says so.

@@ -134,3 +134,76 @@ def test_a_lone_folder_drawn_as_windows_is_refused_by_name(tiny_run, tmp_path):
     shutil.copytree(tiny_run, run / "lone")  # a window model where lone/ is
     with pytest.raises(EcgError, match="lone.*not a lone-beat model"):
         Predictor(run)
+
+
+def test_a_thin_grey_clipped_thumbnail_is_traced_across_its_width():
+    # A 1 px grey anti-aliased pen breaks into column-wide pieces along steep
+    # strokes; the trace must still run from edge to edge (it once kept the
+    # largest piece's neighbourhood: half the beat).
+    spec = ThumbSpec(width=192, height=128, grey=90, line_px=1.0, mv_above=1.0)
+    img = thumbnail_draw(beat(span_s=0.53, r_mv=2.5), FS, spec)
+    lo, hi, q = image_trace(img, centre_line=True)
+    assert q.found and lo.size >= 0.95 * spec.width
+    assert len(qrs_runs(lo, hi)) == 1
+
+
+@pytest.fixture(scope="module")
+def span_model():
+    from ecg_model.core.io import default_model_dir
+    from ecg_model.inference.span import span_model_read
+
+    model = span_model_read(default_model_dir())
+    if model is None:
+        pytest.skip("the default model has no span model (span.keras)")
+    return model
+
+
+@needs_data
+@pytest.mark.parametrize("span_s", [0.5, 0.8, 1.1])
+def test_thumbnails_of_a_mitdb_slice_are_read_back_at_their_span(span_model, span_s):
+    from ecg_model.data.dataset import beats_sample
+
+    spec = RenderSpec()
+    rng = np.random.default_rng(0)
+    df, sigs = beats_sample(DATA, "test", 20, rng, spec, ("mitdb/100",))
+    normal = df[df["class"] == "Normal"]
+    assert len(normal) == 20
+    ratios = []
+    for db, rn, s, _ in normal.itertuples(index=False):
+        half = int(span_s * spec.fs / 2)
+        seg = sigs[(db, rn)][s - half : s + half]
+        lo, hi, q = image_trace(
+            thumbnail_draw(seg, spec.fs, ThumbSpec(span_s=span_s)), True
+        )
+        ratios.append(span_model.predict(lo, hi) / span_s)
+    # One beat's span read from its shape: the median within 15%, and most
+    # within 30% (the test patients' figures: results/span_model.json).
+    assert abs(np.median(ratios) - 1) <= 0.15
+    assert np.mean(np.abs(np.array(ratios) - 1) <= 0.3) >= 0.7
+
+
+@needs_data
+def test_fit_span_writes_a_model_the_predictor_reads_a_lone_beat_with(
+    tiny_run, tmp_path
+):
+    import json
+
+    from ecg_model.inference.predict import Predictor
+    from ecg_model.training.span_fit import span_fit
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    info = span_fit(
+        run, DATA, per_class=15, epochs=1, records=("mitdb/100", "mitdb/207")
+    )
+    assert (run / "span.keras").exists() and info["runs"][0]["n"] > 0
+    saved = json.loads((run / "span.json").read_text())
+    assert 0 <= saved["within_15_mean"] <= 1 and saved["seeds"] == [0]
+    pred = Predictor(run)
+    p = pred.predict_picture(thumbnail_draw(beat(), FS, ThumbSpec()), "thumb")
+    # One beat, no grid: its span read from its shape, within the fitted range.
+    assert p.span.source == "shape" and 0.4 <= p.span.duration_s <= 1.2
+    assert "estimated from the beat's shape" in p.span.describe()
+    # A given span still wins.
+    given = pred.predict_picture(thumbnail_draw(beat(), FS, ThumbSpec()), "t", 0.6)
+    assert given.span.source == "given"

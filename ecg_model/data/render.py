@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from skimage.filters import apply_hysteresis_threshold
 from skimage.morphology import skeletonize
 
 from ..core.classes import CLASSES
@@ -539,7 +540,8 @@ def image_trace(
             0.0, 0.0, 0.0, inverted, False, "no trace found (blank image)", found=False
         )
         return np.zeros(0), np.zeros(0), q
-    mask = ink > 0.5 * max(peak, float(ink.max()) * 0.6)
+    ref = 0.5 * max(peak, float(ink.max()) * 0.6)
+    mask = ink > ref
     if mask.mean() > TRACE_MAX_INK:
         q = TraceQuality(
             float(mask.mean()),
@@ -553,20 +555,30 @@ def image_trace(
         )
         return np.zeros(0), np.zeros(0), q
     mask &= ~straight_lines(mask)
+    # Pieces are joined by fainter ink (hysteresis, down to half the
+    # threshold) but keep only the ink above it. A thin anti-aliased pen (a
+    # thumbnail's grey 1 px line) falls below the threshold between columns of
+    # its steep strokes; cut there, the trace kept was one piece's
+    # neighbourhood, half the beat. The faint ink itself stays out: on a JPEG
+    # it is the ringing beside the pen, which widens the strip reader's edges.
+    joined = apply_hysteresis_threshold(ink, 0.5 * ref, ref)
+    joined &= ~straight_lines(joined)
+    lab, n = ndimage.label(joined, structure=np.ones((3, 3)))
+    lab = np.where(mask, lab, 0)
+    if not lab.any():
+        q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found", found=False)
+        return np.zeros(0), np.zeros(0), q
     # Keep the trace: connected pieces at least a tenth the size of the largest,
     # except straight 1-3 px wide strokes (a y axis, a frame side, a tick);
     # text, tick labels and specks are far smaller than an ECG line.
-    lab, n = ndimage.label(mask, structure=np.ones((3, 3)))
-    if n == 0:
-        q = TraceQuality(0.0, 0.0, 0.0, inverted, False, "no trace found", found=False)
-        return np.zeros(0), np.zeros(0), q
-    sizes = np.bincount(lab.ravel())[1:]
-    boxes = ndimage.find_objects(lab)
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]  # (n,) strong ink
+    boxes = ndimage.find_objects(lab, max_label=n)  # None: no strong ink
     big = int(sizes.argmax())
     keep = [
         i + 1
         for i, (sz, b) in enumerate(zip(sizes, boxes))
-        if sz >= 0.1 * sizes[big]
+        if b is not None
+        and sz >= 0.1 * sizes[big]
         and (i == big or min(b[0].stop - b[0].start, b[1].stop - b[1].start) > 3)
     ]
     mask = np.isin(lab, keep)

@@ -38,7 +38,7 @@ from ..data.signals import (
 )
 from .block import block_apply, block_notes, block_read, side_measured
 from .rhythm import rhythm_read, rhythm_step
-from .span import Span, lone_beat_caveat, picture_window
+from .span import Span, lone_beat_caveat, picture_window, span_model_read
 from .strip import picture_kind
 
 if TYPE_CHECKING:
@@ -184,6 +184,8 @@ class Predictor:
         # Beats of a signal get the block stage (which conduction a beat
         # called conducted has, from its measured QRS) where the run has one.
         self.block_stage = block_read(self.run_dir)
+        # A lone beat's span read from its shape where the run has a span model.
+        self.span_model = span_model_read(self.run_dir)
         # Probabilities calibrated on held-out patients where the run has it.
         self.temperature, self.uncertain_below = calibration_read(self.run_dir)
         import keras
@@ -249,10 +251,12 @@ class Predictor:
             img, q = image_normalize(picture, self.spec)
             span = Span(0.0, "lone", beats=1)
         else:
-            img, q, span = picture_window(picture, self.spec, duration_s)
+            img, q, span = picture_window(
+                picture, self.spec, duration_s, self.span_model
+            )
         if not q.found:
             raise EcgError(f"{name or 'picture'}: {q.reason}")
-        if self.lone is not None and span.source == "one beat":
+        if self.lone is not None and span.source in ("one beat", "shape"):
             lone = self.lone.predict_picture(picture, name)
             return replace(lone, span=replace(span, source="lone", duration_s=0.0))
         p = self.predict_arrays(img[None])[0]

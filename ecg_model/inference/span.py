@@ -12,16 +12,20 @@ the picture shows nothing (as a beat near a strip's edge is drawn).
 
 Without a grid or a given span, a picture with two beats or more (or none: a
 fibrillation wave) is taken to be the contract's window, as before; a picture
-with one beat is taken to be a crop of :data:`ONE_BEAT_S`.
+with one beat is a crop whose span the run's span model (``span.keras``, see
+:mod:`ecg_model.training.span_fit`) reads from the beat's shape, or, in a run
+without one, a crop of :data:`ONE_BEAT_S`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from ..data.render import (
+    THUMB_SPANS,
     RenderSpec,
     TraceQuality,
     image_trace,
@@ -52,7 +56,8 @@ class Span:
     """How long a picture's trace lasts, and how that was found.
 
     ``source``: ``"given"``, ``"grid"``, ``"window"`` (assumed: the contract's
-    window), ``"one beat"`` (assumed: a crop of one beat) or ``"lone"`` (one
+    window), ``"one beat"`` (assumed: a crop of one beat), ``"shape"`` (one
+    beat, its span read from its shape by the span model) or ``"lone"`` (one
     beat, read by a lone-beat model: no span is assumed).
     """
 
@@ -68,6 +73,8 @@ class Span:
             "grid": "read from the ECG-paper grid",
             "window": "assumed: the model's window",
             "one beat": "assumed: one beat, no grid; give the span for a better answer",
+            "shape": "one beat, no grid: estimated from the beat's shape, often "
+            "15-30% off; give the span for a better answer",
             "lone": "one beat, no grid: read by the lone-beat model, which needs "
             "no time scale",
         }[self.source]
@@ -89,12 +96,21 @@ BLOCK_CLASSES = ("Left Bundle Branch Block", "Right Bundle Branch Block")
 def lone_beat_caveat(cls: str, span: Span) -> str:
     """What a picture of one beat cannot show of the class it was called, in
     words ("" when it can): a PAC differs from a Normal beat by coming early,
-    which one beat cannot show; VF needs more than a second of waves; a
-    block's side is read from V1 and V6, which one beat of one lead lacks."""
+    which one beat cannot show (so neither a PAC nor a Normal answer is
+    sure); VF needs more than a second of waves; a block's side is read from
+    V1 and V6, which one beat of one lead lacks."""
     if cls == "Premature Atrial Contraction" and span.beats == 1:
         return (
             "one beat: prematurity, what makes a PAC, cannot be judged from a "
             "single beat; give a rhythm strip or a record"
+        )
+    if cls == "Normal" and span.beats == 1:
+        # A PAC is drawn as a Normal beat is; only its timing differs. So a
+        # lone beat read as Normal may be a PAC, and saying "Normal" alone
+        # would hide that (most PAC thumbnails are read as Normal).
+        return (
+            "one beat: conducted normally, but whether it came early (a PAC) "
+            "cannot be judged from a single beat; give a rhythm strip or a record"
         )
     if cls in BLOCK_CLASSES and span.beats == 1:
         return (
@@ -116,12 +132,83 @@ def lone_beat_caveat(cls: str, span: Span) -> str:
     return ""
 
 
+#: A run's span model: the span of a picture of one beat from its shape.
+SPAN_FILE = "span.keras"
+#: Columns a trace is resampled to for the span model.
+SPAN_COLS = 128
+
+
+def span_features(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """A trace as the span model reads it: its centre line and pen height,
+    resampled to :data:`SPAN_COLS` columns and scaled by its height, so only
+    the shape is left (the picture's size and vertical scale are not).
+
+    Parameters
+    ----------
+    lo, hi : np.ndarray
+        Per-column envelope of the trace, pixels, shape ``(n_cols,)``.
+
+    Returns
+    -------
+    np.ndarray
+        float32, shape ``(SPAN_COLS, 2)``: centre 0..1, height 0..1.
+    """
+    n = lo.size
+    t = np.linspace(0, n - 1, SPAN_COLS)
+    lo_r = np.interp(t, np.arange(n), lo)  # (SPAN_COLS,)
+    hi_r = np.interp(t, np.arange(n), hi)
+    r = max(float(hi.max() - lo.min()), 1e-6)
+    mid = ((lo_r + hi_r) / 2 - float(lo.min())) / r
+    return np.stack([mid, (hi_r - lo_r) / r], axis=-1).astype(np.float32)
+
+
+class SpanModel:
+    """A run's span model (``span.keras``), loaded once.
+
+    It maps :func:`span_features` to the log of the span in seconds; it was
+    fitted on thumbnails of 0.4-1.2 s (:mod:`ecg_model.training.span_fit`),
+    so its answers are clipped to that range.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import keras
+
+        self.path = Path(path)
+        self.model = keras.saving.load_model(self.path, compile=False)
+
+    def predict(self, lo: np.ndarray, hi: np.ndarray) -> float:
+        """The span of one traced picture, s."""
+        x = span_features(lo, hi)[None]  # (1, SPAN_COLS, 2)
+        log_s = float(np.asarray(self.model(x, training=False))[0, 0])
+        return float(np.clip(np.exp(log_s), *THUMB_SPANS))
+
+
+def span_model_read(run_dir: str | Path) -> SpanModel | None:
+    """The run's span model, or None where it has none.
+
+    Raises
+    ------
+    EcgError
+        The file is there but cannot be loaded.
+    """
+    path = Path(run_dir) / SPAN_FILE
+    if not path.exists():
+        return None
+    try:
+        return SpanModel(path)
+    except Exception as e:
+        from ..core.errors import EcgError
+
+        raise EcgError(f"{path}: cannot load the span model ({e})") from None
+
+
 def span_find(
     picture: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
     spec: RenderSpec,
     duration_s: float | None = None,
+    span_model: SpanModel | None = None,
 ) -> Span:
     """The time span of a traced picture (see the module's order of sources)."""
     if duration_s:
@@ -135,7 +222,7 @@ def span_find(
         note = f"a grid read as {span:.2g} s was refused: {bad}"
     elif note:
         note = f"grid refused: {note}"
-    s = span_estimate(lo, hi, spec)
+    s = span_estimate(lo, hi, spec, span_model)
     return replace(s, note=note)
 
 
@@ -160,7 +247,12 @@ def beats_unphysiological(lo: np.ndarray, hi: np.ndarray, span_s: float) -> str:
     return ""
 
 
-def span_estimate(lo: np.ndarray, hi: np.ndarray, spec: RenderSpec) -> Span:
+def span_estimate(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    spec: RenderSpec,
+    span_model: SpanModel | None = None,
+) -> Span:
     """The span of a trace without a grid or a given span (see the module)."""
     window = spec.window_s
     runs = qrs_runs(lo, hi)
@@ -171,6 +263,8 @@ def span_estimate(lo: np.ndarray, hi: np.ndarray, spec: RenderSpec) -> Span:
     # slow rate, or a PVC among small beats). Requiring 5%, as at first, left
     # narrow-QRS crops (RBBB in lead II, 2-5%) read as windows: 52% found.
     if len(runs) == 1 and runs[0][-1] - runs[0][0] + 1 >= ONE_BEAT_QRS * lo.size:
+        if span_model is not None:
+            return Span(span_model.predict(lo, hi), "shape")
         return Span(ONE_BEAT_S, "one beat")
     return Span(window, "window")
 
@@ -215,7 +309,10 @@ def span_draw(
 
 
 def picture_window(
-    picture: np.ndarray, spec: RenderSpec, duration_s: float | None = None
+    picture: np.ndarray,
+    spec: RenderSpec,
+    duration_s: float | None = None,
+    span_model: SpanModel | None = None,
 ) -> tuple[np.ndarray, TraceQuality, Span]:
     """Any picture of one beat -> the model's input, with how its span was found.
 
@@ -227,6 +324,8 @@ def picture_window(
         The model's drawing contract.
     duration_s : float, optional
         The time the picture's trace spans, s, where the user knows it.
+    span_model : SpanModel, optional
+        Reads a lone beat's span from its shape (else :data:`ONE_BEAT_S`).
 
     Returns
     -------
@@ -244,6 +343,6 @@ def picture_window(
     if not q.found:
         window = spec.window_s
         return trace_draw(lo, hi, spec), q, Span(window, "window")
-    span = span_find(small, lo, hi, spec, duration_s)
+    span = span_find(small, lo, hi, spec, duration_s, span_model)
     span = replace(span, beats=len(qrs_runs(lo, hi)))
     return span_draw(lo, hi, span, spec), q, span

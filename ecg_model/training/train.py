@@ -387,13 +387,13 @@ def dataset_for(
     return root
 
 
-def model_save(model, run_dir: Path) -> None:
-    """Save ``model.keras`` atomically; a failed save (a full disk) leaves no
-    temporary file behind and raises."""
-    tmp = run_dir / f".model.{os.getpid()}.tmp.keras"
+def model_save(model, run_dir: Path, name: str = "model.keras") -> None:
+    """Save ``name`` (a ``.keras`` file) atomically; a failed save (a full
+    disk) leaves no temporary file behind and raises."""
+    tmp = run_dir / f".{name}.{os.getpid()}.tmp.keras"
     try:
         model.save(tmp)
-        os.replace(tmp, run_dir / "model.keras")
+        os.replace(tmp, run_dir / name)
     finally:
         tmp.unlink(missing_ok=True)
 
