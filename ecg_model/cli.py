@@ -703,6 +703,67 @@ def cmd_analyze_strip(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze_page(a: argparse.Namespace) -> int:
+    import csv
+
+    from .inference.block import block_describe
+    from .inference.page import page_analyze
+    from .inference.predict import Predictor, image_read
+
+    pic = image_read(a.image)
+    res = page_analyze(pic, Predictor(a.model), name=a.image)
+    if a.annotated:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(res.annotated).save(buf, "PNG")
+        atomic_write_bytes(a.annotated, buf.getvalue())
+    if a.export:
+        from .page_eval import page_export
+
+        for p in page_export(res.scan, a.export, Path(a.image).stem):
+            print(f"wrote {p}", file=sys.stderr)
+    if a.format == "json":
+        print(json.dumps(res.to_json(), indent=2))
+        return 0
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(["beat", "time_s", "predicted_class", "confidence", "qrs_ms"])
+    for b, row in enumerate(res.to_json()["beats"], 1):
+        qrs = "" if row["qrs_ms"] is None else row["qrs_ms"]
+        w.writerow([b, row["time_s"], row["predicted_class"], row["confidence"], qrs])
+    hr = "" if res.heart_rate_bpm is None else f"{res.heart_rate_bpm:.1f} bpm"
+    leads = ", ".join(ld.name for ld in res.scan.leads)
+    print(
+        f"# layout {res.scan.layout} ({leads}); beats read on {res.lead}; heart "
+        f"rate {hr}; " + "; ".join(res.scan.notes),
+        file=sys.stderr,
+    )
+    if res.block.get("leads") is not None:
+        print(f"# {block_describe(res.block)}", file=sys.stderr)
+    return 0
+
+
+def cmd_page_eval(a: argparse.Namespace) -> int:
+    from .data.databases import DATABASES
+    from .inference.predict import Predictor
+    from .page_eval import page_evaluate, page_table
+
+    model = a.model or default_model_dir() / "patient"
+    res = page_evaluate(
+        a.folder,
+        Predictor(model),
+        limit=a.limit,
+        test_records=tuple(DATABASES["cpsc2018"].test_records),
+        progress=lambda msg: print(msg, file=sys.stderr),
+    )
+    res["command"] = "python -m ecg_model page-eval " + " ".join(sys.argv[2:])
+    res["model"] = str(model)
+    print(page_table(res))
+    if a.out:
+        atomic_write_json(a.out, res)
+    return 0
+
+
 def cmd_strip_eval(a: argparse.Namespace) -> int:
     from .inference.predict import Predictor
     from .strip_eval import StripEvalOptions, strip_eval_table, strip_evaluate
@@ -1106,6 +1167,33 @@ def parser_build() -> argparse.ArgumentParser:
     s.add_argument("--model", help="run folder (default artifacts/default)")
     s.add_argument("--annotated", help="write the annotated picture (PNG) here")
     s.set_defaults(fn=cmd_analyze_strip)
+
+    s = sub.add_parser(
+        "analyze-page",
+        help="read a 12-lead printout: every lead digitised, the rhythm strip's "
+        "beats classified, a block decision from all leads",
+    )
+    s.add_argument("image")
+    s.add_argument("--format", choices=("csv", "json"), default="csv")
+    s.add_argument("--model", help="run folder (default artifacts/default)")
+    s.add_argument("--annotated", help="write the annotated page (PNG) here")
+    s.add_argument(
+        "--export",
+        metavar="DIR",
+        help="write the digitised leads here as WFDB (.hea + .dat) and CSV",
+    )
+    s.set_defaults(fn=cmd_analyze_page)
+
+    s = sub.add_parser(
+        "page-eval",
+        help="score the page reader on printouts with their source records "
+        "beside them (per-lead SNR, beats, classes, block decisions)",
+    )
+    s.add_argument("folder", help="e.g. ../shared/data/ecg-images-cpsc2018")
+    s.add_argument("--model", help="run folder (default artifacts/default/patient)")
+    s.add_argument("--limit", type=int, default=0, help="only the first N pages")
+    s.add_argument("--out", help="write the figures as JSON here")
+    s.set_defaults(fn=cmd_page_eval)
 
     s = sub.add_parser("strip-eval", help="score strip reading on held-out records")
     s.add_argument("--model", help="run folder (default artifacts/default/patient)")

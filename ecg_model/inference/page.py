@@ -1,0 +1,483 @@
+"""Read a 12-lead printout: page -> twelve leads in mV -> the rhythm strip's
+beats -> one block decision from every lead.
+
+The pipeline of :func:`page_analyze` reads as a sequence (the grid, trace and
+calibration code is the strip reader's, :mod:`ecg_model.inference.strip`):
+
+1. grid: the paper's 1 mm box and tilt (:func:`~.strip.grid_read`); the page
+   is straightened by the tilt. Without a grid (a black-and-white copy), the
+   tilt is read from the traces' baselines and the scale from the page width
+   (US letter or A4 landscape);
+2. rows: the traces' baselines, where ink runs across the page;
+3. layout: how many rows, and whether a bar marks where one lead gives way to
+   the next, name a standard layout (:data:`~ecg_model.data.pages.LAYOUTS`);
+   each panel gets its lead's name from its place in it;
+4. digitise: each row's trace followed column by column (where traces of
+   neighbouring rows cross, the piece nearest the row's own path is kept),
+   into mV at :data:`PAGE_FS` on the page's 10 s, NaN outside a lead's panel;
+5. beats: the rhythm strip (lead II) classified as a signal is, with every
+   other lead measured for the block stage;
+6. report: heart rate, regularity, the block decision, the annotated page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+from scipy.signal import find_peaks
+
+from ..core.classes import CLASS_COLORS, SHORT_NAMES
+from ..core.errors import EcgError
+from ..data.pages import LAYOUTS, LEADS12, PAGE_S, layout_rows
+from ..data.render import ink_map, picture_reduce, straight_lines
+from .strip import BOX_MV, BOX_S, Grid, envelope_signal, grid_read
+
+#: Rate the page's leads are digitised at, Hz.
+PAGE_FS = 500.0
+#: Page widths a page without a grid may be (US letter, A4 landscape), mm.
+PAGE_WIDTHS_MM = (279.4, 297.0)
+#: Least share of the page's trace width a row's ink must cover near its
+#: baseline (text lines and the header cover far less).
+ROW_COVER = 0.45
+#: Nearest two rows' baselines may be, in 1 mm boxes.
+ROW_MIN_BOXES = 8
+#: Least height of the bar that marks where a lead gives way to the next, mm.
+SEPARATOR_MM = 4.0
+
+
+@dataclass
+class PageLead:
+    """One lead's panel: where it is on the straightened page, and when."""
+
+    name: str
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1, px
+    t0_s: float  # time on the page's 10 s where the panel starts
+    t1_s: float
+    rhythm: bool = False  # a full-length rhythm strip
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "box": list(self.box),
+            "t0_s": round(self.t0_s, 3),
+            "t1_s": round(self.t1_s, 3),
+            "rhythm_strip": self.rhythm,
+        }
+
+
+@dataclass
+class PageScan:
+    """A page digitised: its layout, panels and leads."""
+
+    layout: str
+    leads: list[PageLead]
+    signals: dict[str, np.ndarray]  # by lead: mV at fs over 10 s, NaN outside
+    fs: float
+    grid: Grid | None
+    angle_deg: float
+    px_per_s: float
+    px_per_mv: float
+    page: np.ndarray  # the straightened page, RGB uint8
+    notes: list[str] = field(default_factory=list)
+    strips: dict[str, np.ndarray] = field(default_factory=dict)  # rhythm strips
+
+    @property
+    def rhythm(self) -> tuple[str, np.ndarray]:
+        """The lead the beats are read on and its signal: the first rhythm
+        strip, else lead II's panel (6x2, 12x1)."""
+        for ld in self.leads:
+            if ld.rhythm:
+                return ld.name, self.strips[ld.name]
+        return "II", self.signals["II"]
+
+
+def page_tilt(mask: np.ndarray) -> float:
+    """The tilt (degrees, PIL's sense) that lines the traces' baselines up with
+    the rows: the angle whose row profile of ink is the most peaked."""
+    small = Image.fromarray(mask.astype(np.uint8) * 255)
+    scale = min(1.0, 800 / max(mask.shape))
+    small = small.resize(
+        (max(1, int(mask.shape[1] * scale)), max(1, int(mask.shape[0] * scale)))
+    )
+    best, best_angle = -1.0, 0.0
+    for angle in np.arange(-6.0, 6.01, 0.25):
+        rot = np.asarray(small.rotate(angle, resample=Image.BILINEAR), np.float32)
+        score = float(rot.mean(axis=1).var())
+        if score > best:
+            best, best_angle = score, float(angle)
+    return best_angle
+
+
+def page_ink(rgb: np.ndarray, box_px: float) -> np.ndarray:
+    """The page's trace ink, ``(h, w)`` bool: dark in the red channel (so not
+    a red or pink grid), above half the ink's peak (so not a grey grid), not
+    on long straight lines (frames, a grid's heavy lines) and not in filled
+    patches (a crease's or a wrinkle's shadow)."""
+    ink, _ = ink_map(rgb)
+    peak = float(np.percentile(ink, 99.9)) if ink.size else 0.0
+    mask = ink > 0.5 * max(peak, 0.15)
+    # A patch 2 mm tall and 1 mm wide of solid ink: no pen draws one (a
+    # noisy trace's dense zigzag is a band under a millimetre high).
+    kh, kw = max(4, int(round(2 * box_px))), max(2, int(round(box_px)))
+    filled = ndimage.binary_opening(mask, structure=np.ones((kh, kw)))
+    filled = ndimage.binary_dilation(filled, iterations=2)
+    return mask & ~straight_lines(mask) & ~filled
+
+
+def page_rows(mask: np.ndarray, box_px: float) -> list[int]:
+    """Baselines of the page's rows of traces, px from the top.
+
+    A baseline is a row where ink runs across most of the page within a box
+    of it (:data:`ROW_COVER`); text lines, the header and a tall QRS from a
+    neighbouring row cover far less.
+    """
+    h, w = mask.shape
+    cols = np.flatnonzero(mask.any(axis=0))
+    if cols.size == 0:
+        return []
+    width = cols[-1] - cols[0] + 1
+    band = max(1, int(round(box_px)))
+    # cover[y]: share of the columns holding ink within a box of row y.
+    near = ndimage.maximum_filter1d(mask.astype(np.uint8), 2 * band + 1, axis=0)
+    cover = near.sum(axis=1) / width  # (h,)
+    peaks, _ = find_peaks(
+        cover, height=ROW_COVER, distance=max(1, int(ROW_MIN_BOXES * box_px))
+    )
+    return [int(p) for p in peaks]
+
+
+def row_follow(
+    mask: np.ndarray, y: int, x0: int, x1: int, reach: int, jump: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Follow one row's trace from column ``x0`` to ``x1``.
+
+    In each column the ink within ``reach`` px of the baseline ``y`` falls in
+    runs; the run nearest the trace's own path in the previous column is the
+    row's (a neighbour's tall QRS reaching into the band is another run). A
+    pen's path is continuous, so a run over ``jump`` px from it is not the
+    row's: the column is left empty (a faint stretch of the line). After
+    ``4 * jump`` empty columns the path is sought again near the baseline.
+
+    Returns
+    -------
+    top, bot : np.ndarray
+        The kept run's first and last pixel row in each column, shape
+        ``(x1 - x0,)``; NaN where the column holds no ink.
+    """
+    h = mask.shape[0]
+    a, b = max(0, y - reach), min(h, y + reach + 1)
+    # A fast stroke of a thin pen fades (JPEG, low resolution): gaps of a
+    # few pixels within a column are closed, so it stays one run.
+    close = max(1, int(round(jump / 4)))
+    sub = ndimage.binary_closing(
+        mask[a:b, x0:x1], structure=np.ones((2 * close + 1, 1))
+    )  # (band, n)
+    n = sub.shape[1]
+    pad = np.zeros((1, n), bool)
+    d = np.diff(np.vstack([pad, sub, pad]).astype(np.int8), axis=0)  # (band+1, n)
+    sc, sr = np.nonzero(d.T == 1)  # run starts by column, then row
+    ec, er = np.nonzero(d.T == -1)  # run ends (exclusive)
+    bounds = np.searchsorted(sc, np.arange(n + 1))
+    top = np.full(n, np.nan)
+    bot = np.full(n, np.nan)
+    base = float(y - a)
+    pt, pb = base, base  # the path so far: the baseline
+    missed = 0
+    for j in range(n):
+        i0, i1 = bounds[j], bounds[j + 1]
+        if i0 == i1:
+            missed += 1
+            continue
+        s, e = sr[i0:i1], er[i0:i1] - 1  # (runs,) first and last row
+        if missed > 4 * jump:  # lost: seek the path again from the baseline
+            pt, pb = base, base
+        gap = np.maximum(0.0, np.maximum(s - pb, pt - e))  # px from the path
+        k = int(np.argmin(gap + 1e-3 * np.abs((s + e) / 2 - base)))
+        if gap[k] > jump * (1 if missed <= 4 * jump else 3):
+            missed += 1
+            continue
+        top[j], bot[j] = s[k], e[k]
+        pt, pb = float(s[k]), float(e[k])
+        missed = 0
+    return top + a, bot + a
+
+
+def _separators(
+    mask: np.ndarray, ys: list[int], x0: float, px_per_s: float, n_cols: int
+) -> float:
+    """Share of the rows ``ys`` showing a bar at every boundary between
+    ``n_cols`` equal columns of the page's 10 s."""
+    need = SEPARATOR_MM * px_per_s * BOX_S  # px: SEPARATOR_MM of paper
+    hits = []
+    for y in ys:
+        for c in range(1, n_cols):
+            x = int(round(x0 + c * PAGE_S / n_cols * px_per_s))
+            a, b = max(0, y - int(2 * need)), min(mask.shape[0], y + int(2 * need))
+            cols = mask[a:b, max(0, x - 2) : x + 3]  # (band, 5)
+            # The longest vertical run of ink near the boundary.
+            best = 0
+            for col in cols.T:
+                runs = np.diff(np.flatnonzero(np.diff(np.r_[0, col, 0])))[::2]
+                best = max(best, int(runs.max()) if runs.size else 0)
+            hits.append(best >= need)
+    return float(np.mean(hits)) if hits else 0.0
+
+
+def page_layout(
+    mask: np.ndarray, ys: list[int], x0: float, px_per_s: float
+) -> tuple[str, str]:
+    """The standard layout whose rows and lead boundaries the page shows, and
+    a note on how it was chosen; an EcgError when none fits."""
+    n = len(ys)
+    if n == 12:
+        return "12x1", "12 rows: 12x1"
+    if n in (4, 5, 6):
+        four = _separators(mask, ys[:3], x0, px_per_s, 4)
+        if n == 6 and four < 0.5:
+            return "6x2", "6 rows, no lead boundary every 2.5 s: 6x2"
+        if n == 5:
+            return "3x4+3", "5 rows read as 3x4 with its rhythm strips"
+        return ("3x4+1" if n == 4 else "3x4+3"), (
+            f"{n} rows, {100 * four:.0f}% of the lead boundaries every 2.5 s marked"
+        )
+    raise EcgError(
+        f"found {n} rows of traces; a 12-lead page has 4-6 (3x4 with rhythm "
+        "strips, 6x2) or 12 (12x1)"
+    )
+
+
+def page_digitise(picture: np.ndarray, name: str = "page") -> PageScan:
+    """Digitise a 12-lead printout (see the module's steps 1-4).
+
+    Parameters
+    ----------
+    picture : np.ndarray
+        RGB uint8, ``(h, w, 3)``, any size.
+
+    Raises
+    ------
+    EcgError
+        Not a 12-lead page: no rows of traces in a standard layout.
+    """
+    notes: list[str] = []
+    if picture.ndim == 2:
+        picture = np.repeat(picture[..., None], 3, axis=2)  # (h, w, 3)
+    rgb = picture_reduce(picture[..., :3])
+    # 1. grid: scale and tilt; the page straightened by the tilt.
+    grid, why = grid_read(rgb)
+    if grid is not None:
+        angle = grid.angle_deg
+        box = grid.box_px
+        notes.append(f"grid: 1 mm = {box:.1f} px (25 mm/s, 10 mm/mV)")
+    else:
+        # No grid: the traces' 10 s span most of a letter or A4 page's width.
+        box = rgb.shape[1] / PAGE_WIDTHS_MM[0]
+        angle = page_tilt(page_ink(rgb, box))
+    if angle:
+        rgb = np.asarray(
+            Image.fromarray(rgb).rotate(
+                angle, resample=Image.BILINEAR, fillcolor=(255, 255, 255)
+            )
+        )
+        notes.append(f"straightened by {angle:+.2f} degrees")
+    mask = page_ink(rgb, box)
+    cols = np.flatnonzero(mask.any(axis=0))
+    if cols.size == 0:
+        raise EcgError(f"{name}: no ECG trace found (blank picture or no dark line)")
+    if grid is None:
+        notes.append(
+            "no ECG-paper grid"
+            + (f" ({why})" if why else "")
+            + f": scale taken from the page width (1 mm = {box:.1f} px)"
+        )
+    px_per_s, px_per_mv = box / BOX_S, box / BOX_MV
+    # 2. rows: where ink runs across the page.
+    ys = page_rows(mask, box)
+    if len(ys) < 3:
+        raise EcgError(
+            f"{name}: not a 12-lead page: found {len(ys)} row(s) of traces "
+            "(a single-lead strip is read as a strip)"
+        )
+    # The trace's end: the page's 10 s end together on every row (the start
+    # holds the calibration pulses).
+    reach = int(np.median(np.diff(ys))) if len(ys) > 1 else int(20 * box)
+    ends = []
+    for y in ys:
+        band = mask[max(0, y - int(box)) : y + int(box) + 1]
+        c = np.flatnonzero(band.any(axis=0))
+        ends.append(c[-1] if c.size else 0)
+    x_end = float(np.median(ends))
+    x0 = x_end - PAGE_S * px_per_s
+    if x0 < -2 * box:
+        raise EcgError(
+            f"{name}: the rows are shorter than 10 s at this scale "
+            f"({x_end / px_per_s:.1f} s): not a 12-lead page"
+        )
+    x0 = max(0.0, x0)
+    # 3. layout, and each panel's lead from its place in it.
+    layout, how = page_layout(mask, ys, x0, px_per_s)
+    notes.append(f"layout {layout} ({how}); lead names from their places in it")
+    rows = layout_rows(layout)
+    n_panel_rows = len(LAYOUTS[layout][0])
+    # 4. each row followed and cut into its panels.
+    n = int(round(PAGE_S * PAGE_FS))
+    t = np.arange(n) / PAGE_FS  # (n,) s on the page
+    signals = {ld: np.full(n, np.nan) for ld in LEADS12}
+    strips: dict[str, np.ndarray] = {}
+    leads: list[PageLead] = []
+    xa, xb = int(round(x0)), int(round(x_end)) + 1
+    for r, (y, names) in enumerate(zip(ys, rows)):
+        top, bot = row_follow(mask, y, xa, xb, int(1.2 * reach), 2 * box)
+        lo, hi = y - bot, y - top  # px above the baseline, (n_cols,)
+        ok = np.isfinite(lo)
+        if ok.sum() < 2:
+            continue
+        v = envelope_signal(lo[ok], hi[ok]) / px_per_mv  # (2 * n_ok,) mV
+        x = np.repeat(np.flatnonzero(ok), 2) + np.tile([0.25, 0.75], int(ok.sum()))
+        x = x + xa  # picture columns
+        sig = np.interp(t, (x - x0) / px_per_s, v)  # (n,) mV on the page's 10 s
+        col_s = PAGE_S / len(names)
+        rhythm = r >= n_panel_rows
+        for c, ld in enumerate(names):
+            t0, t1 = c * col_s, (c + 1) * col_s
+            sel = (t >= t0) & (t < t1)
+            if rhythm:
+                strips.setdefault(ld, sig)
+            else:
+                signals[ld][sel] = sig[sel]
+            leads.append(
+                PageLead(
+                    ld,
+                    (
+                        int(x0 + t0 * px_per_s),
+                        int(y - reach / 2),
+                        int(x0 + t1 * px_per_s),
+                        int(y + reach / 2),
+                    ),
+                    t0,
+                    t1,
+                    rhythm,
+                )
+            )
+    # A lead shown only as a rhythm strip (none in these layouts) or whose
+    # panel is missing takes the strip; a panel lead keeps its panel.
+    for ld, sig in strips.items():
+        if np.isnan(signals[ld]).all():
+            signals[ld] = sig.copy()
+    return PageScan(
+        layout,
+        leads,
+        signals,
+        PAGE_FS,
+        grid,
+        angle,
+        px_per_s,
+        px_per_mv,
+        rgb,
+        notes,
+        strips,
+    )
+
+
+@dataclass
+class PageResult:
+    """A page read: its scan, the rhythm strip's beats, the block decision."""
+
+    scan: PageScan
+    lead: str  # the lead the beats were read on
+    table: object  # predict.BeatTable of the rhythm strip
+    classes: list[str]
+    heart_rate_bpm: float | None
+    rr_irregularity: float | None
+    block: dict
+    annotated: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        s, tb = self.scan, self.table
+        beats = [
+            {
+                "time_s": round(float(tt), 3),
+                "predicted_class": c,
+                "confidence": round(float(p.max()), 4),
+                "qrs_ms": None
+                if tb.qrs_ms is None or not np.isfinite(tb.qrs_ms[i])
+                else round(float(tb.qrs_ms[i]), 1),
+            }
+            for i, (tt, c, p) in enumerate(
+                zip(tb.time_s, self.classes, tb.probabilities)
+            )
+        ]
+        return {
+            "layout": s.layout,
+            "fs": s.fs,
+            "leads": [ld.to_json() for ld in s.leads],
+            "rhythm_lead": self.lead,
+            "beats": beats,
+            "heart_rate_bpm": None
+            if self.heart_rate_bpm is None
+            else round(self.heart_rate_bpm, 1),
+            "rr_irregularity": None
+            if self.rr_irregularity is None
+            else round(self.rr_irregularity, 3),
+            "block": self.block,
+            "grid": None
+            if s.grid is None
+            else {"box_px": round(s.grid.box_px, 2), "angle_deg": s.angle_deg},
+            "notes": s.notes + self.notes,
+        }
+
+
+def page_analyze(picture: np.ndarray, predictor, name: str = "page") -> PageResult:
+    """Read a 12-lead printout and classify its rhythm strip's beats (the
+    module's steps 1-6)."""
+    from .block import block_decide
+
+    scan = page_digitise(picture, name)
+    # 5. beats on the rhythm strip; the other leads (NaN outside their
+    #    panels) measured for the block stage.
+    lead, sig = scan.rhythm
+    others = {ld: s for ld, s in scan.signals.items() if ld != lead}
+    try:
+        table = predictor.predict_signal(sig, scan.fs, others, lead)
+    except EcgError as e:
+        raise EcgError(f"{name}: no beats found on the rhythm strip ({e})") from None
+    classes = table.predicted
+    hr = irr = None
+    if len(table.time_s) >= 2:
+        rr = np.diff(table.time_s)
+        hr = 60.0 / float(np.median(rr))
+        irr = float(rr.std() / rr.mean())
+    block = (
+        block_decide(classes, table.block_q, table.qrs_ms, table.leads)
+        if table.block_q is not None
+        else {"block": None, "why": "the model has no block stage"}
+    )
+    ann = page_annotate(scan, lead, table.time_s, classes)
+    return PageResult(scan, lead, table, classes, hr, irr, block, ann)
+
+
+def page_annotate(
+    scan: PageScan, lead: str, times: np.ndarray, classes: list[str]
+) -> np.ndarray:
+    """The straightened page with each panel's box and name, and the rhythm
+    strip's beats marked in their class colours."""
+    im = Image.fromarray(scan.page).convert("RGB")
+    d = ImageDraw.Draw(im)
+    for ld in scan.leads:
+        d.rectangle(ld.box, outline=(30, 90, 200), width=2)
+        d.text((ld.box[0] + 4, ld.box[1] + 2), ld.name, fill=(30, 90, 200))
+    strip = next((ld for ld in scan.leads if ld.rhythm), None) or next(
+        (ld for ld in scan.leads if ld.name == lead), None
+    )
+    if strip is not None:
+        x0 = strip.box[0] - strip.t0_s * scan.px_per_s
+        for tt, c in zip(times, classes):
+            x = x0 + tt * scan.px_per_s
+            col = CLASS_COLORS[c]
+            d.line([(x, strip.box[1]), (x, strip.box[1] + 12)], fill=col, width=3)
+            d.text((x + 3, strip.box[1]), SHORT_NAMES[c], fill=col)
+    return np.asarray(im)
