@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 from scipy.signal import find_peaks
+from skimage.filters import threshold_multiotsu
 
 from ..core.classes import CLASS_COLORS, SHORT_NAMES
 from ..core.errors import EcgError
@@ -39,9 +40,11 @@ from .strip import BOX_MV, BOX_S, Grid, envelope_signal, grid_read
 PAGE_FS = 500.0
 #: Page widths a page without a grid may be (US letter, A4 landscape), mm.
 PAGE_WIDTHS_MM = (279.4, 297.0)
-#: Least share of the page's trace width a row's ink must cover near its
-#: baseline (text lines and the header cover far less).
-ROW_COVER = 0.45
+#: Least share of the page's trace width a row's ink must cover within two
+#: boxes of its baseline (text lines and the header cover far less).
+ROW_COVER = 0.5
+#: Least cover of a row against the best-covered row of the page.
+ROW_SHARE = 0.75
 #: Nearest two rows' baselines may be, in 1 mm boxes.
 ROW_MIN_BOXES = 8
 #: Least height of the bar that marks where a lead gives way to the next, mm.
@@ -111,20 +114,85 @@ def page_tilt(mask: np.ndarray) -> float:
     return best_angle
 
 
-def page_ink(rgb: np.ndarray, box_px: float) -> np.ndarray:
-    """The page's trace ink, ``(h, w)`` bool: dark in the red channel (so not
-    a red or pink grid), above half the ink's peak (so not a grey grid), not
-    on long straight lines (frames, a grid's heavy lines) and not in filled
-    patches (a crease's or a wrinkle's shadow)."""
-    ink, _ = ink_map(rgb)
-    peak = float(np.percentile(ink, 99.9)) if ink.size else 0.0
-    mask = ink > 0.5 * max(peak, 0.15)
+def grid_box_near(ink: np.ndarray, box_px: float) -> float | None:
+    """The 1 mm box of a grid too faint or tinted for the strip reader's
+    paper test, sought near ``box_px``: the period of the faint ink's column
+    profile (the grid's vertical lines) within 12% of ``box_px`` or of five
+    times it; None where neither repeats."""
+    faint = np.where(ink < 0.5, ink, 0.0)  # grid and paper, not the trace
+    prof = faint.mean(axis=0).astype(np.float64)  # (w,)
+    prof -= prof.mean()
+    if not np.any(prof):
+        return None
+    ac = np.correlate(prof, prof, mode="full")[prof.size - 1 :]
+    ac /= ac[0]
+    best = None
+    for m in (5, 1):  # the 5 mm lines first: heavier, and five boxes per lag
+        lo, hi = int(0.88 * m * box_px), int(np.ceil(1.12 * m * box_px))
+        if hi + 1 >= ac.size or lo < 2:
+            continue
+        k = lo + int(np.argmax(ac[lo : hi + 1]))
+        if ac[k] > 0.2 and ac[k] >= ac[k - 1] and ac[k] >= ac[k + 1]:
+            a, b, c = ac[k - 1], ac[k], ac[k + 1]
+            den = a - 2 * b + c
+            best = (k + (0.5 * (a - c) / den if den else 0.0)) / m
+            break
+    return best
+
+
+def page_darkness(rgb: np.ndarray, box_px: float) -> np.ndarray:
+    """How much each pixel looks like a printout's trace, 0..1, ``(h, w)``.
+
+    A printout's trace is black or grey: dark in every channel, where a grid
+    of any colour (red, pink, brown, green, blue) is bright in one; a coloured
+    trace is not, and falls back to the strip reader's ink. Darkness is taken
+    against the paper around it, not the page's median: a wrinkle's or a
+    crease's shadow darkens the paper, not the line on it.
+    """
+    bright = rgb.max(axis=2).astype(np.float32)  # (h, w)
+    # The paper's brightness: a closing wider than a pen and a 1 mm box, on a
+    # half-size copy (the paper varies slowly).
+    k = max(3, int(1.5 * box_px))
+    paper = ndimage.grey_closing(bright[::2, ::2], size=(k // 2 + 1, k // 2 + 1))
+    paper = np.repeat(np.repeat(paper, 2, axis=0), 2, axis=1)[
+        : bright.shape[0], : bright.shape[1]
+    ]
+    ink = np.clip(1.0 - bright / np.maximum(paper, 1.0), 0.0, 1.0)
+    ink[paper < 64] = 0.0  # no paper there: a rotated scan's black corners
+    if float(np.percentile(ink, 99.9)) < 0.3:
+        ink, _ = ink_map(rgb)
+    return ink
+
+
+def ink_levels(ink: np.ndarray) -> list[float]:
+    """Thresholds to try on :func:`page_darkness`, best first: the upper of a
+    three-level Otsu (paper; grid and shadow; trace), then half the ink's
+    peak, for pages whose darkest kind is printed text, blacker than a grey
+    pen's anti-aliased line."""
+    sample = ink[::3, ::3].ravel()
+    sample = sample[sample > 0.05]
+    if sample.size < 100:
+        return []
+    otsu = float(threshold_multiotsu(sample, classes=3)[1])
+    half = 0.5 * float(np.percentile(sample, 99.9))
+    return [max(otsu, 0.15)] + ([max(half, 0.15)] if half < otsu else [])
+
+
+def page_ink(ink: np.ndarray, box_px: float, level: float) -> np.ndarray:
+    """The page's trace, ``(h, w)`` bool: darkness above ``level``, not on
+    long straight lines (frames, a grid's heavy lines), not in filled patches
+    (a crease's or a wrinkle's shadow) and not on a dark grid's columns."""
+    mask = ink > level
     # A patch 2 mm tall and 1 mm wide of solid ink: no pen draws one (a
     # noisy trace's dense zigzag is a band under a millimetre high).
     kh, kw = max(4, int(round(2 * box_px))), max(2, int(round(box_px)))
     filled = ndimage.binary_opening(mask, structure=np.ones((kh, kw)))
     filled = ndimage.binary_dilation(filled, iterations=2)
-    return mask & ~straight_lines(mask) & ~filled
+    mask &= ~straight_lines(mask) & ~filled
+    # A dark grid's vertical lines (dashed in black-and-white copies, so not
+    # one straight run) cover most of a column; traces cover under 40% of one.
+    mask[:, mask.mean(axis=0) > 0.6] = False
+    return mask
 
 
 def page_rows(mask: np.ndarray, box_px: float) -> list[int]:
@@ -139,14 +207,20 @@ def page_rows(mask: np.ndarray, box_px: float) -> list[int]:
     if cols.size == 0:
         return []
     width = cols[-1] - cols[0] + 1
-    band = max(1, int(round(box_px)))
-    # cover[y]: share of the columns holding ink within a box of row y.
+    band = max(1, int(round(2 * box_px)))
+    # cover[y]: share of the columns holding ink within two boxes of row y
+    # (measured on the development pages: 0.70-0.94 on rows of traces, at
+    # most 0.51 elsewhere, a crease's shadow).
     near = ndimage.maximum_filter1d(mask.astype(np.uint8), 2 * band + 1, axis=0)
     cover = near.sum(axis=1) / width  # (h,)
-    peaks, _ = find_peaks(
-        cover, height=ROW_COVER, distance=max(1, int(ROW_MIN_BOXES * box_px))
-    )
-    return [int(p) for p in peaks]
+    peaks, _ = find_peaks(cover, distance=max(1, int(ROW_MIN_BOXES * box_px)))
+    if peaks.size == 0:
+        return []
+    # Rows of traces cover alike; a grid line darkened by a shadow, or a
+    # crease, covers less than the rows do (0.63 against 0.82-0.96 on a
+    # wrinkled development page).
+    least = max(ROW_COVER, ROW_SHARE * float(cover[peaks].max()))
+    return [int(p) for p in peaks if cover[p] >= least]
 
 
 def row_follow(
@@ -249,6 +323,38 @@ def page_layout(
     )
 
 
+def _rows_layout(
+    mask: np.ndarray, box: float, px_per_s: float
+) -> tuple[list[int], float, float, str, str]:
+    """The rows of a page's trace mask, where its 10 s start and end (px),
+    and its layout; an EcgError when they make no 12-lead page."""
+    ys = page_rows(mask, box)
+    if len(ys) < 3:
+        raise EcgError(
+            f"not a 12-lead page: found {len(ys)} row(s) of traces "
+            "(a single-lead strip is read as a strip)"
+        )
+    # The trace's end: the page's 10 s end together on every row (the start
+    # holds the calibration pulses).
+    ends = []
+    for y in ys:
+        # Within three boxes of the baseline: a row's found baseline may miss
+        # its isoelectric line by a box or two, where the trace ends flat.
+        band = mask[max(0, y - int(3 * box)) : y + int(3 * box) + 1]
+        c = np.flatnonzero(band.any(axis=0))
+        ends.append(c[-1] if c.size else 0)
+    x_end = float(np.median(ends))
+    x0 = x_end - PAGE_S * px_per_s
+    if x0 < -2 * box:
+        raise EcgError(
+            f"the rows are shorter than 10 s at this scale "
+            f"({x_end / px_per_s:.1f} s): not a 12-lead page"
+        )
+    x0 = max(0.0, x0)
+    layout, how = page_layout(mask, ys, x0, px_per_s)
+    return ys, x0, x_end, layout, how
+
+
 def page_digitise(picture: np.ndarray, name: str = "page") -> PageScan:
     """Digitise a 12-lead printout (see the module's steps 1-4).
 
@@ -275,7 +381,9 @@ def page_digitise(picture: np.ndarray, name: str = "page") -> PageScan:
     else:
         # No grid: the traces' 10 s span most of a letter or A4 page's width.
         box = rgb.shape[1] / PAGE_WIDTHS_MM[0]
-        angle = page_tilt(page_ink(rgb, box))
+        ink = page_darkness(rgb, box)
+        levels = ink_levels(ink)
+        angle = page_tilt(page_ink(ink, box, levels[0])) if levels else 0.0
     if angle:
         rgb = np.asarray(
             Image.fromarray(rgb).rotate(
@@ -283,42 +391,37 @@ def page_digitise(picture: np.ndarray, name: str = "page") -> PageScan:
             )
         )
         notes.append(f"straightened by {angle:+.2f} degrees")
-    mask = page_ink(rgb, box)
-    cols = np.flatnonzero(mask.any(axis=0))
-    if cols.size == 0:
-        raise EcgError(f"{name}: no ECG trace found (blank picture or no dark line)")
+    ink = page_darkness(rgb, box)
     if grid is None:
+        # A grid the paper test refused (tinted, faint, cropped page) still
+        # gives the scale where its lines repeat near the page width's guess:
+        # a crop of a few percent would shift the 10th second by as much.
+        near = grid_box_near(ink, box)
+        how = (
+            f"its faint grid's lines (1 mm = {near:.2f} px)"
+            if near
+            else f"the page width (1 mm = {box:.1f} px)"
+        )
+        box = near or box
         notes.append(
-            "no ECG-paper grid"
-            + (f" ({why})" if why else "")
-            + f": scale taken from the page width (1 mm = {box:.1f} px)"
+            "no ECG-paper grid" + (f" ({why})" if why else "") + f": scale from {how}"
         )
     px_per_s, px_per_mv = box / BOX_S, box / BOX_MV
-    # 2. rows: where ink runs across the page.
-    ys = page_rows(mask, box)
-    if len(ys) < 3:
-        raise EcgError(
-            f"{name}: not a 12-lead page: found {len(ys)} row(s) of traces "
-            "(a single-lead strip is read as a strip)"
-        )
-    # The trace's end: the page's 10 s end together on every row (the start
-    # holds the calibration pulses).
-    reach = int(np.median(np.diff(ys))) if len(ys) > 1 else int(20 * box)
-    ends = []
-    for y in ys:
-        band = mask[max(0, y - int(box)) : y + int(box) + 1]
-        c = np.flatnonzero(band.any(axis=0))
-        ends.append(c[-1] if c.size else 0)
-    x_end = float(np.median(ends))
-    x0 = x_end - PAGE_S * px_per_s
-    if x0 < -2 * box:
-        raise EcgError(
-            f"{name}: the rows are shorter than 10 s at this scale "
-            f"({x_end / px_per_s:.1f} s): not a 12-lead page"
-        )
-    x0 = max(0.0, x0)
-    # 3. layout, and each panel's lead from its place in it.
-    layout, how = page_layout(mask, ys, x0, px_per_s)
+    # 2-3. rows, where ink runs across the page, and the layout they make; at
+    #      the first ink level that gives one (ink_levels).
+    found: tuple | None = None
+    why_not = "no ECG trace found (blank picture or no dark line)"
+    for level in ink_levels(ink):
+        mask = page_ink(ink, box, level)
+        try:
+            found = (mask, *_rows_layout(mask, box, px_per_s))
+            break
+        except EcgError as e:
+            why_not = str(e)
+    if found is None:
+        raise EcgError(f"{name}: {why_not}")
+    mask, ys, x0, x_end, layout, how = found
+    reach = int(np.median(np.diff(ys)))
     notes.append(f"layout {layout} ({how}); lead names from their places in it")
     rows = layout_rows(layout)
     n_panel_rows = len(LAYOUTS[layout][0])
@@ -362,11 +465,10 @@ def page_digitise(picture: np.ndarray, name: str = "page") -> PageScan:
                     rhythm,
                 )
             )
-    # A lead shown only as a rhythm strip (none in these layouts) or whose
-    # panel is missing takes the strip; a panel lead keeps its panel.
+    # A lead with a rhythm strip is that strip: the same lead over the whole
+    # 10 s, its panel's seconds included.
     for ld, sig in strips.items():
-        if np.isnan(signals[ld]).all():
-            signals[ld] = sig.copy()
+        signals[ld] = sig.copy()
     return PageScan(
         layout,
         leads,
@@ -431,6 +533,54 @@ class PageResult:
         }
 
 
+#: A beat's stretch pasted where a panel does not reach, s before and after
+#: its R peak.
+TEMPLATE_S = (0.3, 0.45)
+
+
+def leads_complete(
+    signals: dict[str, np.ndarray], beat_s: np.ndarray, fs: float
+) -> dict[str, np.ndarray]:
+    """Each lead made whole for the block stage: at every beat its panel does
+    not show, the lead's median beat from the beats it does show.
+
+    A 3x4 page shows V1 for 2.5 s and V6 for another 2.5 s, so no beat has
+    both, while the block stage reads each beat in every lead. Conducted beats
+    of one recording share their conduction (a block is in every one), so a
+    lead's median conducted beat stands for it at the others. A lead that shows
+    no whole beat stays NaN.
+
+    Parameters
+    ----------
+    signals : dict
+        Each lead, mV at ``fs``, shape ``(n,)``, NaN outside its panel.
+    beat_s : np.ndarray
+        R peaks of the conducted beats, s, shape ``(k,)``.
+    """
+    a, b = int(TEMPLATE_S[0] * fs), int(TEMPLATE_S[1] * fs)
+    out = {}
+    for ld, sig in signals.items():
+        sig = np.asarray(sig, np.float64)
+        if np.isfinite(sig).all():
+            out[ld] = sig
+            continue
+        r = np.round(np.asarray(beat_s) * fs).astype(int)
+        r = r[(r - a >= 0) & (r + b <= sig.size)]
+        shown = [sig[i - a : i + b] for i in r if np.isfinite(sig[i - a : i + b]).all()]
+        if not shown:
+            out[ld] = sig
+            continue
+        tpl = np.median(np.stack(shown), axis=0)  # (a + b,) the median beat
+        base = float(np.median(tpl))
+        full = np.where(np.isfinite(sig), sig, base)
+        for i in r:
+            seg = sig[i - a : i + b]
+            if not np.isfinite(seg).any():
+                full[i - a : i + b] = tpl
+        out[ld] = full
+    return out
+
+
 def page_analyze(picture: np.ndarray, predictor, name: str = "page") -> PageResult:
     """Read a 12-lead printout and classify its rhythm strip's beats (the
     module's steps 1-6)."""
@@ -440,8 +590,12 @@ def page_analyze(picture: np.ndarray, predictor, name: str = "page") -> PageResu
     # 5. beats on the rhythm strip; the other leads (NaN outside their
     #    panels) measured for the block stage.
     lead, sig = scan.rhythm
-    others = {ld: s for ld, s in scan.signals.items() if ld != lead}
     try:
+        # The beats first, on the rhythm strip alone; then every other lead
+        # made whole at them (leads_complete) and measured with it.
+        first = predictor.predict_signal(sig, scan.fs, None, lead)
+        others = {ld: s for ld, s in scan.signals.items() if ld != lead}
+        others = leads_complete(others, first.time_s, scan.fs)
         table = predictor.predict_signal(sig, scan.fs, others, lead)
     except EcgError as e:
         raise EcgError(f"{name}: no beats found on the rhythm strip ({e})") from None
