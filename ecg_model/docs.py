@@ -199,17 +199,21 @@ def bench_block(record: dict) -> str:
 
 def thumb_block(d: dict) -> str:
     """The style test's thumbnail table (``results/thumbnails.json``): each
-    style read by the window model alone and with a lone-beat model."""
-    a, b = d["window_model"]["per_style"], d["with_lone_model"]["per_style"]
+    style as each reading (a model folder and its route) reads it."""
+    readings = d["readings"]
     lines = [
         f"Style test, {d['style_test_part']}; command: `{d['command']}`.",
+        "",
+        *(f"- {who}: `{r['model']}`" for who, r in readings.items()),
         "",
         "| style | read by | accuracy % | recall % per class | PAC answered "
         "'cannot be judged' % | span within 15 % |",
         "|---|---|---|---|---|---|",
     ]
-    for style in a:
-        for who, r in (("window model", a[style]), ("with lone/", b[style])):
+    styles = next(iter(readings.values()))["per_style"]
+    for style in styles:
+        for who, rd in readings.items():
+            r = rd["per_style"][style]
             rec = ", ".join(
                 f"{SHORT_NAMES[c]} {100 * v:.0f}"
                 for c, v in r["per_class_recall"].items()
