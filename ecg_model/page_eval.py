@@ -11,8 +11,9 @@ from ``A0002.hea``/``.dat``) and reports, per page and summed up:
 - lead names: where the page's annotation JSON is there (the generator's lead
   boxes), the share of panels whose name is the name of the box they lie in;
 - the rhythm strip's beats against the beats the beat path finds on the
-  record's own lead II (Se, PPV, within 150 ms), and on matched beats the
-  class agreement with that path;
+  record itself (lead II, every other lead measured, as ``predict-record``
+  reads it; Se, PPV, within 150 ms), and on matched beats the class agreement
+  with that path;
 - the block decision from every lead, and from lead II alone, against the
   record's label (LBBB, RBBB or neither).
 """
@@ -20,6 +21,7 @@ from ``A0002.hea``/``.dat``) and reports, per page and summed up:
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import time
@@ -32,6 +34,8 @@ import pandas as pd
 from .core.errors import EcgError
 from .core.io import atomic_write_bytes
 from .data.pages import PAGE_S
+from .data.pictures import image_read
+from .inference.block import block_decide
 from .inference.page import PageResult, PageScan, page_analyze
 from .strip_eval import match_beats, snr_db
 
@@ -84,6 +88,22 @@ def page_export(
     return [*paths, out / f"{name}.csv"]
 
 
+def page_export_bytes(scan: PageScan, name: str = "page") -> tuple[bytes, bytes]:
+    """A page's leads as downloads: a ZIP of the WFDB record (``.hea`` +
+    ``.dat``) and the CSV (see :func:`page_export`)."""
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = page_export(scan, tmp, name)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for p in files:
+                if p.suffix in (".hea", ".dat"):
+                    z.write(p, p.name)
+        return buf.getvalue(), (Path(tmp) / f"{name}.csv").read_bytes()
+
+
 def record_block(comments: list[str]) -> str:
     """A record's conduction from its ``#Dx`` labels: LBBB, RBBB or none."""
     labels: set[str] = set()
@@ -129,8 +149,6 @@ def page_score(
     res: PageResult, rec, predictor, ann: dict | None, shape: tuple[int, int]
 ) -> dict:
     """One page's figures against its source record (see the module)."""
-    from .inference.block import block_decide
-
     scan = res.scan
     n = int(round(PAGE_S * rec.fs))
     ref = {nm: rec.p_signal[:n, i] for i, nm in enumerate(rec.sig_name)}
@@ -147,9 +165,12 @@ def page_score(
         r = np.interp(t_page[sel], t_ref, ref[ld.name])
         key = f"{ld.name} (rhythm)" if ld.rhythm else ld.name
         snr[key] = round(snr_db(r, est[sel], scan.fs, SNR_SHIFT_S), 2)
-    # The beat path on the record's own lead II: the beats to find, and the
-    # classes the page's beats are compared with.
-    truth = predictor.predict_signal(ref["II"], rec.fs)
+    # The beat path on the record itself (as predict-record reads it: lead II
+    # with every other lead measured): the beats to find, and the classes the
+    # page's beats are compared with.
+    truth = predictor.predict_signal(
+        ref["II"], rec.fs, {k: v for k, v in ref.items() if k != "II"}, "II"
+    )
     pairs = match_beats(truth.time_s, res.table.time_s)
     same = [truth.predicted[i] == res.classes[j] for i, j in pairs]
     # Block from lead II alone: the rhythm strip without the other leads.
@@ -206,8 +227,6 @@ def page_evaluate(
     score it (see the module). ``test_records``: records of patients outside
     the model's training, whose block decisions are also scored apart."""
     import wfdb
-
-    from .data.pictures import image_read
 
     folder = Path(folder)
     cats = {}

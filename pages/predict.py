@@ -1,4 +1,5 @@
-"""Predict: classify beat pictures or a signal, with probabilities and Grad-CAM."""
+"""Predict: classify beat pictures, rhythm strips, 12-lead pages or a signal,
+with probabilities and Grad-CAM."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ecg_model.core.errors import EcgError
 from ecg_model.data.pictures import image_read
 from ecg_model.inference.block import block_decide, block_describe
 from ecg_model.inference.explain import colorbar, gradcam, overlay
+from ecg_model.inference.page import page_analyze
 from ecg_model.inference.predict import (
     Prediction,
     beats_frame,
@@ -26,6 +28,7 @@ from ecg_model.inference.predict import (
 )
 from ecg_model.inference.rhythm import rhythm_describe
 from ecg_model.inference.strip import strip_analyze
+from ecg_model.page_eval import page_export_bytes
 
 DETAIL_MAX = 12  # pictures shown one by one; beyond that, the table and chart only
 
@@ -191,9 +194,64 @@ def strip_card(pic, predictor, name: str, k: int) -> None:
         )
 
 
+def page_card(pic, predictor, name: str, k: int) -> None:
+    """A 12-lead page: the page annotated, its leads, the rhythm strip's beats,
+    heart rate, the block decision from every lead, and the leads as files."""
+    with st.spinner(f"Reading {webapp.plain(name)} as a 12-lead page..."):
+        res = page_analyze(pic, predictor, name)
+        wfdb_zip, csv = page_export_bytes(res.scan, f"page_{k + 1}")
+    with st.container(border=True):
+        hr = res.heart_rate_bpm
+        irr = res.rr_irregularity
+        st.markdown(
+            f"**{webapp.plain(name)}**: 12-lead page, layout {res.scan.layout}, "
+            f"{len(res.classes)} beats on lead {res.lead}"
+            + (f", heart rate {hr:.0f} bpm" if hr else "")
+            + (f", RR variation {100 * irr:.0f}%" if irr is not None else "")
+        )
+        if res.block.get("leads") is not None:
+            st.markdown(f"**Conduction:** {webapp.plain(block_describe(res.block))}")
+        st.caption("; ".join(res.scan.notes))
+        st.image(
+            res.annotated,
+            caption="each lead's panel and name; the rhythm strip's beats in "
+            "their class colours",
+            width="stretch",
+        )
+        st.altair_chart(
+            charts.leads_chart(res.scan.signals, res.scan.fs),
+            key=f"predict_page_leads_{k}",
+        )
+        a, b = st.columns([1, 1])
+        table_and_counts(
+            beats_frame(res.table),
+            class_counts(res.classes),
+            f"page_{k + 1}_beats.csv",
+            f"predict_page_{k}",
+            a,
+            b,
+            predictor,
+        )
+        c, d = st.columns(2)
+        c.download_button(
+            "Leads as WFDB (.hea + .dat, zip)",
+            wfdb_zip,
+            f"page_{k + 1}_wfdb.zip",
+            "application/zip",
+            key=f"predict_page_wfdb_{k}",
+        )
+        d.download_button(
+            "Leads as CSV",
+            csv,
+            f"page_{k + 1}_leads.csv",
+            "text/csv",
+            key=f"predict_page_csv_{k}",
+        )
+
+
 def pictures_section(predictor) -> None:
     ups = st.file_uploader(
-        "Beat pictures (PNG, JPEG, BMP, WebP)",
+        "Beat pictures, rhythm strips or 12-lead pages (PNG, JPEG, BMP, WebP)",
         type=webapp.IMAGE_TYPES,
         accept_multiple_files=True,
         key="predict_upload",
@@ -214,14 +272,15 @@ def pictures_section(predictor) -> None:
         return
     kind = st.radio(
         "Each picture is",
-        ["Detect", "A single beat", "A rhythm strip"],
+        ["Detect", "A single beat", "A rhythm strip", "A 12-lead page"],
         horizontal=True,
         key="predict_kind",
         help="Detect: wide pictures (over 3 s of ECG paper, or 3.5 times "
-        "as wide as tall) are read as strips.",
+        "as wide as tall) are read as strips, and as 12-lead pages where they "
+        "hold three traces or more, one above another.",
     )
     span_s = None
-    if kind != "A rhythm strip":
+    if kind not in ("A rhythm strip", "A 12-lead page"):
         span_s = st.number_input(
             "Seconds each beat picture shows (optional)",
             min_value=0.3,
@@ -239,10 +298,15 @@ def pictures_section(predictor) -> None:
     for k, (name, data) in enumerate(items):
         try:
             pic = image_read(data, name)
-            how = {"A rhythm strip": "strip", "A single beat": "beat"}.get(
-                kind, "detect"
-            )
+            how = {
+                "A rhythm strip": "strip",
+                "A single beat": "beat",
+                "A 12-lead page": "page",
+            }.get(kind, "detect")
             read_as, warning = predictor.picture_read_as(pic, name, how)
+            if read_as == "page":
+                page_card(pic, predictor, name, k)
+                continue
             if read_as == "strip":
                 strip_card(pic, predictor, name, k)
                 continue

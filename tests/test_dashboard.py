@@ -555,3 +555,36 @@ def test_runs_page_shows_the_development_set(tmp_path, monkeypatch, tiny_run):
     text = " ".join(x.value for x in at.markdown)
     assert "Development set" in text and "mitdb/109, cudb/cu19" in text
     assert f"{100 * m['validation']['macro_f1']:.2f}%" in text
+
+
+@needs_data
+def test_predict_reads_an_uploaded_12_lead_page(full_artifacts):
+    """A 12-lead page is recognised as one (Detect): its layout, the block
+    decision, the leads' grid, the beat table and the leads as files."""
+    import wfdb
+
+    from ecg_model.data.pages import PageSpec, page_draw
+
+    from .conftest import DATA
+
+    if not (DATA / "cpsc2018" / "A0002.hea").exists():
+        pytest.skip("cpsc2018 not found")
+    rec = wfdb.rdrecord(str(DATA / "cpsc2018" / "A0002"))
+    leads = {n: rec.p_signal[:, i] for i, n in enumerate(rec.sig_name)}
+    data = page_draw(leads, rec.fs, PageSpec(dpmm=6.0))
+    at = app("pages/predict.py")
+    at.file_uploader(key="predict_upload").set_value([("page.png", data, "image/png")])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = texts(at.markdown)
+    assert any(
+        "12-lead page, layout 3x4+1" in m and "beats on lead II" in m for m in shown
+    )
+    assert any(m.startswith("**Conduction:**") for m in shown)
+    specs = [spec for spec, _ in charts_data(at)]
+    facet = [s for s in specs if "facet" in s]
+    assert facet, "no grid of leads"
+    frames = [f for spec, fs in charts_data(at) if "facet" in spec for f in fs]
+    assert set(pd.concat(frames)["lead"]) == set(leads)
+    labels = [b.label for b in at.get("download_button")]
+    assert "Leads as WFDB (.hea + .dat, zip)" in labels and "Leads as CSV" in labels

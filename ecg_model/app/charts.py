@@ -278,3 +278,33 @@ def window_chart(
         alt.Chart(pd.DataFrame({"t": [0.0]})).mark_rule(color="#e45756").encode(x="t:Q")
     )
     return (band + line + rule).properties(height=220)
+
+
+def leads_chart(
+    signals: dict[str, np.ndarray], fs: float, columns: int = 3, step: int = 4
+) -> alt.Chart:
+    """A page's digitised leads as a grid of small traces, one a lead (mV
+    against s on the page's 10 s; nothing drawn outside a lead's panel).
+
+    ``step``: every ``step``-th sample is drawn (the browser's load).
+    """
+    frames = []
+    for name, sig in signals.items():
+        t = np.arange(sig.size)[::step] / fs
+        v = np.asarray(sig)[::step]
+        ok = np.isfinite(v)
+        frames.append(pd.DataFrame({"lead": name, "time_s": t[ok], "mV": v[ok]}))
+    df = pd.concat(frames, ignore_index=True)
+    return (
+        alt.Chart(df)
+        .mark_line(color="#333", strokeWidth=1)
+        .encode(
+            x=alt.X("time_s:Q", title="s", scale=alt.Scale(domain=[0, 10])),
+            y=alt.Y("mV:Q", title="mV"),
+        )
+        .properties(width=260, height=90)
+        .facet(
+            facet=alt.Facet("lead:N", sort=list(signals), title=None), columns=columns
+        )
+        .resolve_scale(y="independent")
+    )

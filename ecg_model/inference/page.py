@@ -34,6 +34,7 @@ from ..core.classes import CLASS_COLORS, SHORT_NAMES
 from ..core.errors import EcgError
 from ..data.pages import LAYOUTS, LEADS12, PAGE_S, layout_rows
 from ..data.render import ink_map, picture_reduce, straight_lines
+from .block import block_decide
 from .strip import BOX_MV, BOX_S, Grid, envelope_signal, grid_read
 
 #: Rate the page's leads are digitised at, Hz.
@@ -584,8 +585,6 @@ def leads_complete(
 def page_analyze(picture: np.ndarray, predictor, name: str = "page") -> PageResult:
     """Read a 12-lead printout and classify its rhythm strip's beats (the
     module's steps 1-6)."""
-    from .block import block_decide
-
     scan = page_digitise(picture, name)
     # 5. beats on the rhythm strip; the other leads (NaN outside their
     #    panels) measured for the block stage.

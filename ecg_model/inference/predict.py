@@ -144,7 +144,7 @@ def calibration_read(run_dir: Path) -> tuple[float, float]:
 #: A run's lone-beat model, where it has one (:class:`Predictor`).
 LONE_DIR = "lone"
 
-PICTURE_READS = ("detect", "beat", "strip")
+PICTURE_READS = ("detect", "beat", "strip", "page")
 
 
 class Predictor:
@@ -287,21 +287,28 @@ class Predictor:
         self, picture: np.ndarray, name: str = "", how: str = "detect"
     ) -> tuple[str, str]:
         """How to read a picture, the one decision for the CLI and the pages:
-        ``("strip", "")`` or ``("beat", warning)``.
+        ``("page", "")``, ``("strip", "")`` or ``("beat", warning)``.
 
-        ``how``: ``"detect"`` (a strip when it looks like one:
-        :func:`~ecg_model.inference.strip.picture_kind`), ``"beat"`` or
-        ``"strip"`` (forced). A picture forced to one beat that looks like a
-        strip gets a warning: squeezed into one beat's window, its answer
-        means little.
+        ``how``: ``"detect"`` (a 12-lead page or a strip when it looks like
+        one: :func:`~ecg_model.inference.strip.picture_kind`), ``"beat"``,
+        ``"strip"`` or ``"page"`` (forced). A picture forced to one beat that
+        looks like a strip or a page gets a warning: squeezed into one beat's
+        window, its answer means little.
         """
         if how not in PICTURE_READS:
             raise EcgError(f"how must be one of {', '.join(PICTURE_READS)}")
+        if how in ("strip", "page"):
+            return how, ""
         looks = picture_kind(picture)
-        if how == "strip" or (how == "detect" and looks == "strip"):
-            return "strip", ""
+        if how == "detect" and looks in ("strip", "page"):
+            return looks, ""
         warning = ""
-        if looks == "strip":
+        if looks == "page":
+            warning = (
+                f"{name or 'picture'} looks like a 12-lead page; read as a single "
+                "beat, its answer means little: read it as a page"
+            )
+        elif looks == "strip":
             warning = (
                 f"{name or 'picture'} looks like a rhythm strip with several "
                 "beats; read as a single beat, it is squeezed into one beat's "

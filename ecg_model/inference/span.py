@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import EcgError
 from ..data.render import (
     THUMB_SPANS,
     RenderSpec,
@@ -197,8 +198,6 @@ def span_model_read(run_dir: str | Path) -> SpanModel | None:
     try:
         return SpanModel(path)
     except Exception as e:
-        from ..core.errors import EcgError
-
         raise EcgError(f"{path}: cannot load the span model ({e})") from None
 
 

@@ -594,8 +594,14 @@ def strip_annotate(
     return np.asarray(im)
 
 
+#: Least number of separate traces that make a picture a multi-lead page.
+PAGE_TRACES = 3
+
+
 def picture_kind(picture: np.ndarray) -> str:
-    """Guess whether a picture is one beat (``"beat"``) or a rhythm strip (``"strip"``).
+    """Guess whether a picture is one beat (``"beat"``), a rhythm strip
+    (``"strip"``) or a 12-lead page (``"page"``: three traces or more, one
+    above another, over more than 3 s of paper or a page-wide picture).
 
     On ECG paper a strip spans more than 3 s (75 small boxes). Without a grid,
     a strip is wide (at least 3.5 times as wide as tall) and, where it shows
@@ -608,8 +614,14 @@ def picture_kind(picture: np.ndarray) -> str:
     picture = picture_reduce(picture)
     h, w = picture.shape[:2]
     grid = grid_detect(picture)
+    if (grid is not None and w / grid.box_px * BOX_S > 3.0) or w >= 2.5 * h:
+        # Wide: a strip, or a page of leads one above another.
+        if w >= h and traces_count(picture) >= PAGE_TRACES:
+            return "page"
     if grid is not None:
         return "strip" if w / grid.box_px * BOX_S > 3.0 else "beat"
+    if w >= h and h >= 200 and traces_count(picture) >= PAGE_TRACES:
+        return "page"  # a page without a grid: a black-and-white copy
     if w < 3.5 * h or (h, w) in OWN_SIZES:
         return "beat"
     lo, hi, q = image_trace(picture)

@@ -32,6 +32,7 @@ from ..data.render import (
     thumbnail_draw,
 )
 from ..inference.span import SPAN_COLS, SPAN_FILE, span_features
+from .train import model_save
 
 #: Figures of the span model, beside it.
 SPAN_JSON = "span.json"
@@ -136,8 +137,6 @@ def span_fit(
     thumbnails (a fifth as many) are drawn once, with seed 1000. ``records``:
     only these (``db/record``), for a quick fit.
     """
-    from .train import model_save
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EcgError(f"{run_dir}: no such run folder")
