@@ -757,7 +757,7 @@ def cmd_page_eval(a: argparse.Namespace) -> int:
         progress=lambda msg: print(msg, file=sys.stderr),
     )
     res["command"] = "python -m ecg_model page-eval " + " ".join(sys.argv[2:])
-    res["model"] = str(model)
+    res["model"] = os.path.relpath(model)
     print(page_table(res))
     if a.out:
         atomic_write_json(a.out, res)

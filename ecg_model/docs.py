@@ -16,6 +16,7 @@ from pathlib import Path
 from .core.classes import CLASSES, SHORT_NAMES
 from .core.io import PROJECT_ROOT, atomic_write_text, json_read
 from .load import load_table
+from .page_eval import page_table
 from .training.recipes import EXPERIMENTS_DOC, experiments_read, experiments_render
 
 README = PROJECT_ROOT / "README.md"
@@ -46,11 +47,15 @@ BENCH_ROWS = (
      "record_30min_s", "s", "<= 10 s"),
     ("of which the QRS delineation (NeuroKit2)", "record_30min_delineate_s", "s",
      "-"),
+    ("a 12-lead page, 200 dpi, read as analyze-page reads it", "page_s", "s",
+     "<= 3 s"),
+    ("of which the digitisation", "page_digitise_s", "s", "-"),
     ("a full training run, 1 epoch, whole random split", "full_train_1_epoch_s",
      "s", "-"),
     ("its peak memory (max RSS)", "full_train_peak_rss_gb", "GB", "<= 4 GB"),
 )  # fmt: skip
 THUMB_RESULTS = PROJECT_ROOT / "results" / "thumbnails.json"
+PAGE_RESULTS = PROJECT_ROOT / "results" / "page_eval.json"
 QRS_RESULTS = PROJECT_ROOT / "results" / "qrs_widths_train.json"
 DATA_DOC = PROJECT_ROOT / "docs" / "DATA.md"
 BLOCK_RESULTS = PROJECT_ROOT / "results" / "block_stage.json"
@@ -227,6 +232,16 @@ def thumb_block(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def page_block(d: dict) -> str:
+    """The page reader's figures on the development pages
+    (``results/page_eval.json``)."""
+    return (
+        f"Command: `{d['command']}` (model `{d['model']}`).\n\n"
+        + page_table(d)
+        + "\n"
+    )
+
+
 def qrs_block(d: dict) -> str:
     """The measured QRS durations by database and class (``qrs-widths``)."""
     lines = [
@@ -307,6 +322,7 @@ BLOCKS: list[tuple[Path, str, Callable[[], str]]] = [
     (RELIABILITY, "load", lambda: load_block(json_read(LOAD_RESULTS))),
     (PICTURES, "strips", lambda: strip_block(json_read(STRIP_RESULTS))),
     (PICTURES, "thumbnails", lambda: thumb_block(json_read(THUMB_RESULTS))),
+    (PICTURES, "pages", lambda: page_block(json_read(PAGE_RESULTS))),
     (DATA_DOC, "qrs", lambda: qrs_block(json_read(QRS_RESULTS))),
     (DATA_DOC, "block-widths", lambda: block_widths_block(json_read(BLOCK_RESULTS))),
     (PERFORMANCE, "bench", lambda: bench_block(json_read(BENCH_RESULTS))),

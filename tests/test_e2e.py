@@ -92,6 +92,44 @@ def test_upload_in_a_real_browser(server, tmp_path):
             browser.close()
 
 
+@needs_data
+def test_a_12_lead_page_uploaded_in_a_real_browser(server, tmp_path):
+    """A printed 12-lead page, uploaded as a user would, is read as a page:
+    its layout, the block decision and the leads' grid show."""
+    import wfdb
+
+    from ecg_model.data.pages import PageSpec, page_draw
+
+    from .conftest import DATA
+
+    if not (DATA / "cpsc2018" / "A0002.hea").exists():
+        pytest.skip("cpsc2018 not found")
+    rec = wfdb.rdrecord(str(DATA / "cpsc2018" / "A0002"))
+    leads = {n: rec.p_signal[:, i] for i, n in enumerate(rec.sig_name)}
+    page_png = tmp_path / "page.jpg"
+    page_png.write_bytes(page_draw(leads, rec.fs, PageSpec(dpmm=6.0, jpeg=80)))
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            leaks: list[str] = []
+            _watch_requests(page, leaks)
+            page.goto(server, timeout=60_000)
+            page.get_by_role("link", name="Predict").first.click()
+            page.get_by_text("Upload one or more pictures").wait_for(timeout=90_000)
+            page.locator("input[type=file]").first.set_input_files(str(page_png))
+            page.get_by_text("12-lead page, layout 3x4+1").wait_for(timeout=120_000)
+            page.get_by_text("Conduction:").first.wait_for(timeout=60_000)
+            page.locator(".vega-embed").first.wait_for(timeout=60_000)
+            # The downloads come last: the page is read once they are there.
+            page.get_by_text("Leads as CSV").wait_for(timeout=60_000)
+            assert "Leads as WFDB" in page.inner_text("body")
+            _shot(page, "page")
+            assert not leaks, f"requests that left 127.0.0.1: {leaks[:5]}"
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def newcomer_server(tmp_path, tiny_dataset):
     """A server as a newcomer meets it: the default model, a tiny dataset to
