@@ -137,10 +137,14 @@ def _box_names(ann: dict, scan: PageScan, shape: tuple[int, int]) -> list[bool]:
                 pts[:, 1].min() <= ox <= pts[:, 1].max()
                 and pts[:, 0].min() <= oy <= pts[:, 0].max()
             ):
-                # The rhythm strip's box spans the page; a panel's is shorter.
-                span = pts[:, 1].max() - pts[:, 1].min()
-                if not hit or span < hit[1]:
-                    hit = (b["lead_name"], span)
+                # Boxes overlap (a tall QRS's box reaches the next row, the
+                # rhythm strip's spans the page): the lead whose drawn trace's
+                # median row (its baseline) and box centre are nearest wins.
+                drawn = np.asarray(b.get("plotted_pixels") or pts, float)
+                d = abs(float(np.median(drawn[:, 0])) - oy)
+                d += abs(pts[:, 1].mean() - ox) / 4
+                if not hit or d < hit[1]:
+                    hit = (b["lead_name"], d)
         right.append(bool(hit) and hit[0] == ld.name)
     return right
 

@@ -221,7 +221,20 @@ def page_rows(mask: np.ndarray, box_px: float) -> list[int]:
     # crease, covers less than the rows do (0.63 against 0.82-0.96 on a
     # wrinkled development page).
     least = max(ROW_COVER, ROW_SHARE * float(cover[peaks].max()))
-    return [int(p) for p in peaks if cover[p] >= least]
+    ys = [int(p) for p in peaks if cover[p] >= least]
+    # A standard layout's rows are evenly spaced: an end row whose gap to its
+    # neighbour is off the others' by over 30% is not one (a dark page edge
+    # or a crease's shadow along it, as on wrinkled pages).
+    while len(ys) > 3:
+        gaps = np.diff(ys)
+        med = float(np.median(gaps[1:-1])) if len(gaps) > 2 else float(gaps.mean())
+        if abs(gaps[0] / med - 1) > 0.3:
+            ys = ys[1:]
+        elif abs(gaps[-1] / med - 1) > 0.3:
+            ys = ys[:-1]
+        else:
+            break
+    return ys
 
 
 def row_follow(
