@@ -236,9 +236,7 @@ def page_block(d: dict) -> str:
     """The page reader's figures on the development pages
     (``results/page_eval.json``)."""
     return (
-        f"Command: `{d['command']}` (model `{d['model']}`).\n\n"
-        + page_table(d)
-        + "\n"
+        f"Command: `{d['command']}` (model `{d['model']}`).\n\n" + page_table(d) + "\n"
     )
 
 

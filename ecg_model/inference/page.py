@@ -259,7 +259,7 @@ def row_follow(
     a, b = max(0, y - reach), min(h, y + reach + 1)
     # A fast stroke of a thin pen fades (JPEG, low resolution): gaps of a
     # few pixels within a column are closed, so it stays one run.
-    close = max(1, int(round(jump / 4)))
+    close = max(1, int(round(jump / 3)))
     sub = ndimage.binary_closing(
         mask[a:b, x0:x1], structure=np.ones((2 * close + 1, 1))
     )  # (band, n)
@@ -448,6 +448,13 @@ def page_digitise(picture: np.ndarray, name: str = "page") -> PageScan:
     xa, xb = int(round(x0)), int(round(x_end)) + 1
     for r, (y, names) in enumerate(zip(ys, rows)):
         top, bot = row_follow(mask, y, xa, xb, int(1.2 * reach), 2 * box)
+        # The calibration pulse ends in a fall to the baseline right where the
+        # trace starts: a tall stroke in the first 60 ms is that fall, not a
+        # QRS (it was read as a beat at 0 s).
+        lead_in = int(0.06 * px_per_s)
+        fall = np.flatnonzero((bot - top)[:lead_in] > 4 * box)
+        if fall.size:
+            top[: fall[-1] + 1] = bot[: fall[-1] + 1] = np.nan
         lo, hi = y - bot, y - top  # px above the baseline, (n_cols,)
         ok = np.isfinite(lo)
         if ok.sum() < 2:
