@@ -114,11 +114,14 @@ def lone_beat_caveat(cls: str, span: Span) -> str:
             "cannot be judged from a single beat; give a rhythm strip or a record"
         )
     if cls in BLOCK_CLASSES and span.beats == 1:
+        # A PAC conducted aberrantly is drawn with a block's wide QRS: only
+        # its timing tells them apart, which one beat cannot show either.
         return (
-            "one beat of one lead: a wide QRS on time means a bundle branch block "
-            "is likely, but left or right cannot be told with confidence from "
-            "this picture (the side is read from V1 and V6); give a record or a "
-            "signal with those leads"
+            "one beat of one lead: a wide QRS means a bundle branch block is "
+            "likely, but left or right cannot be told with confidence from this "
+            "picture (the side is read from V1 and V6), and whether it came "
+            "early (a PAC conducted with a block's shape) cannot be judged from "
+            "a single beat; give a record or a signal with those leads"
         )
     if cls == "Ventricular Fibrillation" and span.duration_s <= 0:
         return (
