@@ -305,6 +305,22 @@ def thumb_spec_random(
     )
 
 
+def thumb_random_draw(
+    sig: np.ndarray, c: float, fs: float, rng: np.random.Generator
+) -> tuple[np.ndarray, float] | None:
+    """One beat at sample ``c`` of ``sig`` (mV at ``fs``) drawn as a random
+    thumbnail (:func:`thumb_spec_random`), centred on it within 5% of its
+    span as a crop is: the picture and the span it shows, s (None where the
+    signal holds under two samples there)."""
+    ts = thumb_spec_random(rng)
+    half = ts.span_s * fs / 2  # samples each side
+    mid = c + rng.uniform(-0.05, 0.05) * 2 * half
+    a, b = int(max(0, mid - half)), int(min(sig.size, mid + half))
+    if b - a < 2:
+        return None
+    return thumbnail_draw(sig[a:b], fs, ts), (b - a) / fs
+
+
 def thumbs_render(
     sig: np.ndarray, centres: np.ndarray, spec: RenderSpec, rng: np.random.Generator
 ) -> np.ndarray:
@@ -327,14 +343,9 @@ def thumbs_render(
     """
     out = np.full((len(centres), spec.image_height, spec.image_width), 255, np.uint8)
     for i, c in enumerate(np.asarray(centres, np.int64)):
-        ts = thumb_spec_random(rng)
-        half = ts.span_s * spec.fs / 2  # samples each side
-        # Centred on the beat within 5% of the span, as a crop is.
-        mid = c + rng.uniform(-0.05, 0.05) * 2 * half
-        a, b = int(max(0, mid - half)), int(min(sig.size, mid + half))
-        if b - a < 2:
-            continue
-        out[i] = image_normalize(thumbnail_draw(sig[a:b], spec.fs, ts), spec)[0]
+        drawn = thumb_random_draw(sig, c, spec.fs, rng)
+        if drawn is not None:
+            out[i] = image_normalize(drawn[0], spec)[0]
     return out
 
 

@@ -35,7 +35,7 @@ from ..core.errors import EcgError
 from ..data.pages import LAYOUTS, LEADS12, PAGE_S, layout_rows
 from ..data.render import ink_map, picture_reduce, straight_lines
 from .block import block_decide
-from .strip import BOX_MV, BOX_S, Grid, envelope_signal, grid_read
+from .strip import BOX_MV, BOX_S, Grid, envelope_signal, grid_read, mask_tilt
 
 #: Rate the page's leads are digitised at, Hz.
 PAGE_FS = 500.0
@@ -96,23 +96,6 @@ class PageScan:
             if ld.rhythm:
                 return ld.name, self.strips[ld.name]
         return "II", self.signals["II"]
-
-
-def page_tilt(mask: np.ndarray) -> float:
-    """The tilt (degrees, PIL's sense) that lines the traces' baselines up with
-    the rows: the angle whose row profile of ink is the most peaked."""
-    small = Image.fromarray(mask.astype(np.uint8) * 255)
-    scale = min(1.0, 800 / max(mask.shape))
-    small = small.resize(
-        (max(1, int(mask.shape[1] * scale)), max(1, int(mask.shape[0] * scale)))
-    )
-    best, best_angle = -1.0, 0.0
-    for angle in np.arange(-6.0, 6.01, 0.25):
-        rot = np.asarray(small.rotate(angle, resample=Image.BILINEAR), np.float32)
-        score = float(rot.mean(axis=1).var())
-        if score > best:
-            best, best_angle = score, float(angle)
-    return best_angle
 
 
 def grid_box_near(ink: np.ndarray, box_px: float) -> float | None:
@@ -397,7 +380,9 @@ def page_digitise(picture: np.ndarray, name: str = "page") -> PageScan:
         box = rgb.shape[1] / PAGE_WIDTHS_MM[0]
         ink = page_darkness(rgb, box)
         levels = ink_levels(ink)
-        angle = page_tilt(page_ink(ink, box, levels[0])) if levels else 0.0
+        # The tilt that lines the traces' baselines up with the rows.
+        mask = page_ink(ink, box, levels[0]) if levels else None
+        angle = mask_tilt(mask, axis=1, max_deg=6.0) if mask is not None else 0.0
     if angle:
         rgb = np.asarray(
             Image.fromarray(rgb).rotate(

@@ -25,12 +25,7 @@ from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import atomic_write_json, data_dir, utc_now
 from ..data.dataset import beats_sample
-from ..data.render import (
-    RenderSpec,
-    image_trace,
-    thumb_spec_random,
-    thumbnail_draw,
-)
+from ..data.render import RenderSpec, image_trace, thumb_random_draw
 from ..inference.span import SPAN_COLS, SPAN_FILE, span_features
 from .train import model_save
 
@@ -64,19 +59,14 @@ def span_table(
     df, sigs = beats_sample(root, part, per_class, rng, spec, records)
     xs, spans, cls = [], [], []
     for db, rn, s, c in df.itertuples(index=False):
-        sig = sigs[(db, rn)]
-        ts = thumb_spec_random(rng)
-        half = ts.span_s * spec.fs / 2  # samples each side
-        # Centred on the beat within 5% of the span, as a thumbnail is.
-        mid = s + rng.uniform(-0.05, 0.05) * 2 * half
-        a, b = int(max(0, mid - half)), int(min(sig.size, mid + half))
-        if b - a < 2:
+        drawn = thumb_random_draw(sigs[(db, rn)], s, spec.fs, rng)
+        if drawn is None:
             continue
-        lo, hi, q = image_trace(thumbnail_draw(sig[a:b], spec.fs, ts), True)
+        lo, hi, q = image_trace(drawn[0], True)
         if not q.found or lo.size < 8:
             continue
         xs.append(span_features(lo, hi))
-        spans.append((b - a) / spec.fs)  # what was drawn, edges included
+        spans.append(drawn[1])  # what was drawn, edges included
         cls.append(CLASSES.index(c))
     if not xs:
         raise EcgError(f"no {part} beats found under {root}")
