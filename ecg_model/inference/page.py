@@ -117,11 +117,17 @@ def grid_box_near(ink: np.ndarray, box_px: float) -> float | None:
             continue
         k = lo + int(np.argmax(ac[lo : hi + 1]))
         if ac[k] > 0.2 and ac[k] >= ac[k - 1] and ac[k] >= ac[k + 1]:
-            a, b, c = ac[k - 1], ac[k], ac[k + 1]
-            den = a - 2 * b + c
-            best = (k + (0.5 * (a - c) / den if den else 0.0)) / m
+            best = _peak_at(ac, k) / m
             break
     return best
+
+
+def _peak_at(ac: np.ndarray, k: int) -> float:
+    """The peak of ``ac`` near index ``k`` to a fraction (a parabola through
+    ``k`` and its neighbours)."""
+    a, b, c = ac[k - 1], ac[k], ac[k + 1]
+    den = a - 2 * b + c
+    return k + (0.5 * (a - c) / den if den else 0.0)
 
 
 def page_darkness(rgb: np.ndarray, box_px: float) -> np.ndarray:
@@ -133,7 +139,13 @@ def page_darkness(rgb: np.ndarray, box_px: float) -> np.ndarray:
     against the paper around it, not the page's median: a wrinkle's or a
     crease's shadow darkens the paper, not the line on it.
     """
-    bright = rgb.max(axis=2).astype(np.float32)  # (h, w)
+    # White balance first (each channel scaled by its paper level, the
+    # 90th percentile): under a cool or warm cast the paper is blue or
+    # orange, and a red grid would be dark in its brightest channel.
+    rgb = rgb.astype(np.float32)
+    paper_rgb = np.percentile(rgb[::4, ::4].reshape(-1, rgb.shape[2]), 90, axis=0)
+    rgb = np.clip(rgb * (255.0 / np.maximum(paper_rgb, 1.0)), 0, 255)
+    bright = rgb.max(axis=2)  # (h, w)
     # The paper's brightness: a closing wider than a pen and a 1 mm box, on a
     # half-size copy (the paper varies slowly).
     k = max(3, int(1.5 * box_px))
