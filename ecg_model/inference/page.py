@@ -350,7 +350,12 @@ def _rows_layout(
         # Within three boxes of the baseline: a row's found baseline may miss
         # its isoelectric line by a box or two, where the trace ends flat.
         band = mask[max(0, y - int(3 * box)) : y + int(3 * box) + 1]
-        c = np.flatnonzero(band.any(axis=0))
+        # The last column the trace reaches without a gap: ink in 80% of the
+        # 2 mm before it (a crease's line beyond the trace's end is alone).
+        has = band.any(axis=0).astype(np.float64)  # (w,)
+        k = max(2, int(2 * box))
+        full = np.convolve(has, np.ones(k) / k, mode="full")[: has.size] >= 0.8
+        c = np.flatnonzero(full & (has > 0))
         ends.append(c[-1] if c.size else 0)
     x_end = float(np.median(ends))
     x0 = x_end - PAGE_S * px_per_s
