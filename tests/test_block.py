@@ -294,3 +294,35 @@ def test_a_signal_with_v1_never_says_it_lacks_the_side_leads(tiny_run, tmp_path)
     alone = p.predict_signal(ii, FS)
     said = [n for n, c in zip(alone.notes, alone.predicted) if "Left" in c]
     assert said and all("which this signal lacks" in n for n in said)
+
+
+def test_block_shapes_name_v1s_terminal_r_and_v6s_terminal_s():
+    """RBBB's V1 ends upright (R'), its V6 ends in a slurred S; a lead's
+    panel that shows none of the beats is left out (NaN there)."""
+    from ecg_model.inference.block import block_shapes
+
+    fs = 500.0
+    t = np.arange(int(10 * fs)) / fs
+    beats = np.arange(1.0, 9.5, 1.0)  # s
+    v1 = np.zeros_like(t)
+    v6 = np.zeros_like(t)
+    for b in beats:
+        # V1: small r, S, then a late tall R' (rSR'); V6: R, then a wide S.
+        v1 += 0.2 * np.exp(-0.5 * ((t - b + 0.03) / 0.008) ** 2)
+        v1 -= 0.5 * np.exp(-0.5 * ((t - b) / 0.012) ** 2)
+        v1 += 0.9 * np.exp(-0.5 * ((t - b - 0.06) / 0.015) ** 2)
+        v6 += 1.0 * np.exp(-0.5 * ((t - b) / 0.01) ** 2)
+        v6 -= 0.8 * np.exp(-0.5 * ((t - b - 0.05) / 0.02) ** 2)
+    r = np.round((beats + 0.0) * fs).astype(int)
+    said = block_shapes({"V1": v1, "V6": v6}, fs, r)
+    assert said["V1"].startswith("terminal R'")
+    assert said["V6"].startswith("terminal S")
+    # A panel's NaN outside it: only the beats it shows are read.
+    half = v1.copy()
+    half[: int(5 * fs)] = np.nan
+    assert (
+        said["V1"].split(";")[0]
+        == block_shapes({"V1": half}, fs, r)["V1"].split(";")[0]
+    )
+    assert block_shapes({"V1": half}, fs, r)["V1"].endswith("4 beats")
+    assert "V6" not in block_shapes({"V1": half}, fs, r)

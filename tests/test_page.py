@@ -103,6 +103,9 @@ def test_the_rhythm_strips_beats_are_those_of_the_record(record, tiny_run):
     assert js["layout"] == "3x4+1" and len(js["leads"]) == 13
     assert js["heart_rate_bpm"] and 30 < js["heart_rate_bpm"] < 200
     assert js["block"] and "block" in js["block"]
+    # The V1 and V6 shapes the decision rests on, read on their panels.
+    assert set(js["block"]["shapes"]) == {"V1", "V6"}
+    assert all(w.endswith("beats") for w in js["block"]["shapes"].values())
     assert all("qrs_ms" in b for b in js["beats"])
     assert res.annotated.shape == res.scan.page.shape
 

@@ -23,7 +23,14 @@ import numpy as np
 from ..core.classes import CLASSES
 from ..core.errors import EcgError
 from ..core.io import json_read
-from ..data.qrs import BEAT_FEATURES, BLOCK_QRS_MS, LEAD_STAND_INS
+from ..data.qrs import (
+    BEAT_FEATURES,
+    BLOCK_QRS_MS,
+    LEAD_STAND_INS,
+    SHAPE_FEATURES,
+    lead_pick,
+    qrs_shape,
+)
 
 BLOCK_FILE = "block.json"
 BLOCK_MODEL_FILE = "block_model.pkl"
@@ -313,10 +320,72 @@ def block_describe(d: dict) -> str:
         "unsure": "a bundle branch block is likely; left or right cannot be told",
         "none": "no bundle branch block",
     }[d["block"]]
+    shapes = "".join(f"; {ld}: {w}" for ld, w in (d.get("shapes") or {}).items())
     return (
         f"{what} ({qrs}; {100 * d['share_lbbb']:.0f}% of {d['beats']} conducted "
-        f"beats read LBBB, {100 * d['share_rbbb']:.0f}% RBBB; leads {leads})"
+        f"beats read LBBB, {100 * d['share_rbbb']:.0f}% RBBB; leads {leads}"
+        f"{shapes})"
     )
+
+
+#: Share of the QRS's peak-to-peak a mean deflection must pass to be named.
+SHAPE_WORD_MIN = 0.15
+
+
+def block_shapes(
+    leads: dict[str, np.ndarray],
+    fs: float,
+    rpeaks: np.ndarray,
+    on: np.ndarray | None = None,
+    off: np.ndarray | None = None,
+) -> dict[str, str]:
+    """The V1 and V6 shapes a block decision rests on, in words: the median
+    over the beats each lead shows (:func:`~ecg_model.data.qrs.qrs_shape`;
+    V2 stands in for V1, V5 for V6). A lead absent, or showing no whole beat,
+    is left out.
+
+    V1: a positive end of the QRS is RBBB's terminal R' (rSR'); mostly
+    negative, LBBB's QS or rS. V6: a broad, notched or slurred upright R is
+    LBBB's; a negative end, RBBB's slurred S.
+    """
+    out = {}
+    for name in ("V1", "V6"):
+        sig = lead_pick(leads, name)
+        if sig is None:
+            continue
+        f = qrs_shape(np.nan_to_num(sig, nan=0.0), fs, rpeaks, on, off)  # (n, k)
+        shown = np.array(
+            [
+                np.isfinite(sig[max(0, r - int(0.15 * fs)) : r + int(0.2 * fs)]).all()
+                for r in np.asarray(rpeaks, np.int64)
+            ]
+        )  # (n,) beats whose QRS the lead's panel holds
+        f = f[shown]
+        if not len(f) or not np.isfinite(f).any():
+            continue
+        med = dict(zip(SHAPE_FEATURES, np.nanmedian(f, axis=0)))
+        width = f"slope width {med['env_ms']:.0f} ms"
+        end, up = med["terminal"], med["pos_frac"]
+        if name == "V1":
+            word = (
+                "terminal R' (the QRS ends upright, rSR')"
+                if end > SHAPE_WORD_MIN
+                else "mostly negative (QS or rS)"
+                if up < 0.35
+                else "no terminal R'"
+            )
+        else:
+            word = (
+                "terminal S (the QRS ends negative)"
+                if end < -SHAPE_WORD_MIN
+                else "broad, notched or slurred upright R"
+                if up > 0.6 and (med["notches"] >= 2 or med["slur"] > 0.3)
+                else "upright R"
+                if up > 0.6
+                else "mostly negative"
+            )
+        out[name] = f"{word}; {width}; {int(shown.sum())} beats"
+    return out
 
 
 def block_read(run_dir: str | os.PathLike) -> dict | None:

@@ -34,7 +34,7 @@ from ..core.classes import CLASS_COLORS, SHORT_NAMES
 from ..core.errors import EcgError
 from ..data.pages import LAYOUTS, LEADS12, PAGE_S, layout_rows
 from ..data.render import ink_map, picture_reduce, straight_lines
-from .block import block_decide
+from .block import block_decide, block_shapes
 from .strip import BOX_MV, BOX_S, Grid, envelope_signal, grid_read, mask_tilt
 
 #: Rate the page's leads are digitised at, Hz.
@@ -630,6 +630,15 @@ def page_analyze(picture: np.ndarray, predictor, name: str = "page") -> PageResu
         block_decide(classes, table.block_q, table.qrs_ms, table.leads)
         if table.block_q is not None
         else {"block": None, "why": "the model has no block stage"}
+    )
+    # The V1 and V6 shapes the decision rests on, read on the panels alone.
+    on, off = (
+        (None, None)
+        if table.qrs_on_s is None
+        else (table.qrs_on_s * scan.fs, table.qrs_off_s * scan.fs)
+    )
+    block["shapes"] = block_shapes(
+        scan.signals, scan.fs, np.round(table.time_s * scan.fs).astype(int), on, off
     )
     ann = page_annotate(scan, lead, table.time_s, classes)
     return PageResult(scan, lead, table, classes, hr, irr, block, ann)
