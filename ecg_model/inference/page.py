@@ -7,7 +7,7 @@ calibration code is the strip reader's, :mod:`ecg_model.inference.strip`):
 1. grid: the paper's 1 mm box and tilt (:func:`~.strip.grid_read`); the page
    is straightened by the tilt. Without a grid (a black-and-white copy), the
    tilt is read from the traces' baselines and the scale from the page width
-   (US letter or A4 landscape);
+   (US letter landscape);
 2. rows: the traces' baselines, where ink runs across the page;
 3. layout: how many rows, and whether a bar marks where one lead gives way to
    the next, name a standard layout (:data:`~ecg_model.data.pages.LAYOUTS`);
@@ -32,15 +32,13 @@ from skimage.filters import threshold_multiotsu
 
 from ..core.classes import CLASS_COLORS, SHORT_NAMES
 from ..core.errors import EcgError
-from ..data.pages import LAYOUTS, LEADS12, PAGE_S, layout_rows
+from ..data.pages import LAYOUTS, LEADS12, PAGE_S, PAGE_W_MM, layout_rows
 from ..data.render import ink_map, picture_reduce, straight_lines
 from .block import block_decide, block_shapes
 from .strip import BOX_MV, BOX_S, Grid, envelope_signal, grid_read, mask_tilt
 
 #: Rate the page's leads are digitised at, Hz.
 PAGE_FS = 500.0
-#: Page widths a page without a grid may be (US letter, A4 landscape), mm.
-PAGE_WIDTHS_MM = (279.4, 297.0)
 #: Least share of the page's trace width a row's ink must cover within two
 #: boxes of its baseline (text lines and the header cover far less).
 ROW_COVER = 0.5
@@ -393,8 +391,9 @@ def page_digitise(picture: np.ndarray, name: str = "page") -> PageScan:
         box = grid.box_px
         notes.append(f"grid: 1 mm = {box:.1f} px (25 mm/s, 10 mm/mV)")
     else:
-        # No grid: the traces' 10 s span most of a letter or A4 page's width.
-        box = rgb.shape[1] / PAGE_WIDTHS_MM[0]
+        # No grid: the page taken as US letter's width (an A4 page, 6% wider,
+        # is within the faint grid's search below).
+        box = rgb.shape[1] / PAGE_W_MM
         ink = page_darkness(rgb, box)
         levels = ink_levels(ink)
         # The tilt that lines the traces' baselines up with the rows.
@@ -519,7 +518,6 @@ class PageResult:
     rr_irregularity: float | None
     block: dict
     annotated: np.ndarray
-    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         s, tb = self.scan, self.table
@@ -531,6 +529,8 @@ class PageResult:
                 "qrs_ms": None
                 if tb.qrs_ms is None or not np.isfinite(tb.qrs_ms[i])
                 else round(float(tb.qrs_ms[i]), 1),
+                # What the measures say of the beat in words ("" where nothing).
+                "note": tb.notes[i] if tb.notes is not None else "",
             }
             for i, (tt, c, p) in enumerate(
                 zip(tb.time_s, self.classes, tb.probabilities)
@@ -552,7 +552,7 @@ class PageResult:
             "grid": None
             if s.grid is None
             else {"box_px": round(s.grid.box_px, 2), "angle_deg": s.angle_deg},
-            "notes": s.notes + self.notes,
+            "notes": s.notes,
         }
 
 
