@@ -128,6 +128,12 @@ def test_a_text_page_and_a_single_strip_are_not_taken_for_a_page(record):
 
     with pytest.raises(EcgError, match="12-lead"):
         page_digitise(_text_photo())
+    # A small flat picture (an icon): too few darknesses for the three kinds
+    # of pixel; refused with a message, not a crash.
+    icon = np.full((200, 200, 3), 255, np.uint8)
+    icon[40:160, 40:160] = 0
+    with pytest.raises(EcgError):
+        page_digitise(icon)
     leads, fs = record
     strip = np.asarray(
         Image.open(

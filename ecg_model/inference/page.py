@@ -167,8 +167,11 @@ def ink_levels(ink: np.ndarray) -> list[float]:
     sample = sample[sample > 0.05]
     if sample.size < 100:
         return []
-    otsu = float(threshold_multiotsu(sample, classes=3)[1])
     half = 0.5 * float(np.percentile(sample, 99.9))
+    try:
+        otsu = float(threshold_multiotsu(sample, classes=3)[1])
+    except ValueError:  # too few distinct darknesses for three kinds (an icon)
+        return [max(half, 0.15)]
     return [max(otsu, 0.15)] + ([max(half, 0.15)] if half < otsu else [])
 
 
