@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,33 +64,41 @@ def server(tmp_path, tiny_run):
         yield url
 
 
-@needs_data
-def test_upload_in_a_real_browser(server, tmp_path):
-    picture = tmp_path / "beat.png"
-    Image.fromarray(beat_picture()).resize((400, 200)).save(picture)
-    ARTIFACTS_OUT.mkdir(exist_ok=True)
+@contextmanager
+def _predict_page(url: str):
+    """A Chromium page on the Predict page of the server at ``url``, reached
+    from the home page as a user would; every request leaving 127.0.0.1 is
+    checked when the block ends."""
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             leaks: list[str] = []
             _watch_requests(page, leaks)
-            # Open the home page as a user would, then follow the navigation.
-            page.goto(server, timeout=60_000)
+            page.goto(url, timeout=60_000)
             page.get_by_text("Active model").wait_for(timeout=90_000)
             page.get_by_role("link", name="Predict").first.click()
             page.get_by_text("Upload one or more pictures").wait_for(timeout=90_000)
-            page.locator("input[type=file]").first.set_input_files(str(picture))
-            page.get_by_text("Predicted class").wait_for(timeout=90_000)
-            page.locator(".vega-embed").first.wait_for(timeout=60_000)
-            body = page.inner_text("body")
-            shown = [c for c in CLASSES if c in body]
-            assert shown, body[:2000]
-            assert "beat.png" in body
-            page.screenshot(path=str(ARTIFACTS_OUT / "e2e_predict.png"), full_page=True)
+            yield page
             assert not leaks, f"requests that left 127.0.0.1: {leaks[:5]}"
         finally:
             browser.close()
+
+
+@needs_data
+def test_upload_in_a_real_browser(server, tmp_path):
+    picture = tmp_path / "beat.png"
+    Image.fromarray(beat_picture()).resize((400, 200)).save(picture)
+    ARTIFACTS_OUT.mkdir(exist_ok=True)
+    with _predict_page(server) as page:
+        page.locator("input[type=file]").first.set_input_files(str(picture))
+        page.get_by_text("Predicted class").wait_for(timeout=90_000)
+        page.locator(".vega-embed").first.wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        shown = [c for c in CLASSES if c in body]
+        assert shown, body[:2000]
+        assert "beat.png" in body
+        page.screenshot(path=str(ARTIFACTS_OUT / "e2e_predict.png"), full_page=True)
 
 
 @needs_data
@@ -108,26 +117,15 @@ def test_a_12_lead_page_uploaded_in_a_real_browser(server, tmp_path):
     leads = {n: rec.p_signal[:, i] for i, n in enumerate(rec.sig_name)}
     page_png = tmp_path / "page.jpg"
     page_png.write_bytes(page_draw(leads, rec.fs, PageSpec(dpmm=6.0, jpeg=80)))
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            leaks: list[str] = []
-            _watch_requests(page, leaks)
-            page.goto(server, timeout=60_000)
-            page.get_by_role("link", name="Predict").first.click()
-            page.get_by_text("Upload one or more pictures").wait_for(timeout=90_000)
-            page.locator("input[type=file]").first.set_input_files(str(page_png))
-            page.get_by_text("12-lead page, layout 3x4+1").wait_for(timeout=120_000)
-            page.get_by_text("Conduction:").first.wait_for(timeout=60_000)
-            page.locator(".vega-embed").first.wait_for(timeout=60_000)
-            # The downloads come last: the page is read once they are there.
-            page.get_by_text("Leads as CSV").wait_for(timeout=60_000)
-            assert "Leads as WFDB" in page.inner_text("body")
-            _shot(page, "page")
-            assert not leaks, f"requests that left 127.0.0.1: {leaks[:5]}"
-        finally:
-            browser.close()
+    with _predict_page(server) as page:
+        page.locator("input[type=file]").first.set_input_files(str(page_png))
+        page.get_by_text("12-lead page, layout 3x4+1").wait_for(timeout=120_000)
+        page.get_by_text("Conduction:").first.wait_for(timeout=60_000)
+        page.locator(".vega-embed").first.wait_for(timeout=60_000)
+        # The downloads come last: the page is read once they are there.
+        page.get_by_text("Leads as CSV").wait_for(timeout=60_000)
+        assert "Leads as WFDB" in page.inner_text("body")
+        _shot(page, "page")
 
 
 @pytest.fixture

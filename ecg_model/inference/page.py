@@ -35,7 +35,15 @@ from ..core.errors import EcgError
 from ..data.pages import LAYOUTS, LEADS12, PAGE_S, PAGE_W_MM, layout_rows
 from ..data.render import ink_map, picture_reduce, straight_lines
 from .block import block_decide, block_shapes
-from .strip import BOX_MV, BOX_S, Grid, envelope_signal, grid_read, mask_tilt
+from .strip import (
+    BOX_MV,
+    BOX_S,
+    Grid,
+    envelope_signal,
+    grid_read,
+    mask_tilt,
+    rate_json,
+)
 
 #: Rate the page's leads are digitised at, Hz.
 PAGE_FS = 500.0
@@ -545,12 +553,7 @@ class PageResult:
             "leads": [ld.to_json() for ld in s.leads],
             "rhythm_lead": self.lead,
             "beats": beats,
-            "heart_rate_bpm": None
-            if self.heart_rate_bpm is None
-            else round(self.heart_rate_bpm, 1),
-            "rr_irregularity": None
-            if self.rr_irregularity is None
-            else round(self.rr_irregularity, 3),
+            **rate_json(self.heart_rate_bpm, self.rr_irregularity),
             "block": self.block,
             "grid": None
             if s.grid is None

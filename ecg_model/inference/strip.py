@@ -124,12 +124,7 @@ class StripResult:
     def to_json(self) -> dict:
         return {
             "duration_s": round(self.duration_s, 3),
-            "heart_rate_bpm": None
-            if self.heart_rate_bpm is None
-            else round(self.heart_rate_bpm, 1),
-            "rr_irregularity": None
-            if self.rr_irregularity is None
-            else round(self.rr_irregularity, 3),
+            **rate_json(self.heart_rate_bpm, self.rr_irregularity),
             "mode": self.mode,
             "amplitude": "mV" if self.amplitude_known else "relative",
             "beats": [
@@ -149,6 +144,15 @@ class StripResult:
             },
             "notes": self.notes,
         }
+
+
+def rate_json(hr: float | None, irr: float | None) -> dict:
+    """Heart rate (bpm) and RR irregularity as a strip's or a page's JSON
+    gives them (None where there were under two beats)."""
+    return {
+        "heart_rate_bpm": None if hr is None else round(hr, 1),
+        "rr_irregularity": None if irr is None else round(irr, 3),
+    }
 
 
 def grid_mask(rgb: np.ndarray) -> np.ndarray:
