@@ -13,7 +13,9 @@ from ``A0002.hea``/``.dat``) and reports, per page and summed up:
 - the rhythm strip's beats against the beats the beat path finds on the
   record itself (lead II, every other lead measured, as ``predict-record``
   reads it; Se, PPV, within 150 ms), and on matched beats the class agreement
-  with that path;
+  with that path; where the recording's label gives every beat's class
+  (cpsc2018's rule: one of Normal, LBBB, RBBB, no ectopy), both paths'
+  accuracy on those beats;
 - the block decision from every lead, and from lead II alone, against the
   record's label (LBBB, RBBB or neither).
 """
@@ -33,6 +35,7 @@ import pandas as pd
 
 from .core.errors import EcgError
 from .core.io import atomic_write_bytes
+from .data.databases.cpsc2018 import CPSC2018
 from .data.pages import PAGE_S
 from .data.pictures import image_read
 from .inference.block import block_decide
@@ -104,12 +107,18 @@ def page_export_bytes(scan: PageScan, name: str = "page") -> tuple[bytes, bytes]
         return buf.getvalue(), (Path(tmp) / f"{name}.csv").read_bytes()
 
 
-def record_block(comments: list[str]) -> str:
-    """A record's conduction from its ``#Dx`` labels: LBBB, RBBB or none."""
+def record_labels(comments: list[str]) -> set[str]:
+    """A record's ``#Dx`` labels."""
     labels: set[str] = set()
     for c in comments:
         if c.strip().startswith("Dx:"):
             labels |= {x.strip() for x in c.split(":", 1)[1].split(",")}
+    return labels
+
+
+def record_block(comments: list[str]) -> str:
+    """A record's conduction from its ``#Dx`` labels: LBBB, RBBB or none."""
+    labels = record_labels(comments)
     if "LBBB" in labels:
         return "LBBB"
     if "RBBB" in labels:
@@ -177,6 +186,13 @@ def page_score(
     )
     pairs = match_beats(truth.time_s, res.table.time_s)
     same = [truth.predicted[i] == res.classes[j] for i, j in pairs]
+    # Where the recording's label gives every beat's class (cpsc2018's rule:
+    # one of Normal, LBBB, RBBB and no ectopy), both paths' accuracy on the
+    # matched beats.
+    named, _ = CPSC2018.recording_class(record_labels(rec.comments or []))
+    cls = CPSC2018.recording_classes[named] if named else ""
+    right_page = sum(res.classes[j] == cls for _, j in pairs) if cls else 0
+    right_rec = sum(truth.predicted[i] == cls for i, _ in pairs) if cls else 0
     # Block from lead II alone: the rhythm strip without the other leads.
     lead, sig = scan.rhythm
     alone = predictor.predict_signal(sig, scan.fs, None, lead)
@@ -196,6 +212,9 @@ def page_score(
         "beats_found": int(len(res.table.time_s)),
         "beats_matched": len(pairs),
         "classes_same": int(sum(same)),
+        "beats_labelled": len(pairs) if cls else 0,
+        "right_page": int(right_page),
+        "right_record": int(right_rec),
         "block_truth": record_block(rec.comments or []),
         "block_all_leads": res.block.get("block") or "none",
         "block_lead_ii": d2.get("block") or "none",
@@ -290,6 +309,11 @@ def page_summary(rows: list[dict], test_records: tuple[str, ...] = ()) -> dict:
             out["class_agreement"] = round(
                 float(part.classes_same.sum() / max(part.beats_matched.sum(), 1)), 4
             )
+            if "beats_labelled" in part and part.beats_labelled.sum():
+                n = max(int(part.beats_labelled.sum()), 1)
+                out["accuracy_page"] = round(float(part.right_page.sum() / n), 4)
+                out["accuracy_record"] = round(float(part.right_record.sum() / n), 4)
+                out["beats_labelled"] = int(part.beats_labelled.sum())
             out["seconds_median"] = round(float(part.seconds.median()), 2)
             if "panels" in part and part["panels"].notna().any():
                 out["names_right"] = round(
@@ -323,7 +347,8 @@ def page_table(res: dict) -> str:
     """The summary as a Markdown table: overall, then each category."""
     head = (
         "| pages | n | read | median SNR dB | lead names right | beat Se | "
-        "beat PPV | class agreement | s a page |\n|---|---|---|---|---|---|---|---|---|"
+        "beat PPV | class agreement | accuracy: page / record (beats) | "
+        "s a page |\n|---|---|---|---|---|---|---|---|---|---|"
     )
 
     def cell(v, pct=False):
@@ -338,7 +363,13 @@ def page_table(res: dict) -> str:
             f"{cell(f.get('median_snr_db'))} | {cell(f.get('names_right'), True)} | "
             f"{cell(f.get('beat_se'), True)} | {cell(f.get('beat_ppv'), True)} | "
             f"{cell(f.get('class_agreement'), True)} | "
-            f"{cell(f.get('seconds_median'))} |"
+            + (
+                f"{cell(f['accuracy_page'], True)} / "
+                f"{cell(f['accuracy_record'], True)} ({f['beats_labelled']})"
+                if "accuracy_page" in f
+                else "-"
+            )
+            + f" | {cell(f.get('seconds_median'))} |"
         )
     for part, d in res.get("block", {}).items():
         for how in ("all leads", "lead II alone"):

@@ -194,3 +194,38 @@ def test_development_pages_are_read_with_their_leads_named(page):
     leads = {n: rec.p_signal[:, i] for i, n in enumerate(rec.sig_name)}
     snr = _snr(scan, leads, rec.fs)
     assert np.median(list(snr.values())) >= 5.0, snr
+
+
+def test_page_summary_counts_pages_beats_and_blocks():
+    from ecg_model.page_eval import page_summary, page_table
+
+    row = dict(
+        read=True,
+        record="A0002",
+        category="clean",
+        layout="3x4+1",
+        seconds=1.0,
+        snr_db={"I": 12.0, "II": 8.0},
+        beats_true=10,
+        beats_found=11,
+        beats_matched=10,
+        classes_same=9,
+        beats_labelled=10,
+        right_page=8,
+        right_record=9,
+        block_truth="RBBB",
+        block_all_leads="RBBB",
+        block_lead_ii="none",
+        names_right=13,
+        panels=13,
+    )
+    refused = dict(read=False, record="A0004", category="clean", why="no rows")
+    res = page_summary([row, refused], test_records=("A0002",))
+    f = res["overall"]
+    assert f["pages"] == 2 and f["read"] == 0.5 and f["median_snr_db"] == 10.0
+    assert f["beat_se"] == 1.0 and f["beat_ppv"] == round(10 / 11, 4)
+    assert f["accuracy_page"] == 0.8 and f["accuracy_record"] == 0.9
+    blocks = res["block"]["test patients"]
+    assert blocks["all leads"]["RBBB"]["recall"] == 1.0
+    assert blocks["lead II alone"]["RBBB"]["recall"] == 0.0
+    assert "80.0% / 90.0% (10)" in page_table(res)
