@@ -682,11 +682,7 @@ def cmd_analyze_strip(a: argparse.Namespace) -> int:
     pic = image_read(a.image)
     res = strip_analyze(pic, Predictor(a.model), duration_s=a.duration, name=a.image)
     if a.annotated:
-        from PIL import Image
-
-        buf = io.BytesIO()
-        Image.fromarray(res.annotated).save(buf, "PNG")
-        atomic_write_bytes(a.annotated, buf.getvalue())
+        png_write(a.annotated, res.annotated)
     if a.format == "json":
         print(json.dumps(res.to_json(), indent=2))
         return 0
@@ -703,6 +699,15 @@ def cmd_analyze_strip(a: argparse.Namespace) -> int:
     return 0
 
 
+def png_write(path: str, rgb) -> None:
+    """Write an annotated picture (RGB uint8 array) as a PNG, atomically."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def cmd_analyze_page(a: argparse.Namespace) -> int:
     import csv
 
@@ -713,11 +718,7 @@ def cmd_analyze_page(a: argparse.Namespace) -> int:
     pic = image_read(a.image)
     res = page_analyze(pic, Predictor(a.model), name=a.image)
     if a.annotated:
-        from PIL import Image
-
-        buf = io.BytesIO()
-        Image.fromarray(res.annotated).save(buf, "PNG")
-        atomic_write_bytes(a.annotated, buf.getvalue())
+        png_write(a.annotated, res.annotated)
     if a.export:
         from .page_eval import page_export
 

@@ -38,6 +38,7 @@ from .core.io import atomic_write_bytes
 from .data.databases.cpsc2018 import CPSC2018
 from .data.pages import PAGE_S
 from .data.pictures import image_read
+from .data.signals import dx_labels
 from .inference.block import block_decide
 from .inference.page import PageResult, PageScan, page_analyze
 from .strip_eval import match_beats, snr_db
@@ -107,18 +108,9 @@ def page_export_bytes(scan: PageScan, name: str = "page") -> tuple[bytes, bytes]
         return buf.getvalue(), (Path(tmp) / f"{name}.csv").read_bytes()
 
 
-def record_labels(comments: list[str]) -> set[str]:
-    """A record's ``#Dx`` labels."""
-    labels: set[str] = set()
-    for c in comments:
-        if c.strip().startswith("Dx:"):
-            labels |= {x.strip() for x in c.split(":", 1)[1].split(",")}
-    return labels
-
-
 def record_block(comments: list[str]) -> str:
     """A record's conduction from its ``#Dx`` labels: LBBB, RBBB or none."""
-    labels = record_labels(comments)
+    labels = set(dx_labels(comments))
     if "LBBB" in labels:
         return "LBBB"
     if "RBBB" in labels:
@@ -189,7 +181,7 @@ def page_score(
     # Where the recording's label gives every beat's class (cpsc2018's rule:
     # one of Normal, LBBB, RBBB and no ectopy), both paths' accuracy on the
     # matched beats.
-    named, _ = CPSC2018.recording_class(record_labels(rec.comments or []))
+    named, _ = CPSC2018.recording_class(dx_labels(rec.comments or []))
     cls = CPSC2018.recording_classes[named] if named else ""
     right_page = sum(res.classes[j] == cls for _, j in pairs) if cls else 0
     right_rec = sum(truth.predicted[i] == cls for i, _ in pairs) if cls else 0

@@ -51,6 +51,7 @@ from .render import (
 )
 from .signals import (
     beats_extract,
+    dx_labels,
     episodes_bracketed,
     noise_make,
     qrs_detect,
@@ -357,13 +358,7 @@ def _recording_beats(
     detector's beats conducted on time, all of the recording's class; none when
     its labels name no single class or an excluded one (counted by reason)."""
     if labels is None:
-        labels = tuple(
-            d.strip()
-            for c in rec.comments
-            if c.strip().lower().startswith("dx:")
-            for d in c.split(":", 1)[1].split(",")
-            if d.strip()
-        )
+        labels = dx_labels(rec.comments)
     named, why = adapter.recording_class(labels)
     if not named:
         return np.zeros(0, np.int64), [], [], Counter({why: 1})

@@ -166,6 +166,18 @@ class Record:
     valid: tuple[int, int] | None = None
 
 
+def dx_labels(comments: list[str]) -> tuple[str, ...]:
+    """A record's labels from its header's ``Dx:`` comment lines (cpsc2018's
+    ``Dx: RBBB,STD``), in order."""
+    return tuple(
+        d.strip()
+        for c in comments
+        if c.strip().lower().startswith("dx:")
+        for d in c.split(":", 1)[1].split(",")
+        if d.strip()
+    )
+
+
 def signal_clean(sig: np.ndarray, fs: float) -> np.ndarray:
     """Remove baseline wander and high-frequency noise (0.5-40 Hz band-pass).
 
